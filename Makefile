@@ -1,0 +1,33 @@
+# The README's commands. Everything installs into .venv; Chromium comes from Debian's packages.
+VENV ?= .venv
+PYTHON ?= python3
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test test-all chromium lint
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## demo: install, migrate, seed the 'demo' page and serve the app on SQLite with the Meta simulator
+demo: $(VENV)/.runtime
+	$(VENV)/bin/flask --app wsgi demo
+
+## chromium: Debian's Chromium for the browser tests (Playwright cannot download browsers here)
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+## test: the whole suite (SQLite unless DATABASE_URL names a PostgreSQL server)
+test: $(VENV)/.dev chromium
+	$(VENV)/bin/python -m pytest
+
+## test-all: the suite on SQLite, then on the local PostgreSQL, as CI runs it
+test-all:
+	$(MAKE) test
+	$(MAKE) test DATABASE_URL=$(PG_URL)

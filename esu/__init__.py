@@ -1,0 +1,80 @@
+"""esu: onboard WhatsApp Business customers through Meta's Embedded Signup on your own pages."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from . import config as config_module
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. Reads configuration only: no database, network or exit in here."""
+    app = Flask(__name__, instance_relative_config=True)
+    config_module.load(app, test_config)
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_template_globals(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def register_extensions(app: Flask) -> None:
+    from . import crypto, graph
+    from .extensions import csrf, db, migrate, render_migration_item
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
+                     render_item=render_migration_item, compare_type=True)
+    csrf.init_app(app)
+    crypto.init_app(app)
+    graph.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+
+
+def _tune_sqlite(engine) -> None:
+    """WAL lets readers (progress polls) run beside the writer; foreign keys are off by default."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from .blueprints import errors, signup
+
+    app.register_blueprint(errors.bp)
+    app.register_blueprint(signup.bp)
+    if app.config["ESU_SIMULATOR"]:
+        from . import simulator
+
+        simulator.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)
+
+
+def register_template_globals(app: Flask) -> None:
+    @app.context_processor
+    def inject_mode():
+        return {"simulated_meta": app.config["ESU_SIMULATOR"]}

@@ -1,0 +1,44 @@
+"""Error pages and JSON errors: JSON for API callers, HTML for people; never a stack trace or a secret."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from ..extensions import db
+
+bp = Blueprint("errors", __name__)
+
+
+def wants_json() -> bool:
+    if request.is_json or request.path.startswith(("/webhooks/", "/_meta/")):
+        return True
+    if request.path.startswith("/signup/") and request.method != "GET":
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, title: str, message: str):
+    if wants_json():
+        return jsonify(error=message, status=status), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error: CSRFError):
+    return error_response(400, "Session expired", f"The form's security token is missing or stale: {error.description} "
+                          "Reload the page and try again.")
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    return error_response(error.code or 500, error.name, error.description or error.name)
+
+
+@bp.app_errorhandler(InternalServerError)
+def internal_error(error: InternalServerError):
+    db.session.rollback()
+    return error_response(500, "Something went wrong", "Something went wrong on our side. It has been logged; "
+                          "please try again in a moment.")

@@ -1,0 +1,118 @@
+"""Command-line tools: ``flask --app wsgi pages|keys|demo …``."""
+
+from __future__ import annotations
+
+import re
+
+import click
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from flask import current_app
+from flask.cli import AppGroup
+
+from .crypto import EncryptedText, Vault
+from .extensions import db
+from .models import SignupPage
+
+pages = AppGroup("pages", help="Manage signup pages.")
+keys = AppGroup("keys", help="Encryption keys for tokens and PINs.")
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(pages)
+    app.cli.add_command(keys)
+    app.cli.add_command(demo)
+
+
+def create_page(slug: str, title: str, **fields) -> SignupPage:
+    """Add a signup page; raises ValueError with a readable reason when the slug is unusable."""
+    if not SLUG.match(slug):
+        raise ValueError(f"'{slug}' is not a valid slug: use lowercase letters, digits and '-' (at most 64)")
+    if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == slug)) is not None:
+        raise ValueError(f"a signup page '{slug}' already exists")
+    page = SignupPage(slug=slug, title=title, prefill={}, enabled=True, feature_type="", **fields)
+    db.session.add(page)
+    db.session.commit()
+    return page
+
+
+@pages.command("create")
+@click.argument("slug")
+@click.option("--title", required=True, help="The page's heading.")
+@click.option("--client-name", help="The client this page is for.")
+def pages_create(slug: str, title: str, client_name: str | None) -> None:
+    """Create the signup page SLUG, served at /signup/SLUG."""
+    try:
+        create_page(slug, title, client_name=client_name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created /signup/{slug}")
+
+
+@pages.command("list")
+def pages_list() -> None:
+    """List the signup pages."""
+    for page in db.session.scalars(sa.select(SignupPage).order_by(SignupPage.slug)):
+        click.echo(f"{page.slug}\t{'enabled' if page.enabled else 'disabled'}\t{page.title}")
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new Fernet key to put first in ESU_ENCRYPTION_KEYS."""
+    click.echo(Fernet.generate_key().decode())
+
+
+def encrypted_columns():
+    for mapper in db.Model.registry.mappers:
+        for column in mapper.columns:
+            if isinstance(column.type, EncryptedText):
+                yield mapper.class_, column
+
+
+def rotate_keys() -> int:
+    """Re-encrypt every stored secret under the first key; answers how many values were rewritten."""
+    vault: Vault = current_app.extensions["esu_vault"]
+    rewritten = 0
+    for model, column in encrypted_columns():
+        table = model.__table__
+        raw = sa.type_coerce(column, sa.Text)  # the ciphertext as stored, not decrypted
+        primary_key = table.primary_key.columns.values()[0]
+        rows = db.session.execute(sa.select(primary_key, raw.label("value")).where(column.is_not(None))).all()
+        for key, value in rows:
+            rotated = vault.rotate(value)
+            db.session.execute(
+                sa.update(table).where(primary_key == key).values({column.name: sa.type_coerce(rotated, sa.Text)})
+            )
+            rewritten += 1
+    db.session.commit()
+    return rewritten
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every token and PIN with the first key of ESU_ENCRYPTION_KEYS.
+
+    Put the new key first, keep the old ones after it, run this, then remove the old keys.
+    """
+    count = rotate_keys()
+    click.echo(f"Re-encrypted {count} stored secret(s) under the first key.")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
+    """Create or update the database, seed the 'demo' page and serve the app with the simulator."""
+    from flask_migrate import upgrade
+
+    if not current_app.config["ESU_SIMULATOR"]:
+        raise click.ClickException("demo runs against the Meta simulator: unset META_APP_ID or set ESU_SIMULATOR=1")
+    upgrade()
+    if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == "demo")) is None:
+        create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
+                    intro="Click the button, walk through the (simulated) Meta dialog, and watch your number get "
+                          "onboarded.")
+    click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo\n")
+    current_app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -1,0 +1,202 @@
+"""Configuration: defaults, then the environment, then ``instance/config.py``, then a test mapping.
+
+Every setting the README documents is read here and nowhere else. Production (``ESU_ENV=production``)
+refuses to start while a secret is missing or still a placeholder; development fills the gaps with
+generated secrets kept in the instance folder, so a fresh checkout runs with no set-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+#: The simulator's own Meta app, used when no real one is configured.
+SIMULATED_APP_ID = "1000000000000001"
+SIMULATED_SYSTEM_USER_ID = "1000000000000002"
+SIMULATED_CREDIT_LINE_ID = "1000000000000003"
+SIMULATED_PARTNER_BUSINESS_ID = "1000000000000004"
+#: Not a secret: the simulator accepts it as the partner's system user token.
+SIMULATED_SYSTEM_USER_TOKEN = "EAAsimulatedsystemusertoken"
+#: Requests to this origin never leave the process: the Graph client hands them to the mounted simulator.
+IN_PROCESS_SIMULATOR_ORIGIN = "http://meta-simulator.invalid"
+
+#: Settings read from environment variables of the same name, with their defaults.
+ENV_SETTINGS: dict[str, str | None] = {
+    "ESU_ENV": "development",
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,
+    "ESU_ENCRYPTION_KEYS": None,
+    "META_APP_ID": None,
+    "META_APP_SECRET": None,
+    "META_CONFIG_ID": None,
+    "META_GRAPH_VERSION": "v25.0",
+    "META_GRAPH_URL": None,
+    "META_SDK_URL": None,
+    "META_WEBHOOK_VERIFY_TOKEN": None,
+    "META_SYSTEM_USER_TOKEN": None,
+    "META_SYSTEM_USER_ID": None,
+    "META_CREDIT_LINE_ID": None,
+    "META_PARTNER_BUSINESS_ID": None,
+    "ESU_SIMULATOR": None,
+    "ESU_CREDIT_CURRENCY": "USD",
+    "ESU_ADMIN_PASSWORD": None,
+}
+
+#: Secrets that production must have, and that must not be placeholders.
+PRODUCTION_SECRETS = (
+    "SECRET_KEY",
+    "ESU_ENCRYPTION_KEYS",
+    "META_APP_ID",
+    "META_APP_SECRET",
+    "META_CONFIG_ID",
+    "META_WEBHOOK_VERIFY_TOKEN",
+)
+PLACEHOLDERS = {"", "change-me", "changeme", "secret", "dev", "test", "xxx", "todo", "placeholder"}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: the message names every setting at fault."""
+
+
+def defaults() -> dict:
+    """Settings that do not come from the environment."""
+    return {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # The largest request we accept anywhere; the webhook allows Meta's 3 MB itself.
+        "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
+        "CALLBACK_MAX_BYTES": 16 * 1024,
+        "GRAPH_TIMEOUT": (3.05, 20.0),
+        "GRAPH_MAX_ATTEMPTS": 3,
+        "GRAPH_BACKOFF_SECONDS": 0.25,
+        "ONBOARDING_MAX_WORKERS": 6,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    }
+
+
+def _is_on(value: str | None) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load(app, test_config: dict | None = None) -> None:
+    """Fill ``app.config`` in order: defaults, environment, ``instance/config.py``, ``test_config``."""
+    app.config.update(defaults())
+    for name, default in ENV_SETTINGS.items():
+        app.config[name] = os.environ.get(name, default)
+    app.config.from_pyfile("config.py", silent=True)
+    if test_config:
+        app.config.update(test_config)
+    finish(app.config, Path(app.instance_path))
+
+
+def finish(config, instance_path: Path) -> None:
+    """Derive dependent settings, fill development gaps and validate production."""
+    production = config["ESU_ENV"] == "production"
+    simulator = config.get("ESU_SIMULATOR")
+    config["ESU_SIMULATOR"] = _is_on(simulator) if simulator is not None else not config.get("META_APP_ID")
+
+    if production:
+        _check_production(config)
+    else:
+        _fill_development_secrets(config, instance_path)
+
+    if config["ESU_SIMULATOR"]:
+        config["META_APP_ID"] = config.get("META_APP_ID") or SIMULATED_APP_ID
+        config["META_CONFIG_ID"] = config.get("META_CONFIG_ID") or "2000000000000001"
+        config["META_SYSTEM_USER_ID"] = config.get("META_SYSTEM_USER_ID") or SIMULATED_SYSTEM_USER_ID
+        config["META_SYSTEM_USER_TOKEN"] = config.get("META_SYSTEM_USER_TOKEN") or SIMULATED_SYSTEM_USER_TOKEN
+        config["META_PARTNER_BUSINESS_ID"] = (
+            config.get("META_PARTNER_BUSINESS_ID") or SIMULATED_PARTNER_BUSINESS_ID
+        )
+        config["META_GRAPH_URL"] = config.get("META_GRAPH_URL") or f"{IN_PROCESS_SIMULATOR_ORIGIN}/_meta/graph"
+        config["META_SDK_URL"] = config.get("META_SDK_URL") or "/_meta/sdk.js"
+    else:
+        config["META_GRAPH_URL"] = config.get("META_GRAPH_URL") or "https://graph.facebook.com"
+        config["META_SDK_URL"] = config.get("META_SDK_URL") or "https://connect.facebook.net/en_US/sdk.js"
+
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = config.get("DATABASE_URL") or (
+            f"sqlite:///{instance_path / 'esu.sqlite'}"
+        )
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgres://"):
+        config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + config[
+            "SQLALCHEMY_DATABASE_URI"
+        ].removeprefix("postgres://")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Writers wait for each other instead of failing at once with "database is locked".
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"timeout": 15},
+        }
+
+    config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
+    if production:
+        config.setdefault("SESSION_COOKIE_SECURE", True)
+
+
+def parse_keys(value: str | None) -> list[bytes]:
+    """Split ``ESU_ENCRYPTION_KEYS`` into Fernet keys, failing on any that is not one."""
+    keys = [part.strip() for part in (value or "").split(",") if part.strip()]
+    if not keys:
+        raise ConfigError("ESU_ENCRYPTION_KEYS is empty: set one or more Fernet keys, comma separated.")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"ESU_ENCRYPTION_KEYS: key {position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with `flask --app wsgi keys generate`)."
+            ) from None
+    return [key.encode() for key in keys]
+
+
+def _check_production(config) -> None:
+    missing = [name for name in PRODUCTION_SECRETS if not config.get(name)]
+    placeholders = [
+        name
+        for name in PRODUCTION_SECRETS
+        if config.get(name) and str(config[name]).strip().lower() in PLACEHOLDERS
+    ]
+    if config.get("SECRET_KEY") and len(str(config["SECRET_KEY"])) < 24:
+        placeholders.append("SECRET_KEY (shorter than 24 characters)")
+    if config.get("META_CREDIT_LINE_ID") and not config.get("META_SYSTEM_USER_TOKEN"):
+        missing.append("META_SYSTEM_USER_TOKEN (needed to share the credit line)")
+    if config.get("META_CREDIT_LINE_ID") and not config.get("META_SYSTEM_USER_ID"):
+        missing.append("META_SYSTEM_USER_ID (needed to share the credit line)")
+    problems = []
+    if missing:
+        problems.append("missing: " + ", ".join(missing))
+    if placeholders:
+        problems.append("placeholder values: " + ", ".join(placeholders))
+    if problems:
+        raise ConfigError("esu will not start in production with " + "; ".join(problems) + ".")
+
+
+def _fill_development_secrets(config, instance_path: Path) -> None:
+    """Give development the secrets it lacks, kept in ``instance/dev-secrets.json`` across restarts."""
+    wanted = {
+        "SECRET_KEY": lambda: secrets.token_urlsafe(32),
+        "ESU_ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
+        "META_APP_SECRET": lambda: secrets.token_hex(16),
+        "META_WEBHOOK_VERIFY_TOKEN": lambda: secrets.token_urlsafe(16),
+    }
+    if all(config.get(name) for name in wanted):
+        return
+    path = instance_path / "dev-secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    for name, make in wanted.items():
+        if not config.get(name):
+            if name not in stored:
+                stored[name] = make()
+                changed = True
+            config[name] = stored[name]
+    if changed:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)

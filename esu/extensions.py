@@ -1,0 +1,43 @@
+"""Extension singletons, attached to the app by ``create_app``."""
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so migrations can alter and drop them on every database.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+
+
+def render_migration_item(type_, obj, autogen_context):
+    """Write our column types into migrations as the plain SQLAlchemy types they store, so migration
+    files never import application code."""
+    from sqlalchemy.types import JSON, TypeDecorator
+
+    if type_ != "type":
+        return False
+    if isinstance(obj, TypeDecorator):
+        impl = obj.impl_instance if hasattr(obj, "impl_instance") else obj.impl
+        if getattr(impl, "timezone", False):
+            return "sa.DateTime(timezone=True)"
+        return f"sa.{type(impl).__name__}()"
+    if isinstance(obj, JSON) and getattr(obj, "_variant_mapping", None):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return "sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')"
+    return False

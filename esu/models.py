@@ -1,0 +1,239 @@
+"""The records esu keeps: signup pages, onboardings and their steps, the customers' WABAs, numbers and
+templates. Times are UTC and end in ``_at``."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .crypto import EncryptedText
+from .extensions import db
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp that always comes back timezone-aware in UTC, on SQLite as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+JSONType = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
+
+class SignupPage(db.Model):
+    """One of the agency's signup pages (a client, a campaign), served at ``/signup/<slug>``."""
+
+    __tablename__ = "signup_pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    client_name: Mapped[str | None] = mapped_column(sa.String(200))
+    intro: Mapped[str | None] = mapped_column(sa.Text)
+    #: Overrides META_CONFIG_ID for this page when set.
+    config_id: Mapped[str | None] = mapped_column(sa.String(32))
+    #: Embedded Signup featureType: '' or 'whatsapp_business_app_onboarding' (coexistence).
+    feature_type: Mapped[str] = mapped_column(sa.String(64), default="")
+    #: ``extras.setup`` pre-fill: business name, email, phone, website, address, timezone…
+    prefill: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    def __repr__(self) -> str:
+        return f"<SignupPage {self.slug}>"
+
+
+class OnboardingStatus(enum.StrEnum):
+    RUNNING = "running"
+    AWAITING_VERIFICATION = "awaiting_verification"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    OFFBOARDED = "offboarded"
+
+
+class Onboarding(db.Model):
+    """One customer finishing Embedded Signup on one page, and everything done for them since."""
+
+    __tablename__ = "onboardings"
+    __table_args__ = (
+        sa.Index("ix_onboardings_created_at_id", "created_at", "id"),
+        sa.Index("ix_onboardings_status_created_at", "status", "created_at"),
+        sa.Index("ix_onboardings_page_id_created_at", "page_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signup_pages.id", ondelete="SET NULL"))
+    #: SHA-256 of the Embedded Signup code: the same code can start only one onboarding.
+    code_digest: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    #: A random reference the browser chose, to follow progress before the callback answers.
+    client_ref: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    #: How the signup finished: FINISH, FINISH_ONLY_WABA, FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING…
+    event: Mapped[str] = mapped_column(sa.String(64))
+    #: 'callback' when the browser reported it, 'webhook' when only PARTNER_ADDED told us.
+    source: Mapped[str] = mapped_column(sa.String(16), default="callback")
+    status: Mapped[str] = mapped_column(sa.String(32), default=OnboardingStatus.RUNNING)
+    failure_reason: Mapped[str | None] = mapped_column(sa.Text)
+    business_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    waba_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    #: Denormalised for search and lists: the business name and the number as people know them.
+    business_name: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    business_token: Mapped[str | None] = mapped_column(EncryptedText)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    page: Mapped[SignupPage | None] = relationship()
+    steps: Mapped[list[OnboardingStep]] = relationship(
+        back_populates="onboarding",
+        order_by="OnboardingStep.position",
+        cascade="all, delete-orphan",
+    )
+    waba: Mapped[WhatsAppBusinessAccount | None] = relationship(
+        primaryjoin="foreign(Onboarding.waba_id) == WhatsAppBusinessAccount.id", viewonly=True
+    )
+    phone_number: Mapped[PhoneNumber | None] = relationship(
+        primaryjoin="foreign(Onboarding.phone_number_id) == PhoneNumber.id", viewonly=True
+    )
+
+    def step(self, name: str) -> OnboardingStep | None:
+        return next((step for step in self.steps if step.name == name), None)
+
+    def __repr__(self) -> str:
+        return f"<Onboarding {self.id} {self.status}>"
+
+
+class StepStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+
+
+class OnboardingStep(db.Model):
+    """One step of an onboarding: its outcome, attempts, timing and, on failure, Graph's error."""
+
+    __tablename__ = "onboarding_steps"
+    __table_args__ = (sa.UniqueConstraint("onboarding_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    onboarding_id: Mapped[int] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    position: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(16), default=StepStatus.PENDING)
+    #: HTTP attempts made the last time the step ran (Graph retries transient errors).
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: How many times the step has been run (the callback, then each retry).
+    runs: Mapped[int] = mapped_column(default=0)
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    error_type: Mapped[str | None] = mapped_column(sa.String(64))
+    error_code: Mapped[int | None]
+    error_subcode: Mapped[int | None]
+    error_user_title: Mapped[str | None] = mapped_column(sa.Text)
+    error_user_message: Mapped[str | None] = mapped_column(sa.Text)
+    fbtrace_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+    onboarding: Mapped[Onboarding] = relationship(back_populates="steps")
+
+    def __repr__(self) -> str:
+        return f"<OnboardingStep {self.name} {self.status}>"
+
+
+class WhatsAppBusinessAccount(db.Model):
+    """A customer's WhatsApp Business Account, keyed by Meta's id."""
+
+    __tablename__ = "wabas"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    business_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    currency: Mapped[str | None] = mapped_column(sa.String(8))
+    timezone_id: Mapped[str | None] = mapped_column(sa.String(16))
+    message_template_namespace: Mapped[str | None] = mapped_column(sa.String(64))
+    account_review_status: Mapped[str | None] = mapped_column(sa.String(32))
+    business_verification_status: Mapped[str | None] = mapped_column(sa.String(32))
+    ownership_type: Mapped[str | None] = mapped_column(sa.String(32))
+    country: Mapped[str | None] = mapped_column(sa.String(8))
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credit_allocation_config_id: Mapped[str | None] = mapped_column(sa.String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    phone_numbers: Mapped[list[PhoneNumber]] = relationship(back_populates="waba")
+    templates: Mapped[list[MessageTemplate]] = relationship(
+        back_populates="waba", order_by="MessageTemplate.name", cascade="all, delete-orphan"
+    )
+
+
+class PhoneNumber(db.Model):
+    """A customer's business phone number, keyed by Meta's phone number id."""
+
+    __tablename__ = "phone_numbers"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    waba_id: Mapped[str | None] = mapped_column(sa.ForeignKey("wabas.id"), index=True)
+    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    verified_name: Mapped[str | None] = mapped_column(sa.String(200))
+    code_verification_status: Mapped[str | None] = mapped_column(sa.String(32))
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    quality_rating: Mapped[str | None] = mapped_column(sa.String(16))
+    name_status: Mapped[str | None] = mapped_column(sa.String(32))
+    platform_type: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The two-step verification PIN set when registering.
+    pin: Mapped[str | None] = mapped_column(EncryptedText)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Register calls made in the current 72-hour window (Meta allows 10).
+    registration_attempts: Mapped[int] = mapped_column(default=0)
+    registration_window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    waba: Mapped[WhatsAppBusinessAccount | None] = relationship(back_populates="phone_numbers")
+
+
+class MessageTemplate(db.Model):
+    """An approved message template of a customer's WABA, as last fetched or reported."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    waba_id: Mapped[str] = mapped_column(sa.ForeignKey("wabas.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(512))
+    language: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    category: Mapped[str | None] = mapped_column(sa.String(32))
+    components: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    waba: Mapped[WhatsAppBusinessAccount] = relationship(back_populates="templates")

@@ -1,0 +1,664 @@
+"""The onboarding sequence: which steps, in what order, and the record of each.
+
+A code from Embedded Signup becomes a business token; the token then unlocks everything else. Steps
+that do not depend on each other run at the same time, so a callback takes the critical path of
+dependent Graph round trips (exchange → read number → register; exchange → confirm → credit line)
+rather than their sum. Graph calls run in worker threads; every database write happens on the calling
+thread, in its session, and is committed as each step starts and ends so progress can be followed
+from another request while the callback still runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from . import graph
+from .extensions import db
+from .graph import GraphClient, GraphError
+from .models import (
+    MessageTemplate,
+    Onboarding,
+    OnboardingStatus,
+    OnboardingStep,
+    PhoneNumber,
+    SignupPage,
+    StepStatus,
+    WhatsAppBusinessAccount,
+    now_utc,
+)
+
+log = logging.getLogger(__name__)
+
+FINISH = "FINISH"
+FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
+FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
+FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
+REGISTER_LIMIT = 10
+REGISTER_WINDOW = timedelta(hours=72)
+CODE_RESEND_COOLDOWN = timedelta(seconds=60)
+
+
+class OnboardingError(Exception):
+    """A request the onboarding cannot honour; ``status`` is the HTTP status that fits."""
+
+    status = 400
+
+    def __init__(self, message: str, *, onboarding: Onboarding | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.onboarding = onboarding
+        if status is not None:
+            self.status = status
+
+
+class DuplicateCode(OnboardingError):
+    status = 409
+
+
+# -- what a step can say besides success ------------------------------------------------------------
+
+
+class Skip(Exception):
+    """The step does not apply to this onboarding."""
+
+
+class Wait(Exception):
+    """The step waits for the person (a number to verify)."""
+
+
+class StepFailed(Exception):
+    """The step failed for a reason of ours, not Graph's."""
+
+
+@dataclass
+class Context:
+    """What the steps of one run share. Worker threads only read it, except for the fields the step
+    they depend on filled in before they started."""
+
+    event: str
+    code: str | None
+    token: str | None
+    waba_id: str | None
+    phone_number_id: str | None
+    business_id: str | None
+    pin: str | None
+    app_id: str
+    credit_line_id: str | None
+    system_user_id: str | None
+    credit_currency: str
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def solution_partner(self) -> bool:
+        return bool(self.credit_line_id)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    needs: tuple[str, ...]
+    run: Callable[[Context, GraphClient], dict[str, Any]]
+    save: Callable[[Onboarding, Context, dict[str, Any]], None]
+    applies: Callable[[Context], str | None] = lambda ctx: None  # a reason to skip, or None
+    #: Runs on the caller's thread just before ``run``; may raise StepFailed to stop the step.
+    before: Callable[[Onboarding, Context], None] | None = None
+    #: Also waits for ``confirm_ids`` when the browser did not say which WABA (or number) it was.
+    uses_waba: bool = True
+
+
+# -- the steps: ``run`` talks to Graph in a worker thread, ``save`` writes records on the caller's ------
+
+
+def run_exchange(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    if not ctx.code:
+        raise StepFailed("the signup code was already used; the customer needs to go through signup again")
+    token = api.exchange_code(ctx.code)
+    ctx.token = token["access_token"]
+    return {"token_type": token.get("token_type"), "expires_in": token.get("expires_in")}
+
+
+def save_exchange(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    onboarding.business_token = ctx.token
+    if result.get("expires_in"):
+        onboarding.token_expires_at = now_utc() + timedelta(seconds=int(result["expires_in"]))
+
+
+def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    data = api.debug_token(ctx.token)
+    if not data.get("is_valid"):
+        raise StepFailed("Meta reports the new business token as not valid")
+    if str(data.get("app_id")) != str(ctx.app_id):
+        raise StepFailed("the business token was issued to another app")
+    granted: list[str] = []
+    for scope in data.get("granular_scopes") or []:
+        if scope.get("scope") == "whatsapp_business_management":
+            granted = [str(target) for target in scope.get("target_ids") or []]
+    if not granted:
+        raise StepFailed("the customer granted no WhatsApp Business Account")
+    if ctx.waba_id is None:
+        ctx.waba_id = granted[0]  # Meta lists the most recently onboarded WABA first
+    elif ctx.waba_id not in granted:
+        raise StepFailed(f"WhatsApp Business Account {ctx.waba_id} is not among those the customer granted")
+    return {"waba_id": ctx.waba_id, "granted_waba_ids": granted, "token_type": data.get("type"),
+            "expires_at": data.get("expires_at")}
+
+
+def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    onboarding.waba_id = result["waba_id"]
+    waba = _waba_record(result["waba_id"])
+    waba.business_id = waba.business_id or onboarding.business_id
+
+
+def run_read_waba(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    return api.get_waba(ctx.waba_id, ctx.token)
+
+
+def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba = _waba_record(ctx.waba_id)
+    owner = result.get("owner_business_info") or {}
+    waba.business_id = owner.get("id") or waba.business_id or onboarding.business_id
+    for name in ("name", "currency", "timezone_id", "message_template_namespace", "account_review_status",
+                 "business_verification_status", "ownership_type", "country"):
+        if result.get(name) is not None:
+            setattr(waba, name, str(result[name]))
+    waba.details = result
+    onboarding.business_id = onboarding.business_id or waba.business_id
+    onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
+
+
+def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    return api.subscribe_app(ctx.waba_id, ctx.token)
+
+
+def save_subscribe(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    _waba_record(ctx.waba_id).subscribed_at = now_utc()
+
+
+def partner_only(ctx: Context) -> str | None:
+    return None if ctx.solution_partner else "Tech Provider: the customer pays Meta directly (no META_CREDIT_LINE_ID)"
+
+
+def run_assign_system_user(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    # This only gives our own system user access to a WABA already shared with our business, so it
+    # may run beside the confirmation; the credit line, which bills us, waits for it.
+    return api.assign_system_user(ctx.waba_id, ctx.system_user_id)
+
+
+def run_share_credit_line(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    result = api.share_credit_line(ctx.credit_line_id, ctx.waba_id, ctx.credit_currency)
+    if not result.get("allocation_config_id"):
+        raise StepFailed("Meta shared the credit line but returned no allocation config id")
+    return result
+
+
+def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    _waba_record(ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
+
+
+def has_phone(ctx: Context) -> str | None:
+    return "the customer finished without a phone number" if ctx.event == FINISH_ONLY_WABA else None
+
+
+def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    if not ctx.phone_number_id:
+        numbers = api.list_phone_numbers(ctx.waba_id, ctx.token)
+        if not numbers:
+            raise StepFailed("the WhatsApp Business Account has no phone number")
+        ctx.phone_number_id = str(numbers[0]["id"])
+    return api.get_phone_number(ctx.phone_number_id, ctx.token)
+
+
+def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    _waba_record(ctx.waba_id)
+    phone = _phone_record(str(result.get("id") or ctx.phone_number_id))
+    phone.waba_id = ctx.waba_id
+    for name in ("display_phone_number", "verified_name", "code_verification_status", "status",
+                 "quality_rating", "name_status", "platform_type"):
+        if result.get(name) is not None:
+            setattr(phone, name, str(result[name]))
+    phone.details = result
+    onboarding.phone_number_id = phone.id
+    onboarding.display_phone_number = phone.display_phone_number
+
+
+def registers(ctx: Context) -> str | None:
+    if ctx.event == FINISH_ONLY_WABA:
+        return "the customer finished without a phone number"
+    if ctx.event == FINISH_COEXISTENCE:
+        return "WhatsApp Business app numbers stay registered on the app; their data is synced instead"
+    return None
+
+
+def before_register(onboarding: Onboarding, ctx: Context) -> None:
+    phone = _phone_record(ctx.phone_number_id)
+    window_open = (phone.registration_window_started_at is not None
+                   and now_utc() - phone.registration_window_started_at < REGISTER_WINDOW)
+    if window_open and phone.registration_attempts >= REGISTER_LIMIT:
+        raise StepFailed(f"Meta allows {REGISTER_LIMIT} registration attempts per number in 72 hours; "
+                         "try again after the window has passed")
+    # The PIN is kept before Meta sees it: a crash after registering must not lose it.
+    if not phone.pin:
+        phone.pin = ctx.pin
+    ctx.pin = phone.pin
+
+
+def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    phone = ctx.results["read_phone_number"]
+    if phone.get("code_verification_status") != "VERIFIED":
+        raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
+    api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
+    return {"registered": True}
+
+
+def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    phone = _phone_record(ctx.phone_number_id)
+    phone.registered_at = now_utc()
+    phone.status = "CONNECTED"
+
+
+def coexistence_only(ctx: Context) -> str | None:
+    return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
+
+
+def run_sync_business_app(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    # Meta allows 24 hours for both, contacts first, and each only once.
+    contacts = api.sync_business_app(ctx.phone_number_id, "smb_app_state_sync", ctx.token)
+    history = api.sync_business_app(ctx.phone_number_id, "history", ctx.token)
+    return {"contacts_request_id": contacts.get("request_id"), "history_request_id": history.get("request_id")}
+
+
+def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    templates = api.list_message_templates(ctx.waba_id, ctx.token)
+    return {"count": len(templates), "templates": templates}
+
+
+def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba = _waba_record(ctx.waba_id)
+    fetched = {str(t["id"]): t for t in result.pop("templates")}
+    existing = {t.id: t for t in db.session.scalars(sa.select(MessageTemplate).where(MessageTemplate.id.in_(fetched)))}
+    for template_id, data in fetched.items():
+        template = existing.get(template_id) or MessageTemplate(id=template_id, waba_id=waba.id)
+        template.waba_id = waba.id
+        template.name = str(data.get("name", ""))
+        template.language = str(data.get("language", ""))
+        template.status = str(data.get("status", "APPROVED"))
+        template.category = data.get("category")
+        template.components = data.get("components") or []
+        db.session.add(template)
+
+
+def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    pass
+
+
+STEPS: tuple[Step, ...] = (
+    Step("exchange_code", "Exchange the signup code for a business token", (), run_exchange, save_exchange,
+         uses_waba=False),
+    Step("confirm_ids", "Confirm the shared WhatsApp Business Account", ("exchange_code",), run_confirm,
+         save_confirm, uses_waba=False),
+    Step("read_waba", "Read the WhatsApp Business Account", ("exchange_code",), run_read_waba, save_read_waba),
+    Step("subscribe_webhooks", "Subscribe to the account's webhooks", ("exchange_code",), run_subscribe,
+         save_subscribe),
+    Step("assign_system_user", "Add our system user to the account", ("exchange_code",),
+         run_assign_system_user, nothing_to_save, partner_only),
+    Step("share_credit_line", "Share our credit line", ("confirm_ids", "assign_system_user"),
+         run_share_credit_line, save_share_credit_line, partner_only),
+    Step("read_phone_number", "Read the phone number", ("exchange_code",), run_read_phone, save_read_phone,
+         has_phone),
+    Step("register_phone", "Register the phone number", ("read_phone_number",), run_register, save_register,
+         registers, before=before_register),
+    Step("sync_business_app", "Sync the WhatsApp Business app's contacts and history",
+         ("read_phone_number",), run_sync_business_app, nothing_to_save, coexistence_only),
+    Step("fetch_templates", "Fetch the approved message templates", ("exchange_code",), run_fetch_templates,
+         save_fetch_templates),
+)
+STEPS_BY_NAME = {step.name: step for step in STEPS}
+LABELS = {step.name: step.label for step in STEPS} | {
+    "request_code": "Send the verification code",
+    "verify_code": "Check the verification code",
+}
+DONE = (StepStatus.OK, StepStatus.SKIPPED)
+# Where each step stands in the story; the verification calls come just before registration.
+POSITIONS = {step.name: index * 10 for index, step in enumerate(STEPS)}
+POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": POSITIONS["register_phone"] - 1}
+
+
+# -- records ------------------------------------------------------------------------------------------
+
+
+def _waba_record(waba_id: str) -> WhatsAppBusinessAccount:
+    waba = db.session.get(WhatsAppBusinessAccount, waba_id)
+    if waba is None:
+        waba = WhatsAppBusinessAccount(id=waba_id)
+        db.session.add(waba)
+    return waba
+
+
+def _phone_record(phone_id: str) -> PhoneNumber:
+    phone = db.session.get(PhoneNumber, phone_id)
+    if phone is None:
+        phone = PhoneNumber(id=phone_id, registration_attempts=0)
+        db.session.add(phone)
+    return phone
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _record(onboarding: Onboarding, name: str) -> OnboardingStep:
+    record = onboarding.step(name)
+    if record is None:
+        record = OnboardingStep(name=name, position=POSITIONS[name], status=StepStatus.PENDING, attempts=0, runs=0)
+        onboarding.steps.append(record)
+    return record
+
+
+def _clear_error(record: OnboardingStep) -> None:
+    for name in GraphError("").fields():
+        setattr(record, name, None)
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone_number_id: str | None,
+          business_id: str | None, client_ref: str | None = None) -> Onboarding:
+    """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode."""
+    onboarding = Onboarding(
+        page_id=page.id,
+        code_digest=code_digest(code),
+        client_ref=client_ref,
+        event=event,
+        source="callback",
+        status=OnboardingStatus.RUNNING,
+        waba_id=waba_id,
+        phone_number_id=phone_number_id,
+        business_id=business_id,
+    )
+    db.session.add(onboarding)
+    try:
+        db.session.commit()  # the unique code digest decides, in the database, who runs this code
+    except IntegrityError:
+        db.session.rollback()
+        existing = db.session.scalar(sa.select(Onboarding).where(Onboarding.code_digest == code_digest(code)))
+        raise DuplicateCode("this signup code was already received; its onboarding is under way or done",
+                            onboarding=existing) from None
+    return _run(onboarding, code=code)
+
+
+def retry(onboarding: Onboarding) -> Onboarding:
+    """Run again every step that did not succeed, with the stored token."""
+    if onboarding.status == OnboardingStatus.OFFBOARDED:
+        raise OnboardingError("the customer was offboarded; they need to sign up again", status=409)
+    if not onboarding.business_token:
+        raise OnboardingError("the signup code could not be exchanged and cannot be reused; the customer needs "
+                              "to go through signup again", status=409)
+    return _run(onboarding, code=None)
+
+
+def _context(onboarding: Onboarding, code: str | None) -> Context:
+    config = current_app.config
+    ctx = Context(
+        event=onboarding.event,
+        code=code,
+        token=onboarding.business_token,
+        waba_id=onboarding.waba_id,
+        phone_number_id=onboarding.phone_number_id,
+        business_id=onboarding.business_id,
+        pin=f"{secrets.randbelow(10**6):06d}",
+        app_id=config["META_APP_ID"],
+        credit_line_id=config.get("META_CREDIT_LINE_ID"),
+        system_user_id=config.get("META_SYSTEM_USER_ID"),
+        credit_currency=config["ESU_CREDIT_CURRENCY"],
+    )
+    for record in onboarding.steps:
+        if record.status == StepStatus.OK and record.result is not None:
+            ctx.results[record.name] = record.result
+    return ctx
+
+
+def _needs(step: Step, onboarding: Onboarding, ctx: Context) -> tuple[str, ...]:
+    unknown = onboarding.waba_id is None or (step.name == "read_phone_number" and not onboarding.phone_number_id)
+    if step.uses_waba and unknown and "confirm_ids" not in step.needs:
+        return (*step.needs, "confirm_ids")
+    return step.needs
+
+
+def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
+    ctx = _context(onboarding, code)
+    onboarding.status = OnboardingStatus.RUNNING
+    onboarding.failure_reason = None
+    todo: list[Step] = []
+    for step in STEPS:
+        record = _record(onboarding, step.name)
+        skip = step.applies(ctx)
+        if skip:
+            record.status, record.detail = StepStatus.SKIPPED, skip
+        elif record.status not in DONE:
+            record.status, record.detail = StepStatus.PENDING, None
+            todo.append(step)
+    db.session.commit()
+
+    pending = {step.name: step for step in todo}
+    futures: dict[Future, Step] = {}
+    client = graph.client()
+    workers = current_app.config["ONBOARDING_MAX_WORKERS"]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"onboarding-{onboarding.id}") as pool:
+        while pending or futures:
+            started = False
+            for step in list(pending.values()):
+                states = {name: onboarding.step(name).status for name in _needs(step, onboarding, ctx)}
+                if all(status in DONE for status in states.values()):
+                    del pending[step.name]
+                    started = True
+                    record = onboarding.step(step.name)
+                    record.status, record.started_at, record.finished_at = StepStatus.RUNNING, now_utc(), None
+                    record.runs += 1
+                    try:
+                        if step.before:
+                            step.before(onboarding, ctx)
+                    except StepFailed as reason:
+                        _finish(onboarding, step, Outcome(StepStatus.FAILED, None, 0, 0, str(reason)), ctx)
+                        continue
+                    futures[pool.submit(_execute, step, client.tracked(), ctx)] = step
+                elif any(status not in (*DONE, StepStatus.PENDING, StepStatus.RUNNING) for status in states.values()):
+                    blocked_by = ", ".join(name for name, status in states.items() if status not in DONE)
+                    onboarding.step(step.name).detail = f"waits for {blocked_by}"
+                    del pending[step.name]
+            if started:
+                db.session.commit()
+            if not futures:
+                break
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                _finish(onboarding, futures.pop(future), future.result(), ctx)
+            db.session.commit()
+
+    _conclude(onboarding)
+    db.session.commit()
+    return onboarding
+
+
+@dataclass
+class Outcome:
+    status: StepStatus
+    result: dict[str, Any] | None
+    attempts: int
+    duration_ms: int
+    detail: str | None = None
+    error: GraphError | None = None
+
+
+def _execute(step: Step, client: GraphClient, ctx: Context) -> Outcome:
+    """Run one step in a worker thread: Graph calls only, no database."""
+    began = time.perf_counter()
+
+    def outcome(status: StepStatus, **kwargs) -> Outcome:
+        return Outcome(status, attempts=client.attempts, duration_ms=round((time.perf_counter() - began) * 1000),
+                       **kwargs)
+
+    try:
+        return outcome(StepStatus.OK, result=step.run(ctx, client))
+    except Skip as reason:
+        return outcome(StepStatus.SKIPPED, result=None, detail=str(reason))
+    except Wait as reason:
+        return outcome(StepStatus.WAITING, result=None, detail=str(reason))
+    except StepFailed as reason:
+        return outcome(StepStatus.FAILED, result=None, detail=str(reason))
+    except GraphError as error:
+        log.warning("onboarding step %s failed: %s (fbtrace_id %s)", step.name, error, error.fbtrace_id)
+        return outcome(StepStatus.FAILED, result=None, detail=error.user_message or error.message, error=error)
+    except Exception:
+        log.exception("onboarding step %s crashed", step.name)
+        return outcome(StepStatus.FAILED, result=None, detail="an unexpected error occurred in esu")
+
+
+def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) -> None:
+    record = onboarding.step(step.name)
+    record.status = outcome.status
+    record.attempts = outcome.attempts
+    record.duration_ms = outcome.duration_ms
+    record.finished_at = now_utc()
+    record.detail = outcome.detail
+    _clear_error(record)
+    if outcome.error is not None:
+        for name, value in outcome.error.fields().items():
+            setattr(record, name, value)
+    if step.name == "register_phone" and outcome.attempts:
+        _count_registrations(ctx.phone_number_id, outcome.attempts)
+    if outcome.status == StepStatus.OK:
+        result = outcome.result or {}
+        step.save(onboarding, ctx, result)
+        record.result = result
+        ctx.results[step.name] = result
+
+
+def _count_registrations(phone_number_id: str, attempts: int) -> None:
+    phone = _phone_record(phone_number_id)
+    now = now_utc()
+    if phone.registration_window_started_at is None or now - phone.registration_window_started_at > REGISTER_WINDOW:
+        phone.registration_window_started_at = now
+        phone.registration_attempts = 0
+    phone.registration_attempts = (phone.registration_attempts or 0) + attempts
+
+
+def _conclude(onboarding: Onboarding) -> None:
+    failed = [record for record in onboarding.steps if record.status == StepStatus.FAILED]
+    waiting = [record for record in onboarding.steps if record.status == StepStatus.WAITING]
+    if failed:
+        onboarding.status = OnboardingStatus.FAILED
+        first = failed[0]
+        onboarding.failure_reason = f"{LABELS.get(first.name, first.name)}: {first.detail or first.error_message}"
+    elif waiting:
+        onboarding.status = OnboardingStatus.AWAITING_VERIFICATION
+    elif all(record.status in DONE for record in onboarding.steps):
+        onboarding.status = OnboardingStatus.COMPLETED
+        onboarding.completed_at = onboarding.completed_at or now_utc()
+
+
+# -- an unverified number: the person asks for a code, enters it, registration goes on ----------------
+
+
+def _awaiting_phone(onboarding: Onboarding) -> None:
+    record = onboarding.step("register_phone")
+    if onboarding.status != OnboardingStatus.AWAITING_VERIFICATION or record is None or record.status != StepStatus.WAITING:
+        raise OnboardingError("this onboarding is not waiting for a verification code", status=409)
+
+
+def _verification_step(onboarding: Onboarding, name: str, call: Callable[[GraphClient], dict[str, Any]]) -> None:
+    """Run a verification call as a recorded step of its own; GraphError propagates after recording."""
+    client = graph.client().tracked()
+    record = _record(onboarding, name)
+    record.runs += 1
+    record.started_at = now_utc()
+    began = time.perf_counter()
+    _clear_error(record)
+    try:
+        record.result = call(client)
+        record.status, record.detail = StepStatus.OK, None
+    except GraphError as error:
+        record.status, record.detail = StepStatus.FAILED, error.user_message or error.message
+        for key, value in error.fields().items():
+            setattr(record, key, value)
+        raise
+    finally:
+        record.attempts = client.attempts
+        record.finished_at = now_utc()
+        record.duration_ms = round((time.perf_counter() - began) * 1000)
+        db.session.commit()
+
+
+def request_verification_code(onboarding: Onboarding, method: str, language: str = "en") -> timedelta:
+    """Have Meta send the verification code by SMS or VOICE. Answers how long until a resend."""
+    _awaiting_phone(onboarding)
+    if method not in ("SMS", "VOICE"):
+        raise OnboardingError("method must be SMS or VOICE")
+    previous = onboarding.step("request_code")
+    if previous is not None and previous.status == StepStatus.OK and previous.finished_at:
+        wait_left = previous.finished_at + CODE_RESEND_COOLDOWN - now_utc()
+        if wait_left > timedelta(0):
+            raise OnboardingError(f"a code was just sent; ask again in {int(wait_left.total_seconds()) + 1} s",
+                                  status=429)
+    _verification_step(onboarding, "request_code", lambda client: client.request_code(
+        onboarding.phone_number_id, method, language, onboarding.business_token))
+    return CODE_RESEND_COOLDOWN
+
+
+def verify_phone(onboarding: Onboarding, code: str) -> Onboarding:
+    """Check the code the person entered; once verified, read the number again and register it."""
+    _awaiting_phone(onboarding)
+    _verification_step(onboarding, "verify_code", lambda client: client.verify_code(
+        onboarding.phone_number_id, code, onboarding.business_token))
+    for name in ("read_phone_number", "register_phone"):
+        onboarding.step(name).status = StepStatus.PENDING
+    return _run(onboarding, code=None)
+
+
+def summary(onboarding: Onboarding) -> dict[str, Any]:
+    """The onboarding as the browser and the API see it. Never a token or a PIN."""
+    failed = [record for record in onboarding.steps if record.status == StepStatus.FAILED]
+    return {
+        "id": onboarding.id,
+        "status": onboarding.status,
+        "event": onboarding.event,
+        "failure_reason": onboarding.failure_reason,
+        # A failed exchange cannot be retried: the code is gone. Anything else can.
+        "retryable": bool(failed) and onboarding.business_token is not None,
+        "business_name": onboarding.business_name,
+        "waba_id": onboarding.waba_id,
+        "phone_number_id": onboarding.phone_number_id,
+        "display_phone_number": onboarding.display_phone_number,
+        "steps": [
+            {
+                "name": record.name,
+                "label": LABELS.get(record.name, record.name),
+                "status": record.status,
+                "attempts": record.attempts,
+                "duration_ms": record.duration_ms,
+                "detail": record.detail,
+                "error": None if record.error_code is None and record.error_message is None else {
+                    "message": record.error_message,
+                    "type": record.error_type,
+                    "code": record.error_code,
+                    "error_subcode": record.error_subcode,
+                    "fbtrace_id": record.fbtrace_id,
+                    "user_message": record.error_user_message,
+                },
+            }
+            for record in onboarding.steps
+        ],
+    }

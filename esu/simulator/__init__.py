@@ -1,0 +1,96 @@
+"""The Meta simulator: Graph endpoints, test helpers and faults, with its own state.
+
+Mounted at ``/_meta`` in simulator mode (the default with no Meta app configured), or run on its own
+with :func:`create_simulator_app` so tests reach it over real HTTP.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from . import graph
+from .state import OPERATIONS, SimulatorState
+
+bp = Blueprint("simulator", __name__, url_prefix="/_meta")
+
+
+def init_app(app: Flask, state: SimulatorState | None = None) -> None:
+    app.extensions["meta_simulator"] = state or SimulatorState()
+    app.register_blueprint(bp)
+    app.register_blueprint(graph.bp)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:  # a fake of an outside service: no browser session, no CSRF tokens
+        csrf.exempt(bp)
+        csrf.exempt(graph.bp)
+
+
+def create_simulator_app(config: dict) -> Flask:
+    """The simulator alone, for a test or a separate process; ``config`` needs META_APP_ID,
+    META_APP_SECRET, META_SYSTEM_USER_TOKEN and META_SYSTEM_USER_ID."""
+    app = Flask(__name__)
+    app.config.update(config)
+    init_app(app)
+    return app
+
+
+def state() -> SimulatorState:
+    return current_app.extensions["meta_simulator"]
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+@bp.post("/signup")
+def signup():
+    """What a person finishing the Embedded Signup dialog produces: a fresh code and the ids.
+
+    Options: ``phone_verified`` (false: the number waits for the code 123456), ``phone`` (false: no
+    number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count).
+    """
+    return jsonify(state().signup(_body()))
+
+
+@bp.post("/faults")
+def add_fault():
+    """Make the next ``times`` calls of ``operation`` fail with ``error_code``, or add latency."""
+    body = _body()
+    sim = state()
+    if "latency_ms" in body:
+        try:
+            sim.latency_ms = max(0, int(body["latency_ms"]))
+        except (TypeError, ValueError):
+            return jsonify(error="latency_ms must be a whole number of milliseconds"), 400
+    if "operation" in body:
+        if body["operation"] not in OPERATIONS:
+            return jsonify(error=f"operation must be one of {', '.join(OPERATIONS)}"), 400
+        try:
+            code = int(body.get("error_code", 2))
+            times = int(body.get("times", 1))
+            subcode = int(body["error_subcode"]) if body.get("error_subcode") is not None else None
+        except (TypeError, ValueError):
+            return jsonify(error="error_code, error_subcode and times must be whole numbers"), 400
+        sim.add_fault(body["operation"], code, times, subcode)
+    return jsonify(faults={op: [vars(f) for f in queue] for op, queue in sim.faults.items()},
+                   latency_ms=sim.latency_ms)
+
+
+@bp.delete("/faults")
+def clear_faults():
+    """Remove every injected fault and the added latency."""
+    state().clear_faults()
+    return jsonify(faults={}, latency_ms=0)
+
+
+@bp.get("/calls")
+def calls():
+    """The Graph calls served so far (operation, method, path, kind of token): for tests and curiosity."""
+    return jsonify(calls=state().calls)
+
+
+@bp.post("/reset")
+def reset():
+    """Forget every business, code, token and fault."""
+    state().reset()
+    return jsonify(reset=True)

@@ -1,0 +1,397 @@
+"""Graph API endpoints of the simulator, under ``/_meta/graph/<version>/…``, with Meta's shapes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .state import (
+    CODE_TTL_SECONDS,
+    REGISTER_LIMIT,
+    REGISTER_WINDOW_SECONDS,
+    VERIFICATION_CODE,
+    Grant,
+    SimError,
+    SimulatorState,
+)
+
+bp = Blueprint("simulator_graph", __name__, url_prefix="/_meta/graph")
+
+VERSION = re.compile(r"^v\d+\.\d+$")
+NODE = re.compile(r"^\d{1,32}$")
+
+
+def state() -> SimulatorState:
+    return current_app.extensions["meta_simulator"]
+
+
+@bp.errorhandler(SimError)
+def sim_error(error: SimError):
+    return jsonify(error.envelope()), error.http_status
+
+
+@bp.route("/<version>/<path:path>", methods=["GET", "POST", "DELETE"])
+def graph(version: str, path: str):
+    """Dispatch one Graph call to its handler, after the faults and latency asked for."""
+    if not VERSION.match(version):
+        raise SimError(2500, f"Unknown path components: /{version}", http_status=400)
+    parts = path.strip("/").split("/")
+    handler, operation = _route(parts)
+    sim = state()
+    if sim.latency_ms:
+        time.sleep(sim.latency_ms / 1000)
+    caller = _caller_kind()
+    with sim.lock:
+        sim.calls.append({"operation": operation, "method": request.method, "path": "/" + path,
+                          "auth": caller, "appsecret_proof": "appsecret_proof" in request.args})
+    fault = sim.take_fault(operation)
+    if fault:
+        raise SimError(fault.error_code, subcode=fault.subcode)
+    return jsonify(handler(sim, *parts))
+
+
+def _route(parts: list[str]):
+    method = request.method
+    if parts == ["oauth", "access_token"] and method == "GET":
+        return exchange_code, "oauth_access_token"
+    if parts == ["debug_token"] and method == "GET":
+        return debug_token, "debug_token"
+    if not NODE.match(parts[0]):
+        raise SimError(100, f"(#100) Unsupported {method} request. Object with ID '{parts[0]}' does not exist")
+    if len(parts) == 1 and method == "GET":
+        return read_node, _node_operation(parts[0])
+    edges = {
+        ("subscribed_apps", "GET"): (list_subscribed_apps, "subscribed_apps"),
+        ("subscribed_apps", "POST"): (subscribe_app, "subscribed_apps"),
+        ("subscribed_apps", "DELETE"): (unsubscribe_app, "subscribed_apps"),
+        ("assigned_users", "POST"): (assign_user, "assigned_users"),
+        ("whatsapp_credit_sharing_and_attach", "POST"): (share_credit, "credit_sharing"),
+        ("phone_numbers", "GET"): (list_phone_numbers, "phone_numbers"),
+        ("register", "POST"): (register, "register"),
+        ("request_code", "POST"): (request_code, "request_code"),
+        ("verify_code", "POST"): (verify_code, "verify_code"),
+        ("smb_app_data", "POST"): (smb_app_data, "smb_app_data"),
+        ("message_templates", "GET"): (list_templates, "message_templates"),
+    }
+    if len(parts) == 2 and (parts[1], method) in edges:
+        return edges[(parts[1], method)]
+    raise SimError(100, f"(#100) Unsupported {method} request on /{'/'.join(parts)}")
+
+
+def _node_operation(node_id: str) -> str:
+    sim = state()
+    if node_id in sim.phones:
+        return "phone_number"
+    if node_id in sim.allocations:
+        return "credit_sharing"
+    return "waba"
+
+
+# -- authorisation -----------------------------------------------------------------------------------
+
+
+def _presented_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip()
+    return request.args.get("access_token")
+
+
+def _caller_kind() -> str:
+    token = _presented_token()
+    config = current_app.config
+    if not token:
+        return "none"
+    if token == f"{config['META_APP_ID']}|{config['META_APP_SECRET']}":
+        return "app"
+    if token == config.get("META_SYSTEM_USER_TOKEN"):
+        return "system_user"
+    return "business"
+
+
+def _authorise(*, waba_id: str | None = None, system_user: bool = False) -> str:
+    """Check the caller's token (and its appsecret_proof) and that it reaches the asset."""
+    token = _presented_token()
+    if not token:
+        raise SimError(104, "An access token is required to request this resource.", http_status=400)
+    config = current_app.config
+    if token == f"{config['META_APP_ID']}|{config['META_APP_SECRET']}":
+        raise SimError(200, "(#200) An app access token cannot be used for this call")
+    proof = request.args.get("appsecret_proof")
+    if proof is None:
+        raise SimError(100, "API calls from the server require an appsecret_proof argument")
+    expected = hmac.new(config["META_APP_SECRET"].encode(), token.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(proof, expected):
+        raise SimError(100, "Invalid appsecret_proof provided in the API argument")
+    if token == config.get("META_SYSTEM_USER_TOKEN"):
+        return "system_user"
+    if system_user:
+        raise SimError(200, "(#200) This call requires the partner's system user token")
+    grant = state().tokens.get(token)
+    if grant is None:
+        raise SimError(190, "Invalid OAuth access token - Cannot parse access token")
+    if waba_id is not None and waba_id not in grant.waba_ids:
+        raise SimError(200, "(#200) Permissions error: the token was not granted this WhatsApp Business Account")
+    return "business"
+
+
+def _waba_of_phone(phone_id: str) -> str:
+    phone = state().phones.get(phone_id)
+    if phone is None:
+        raise SimError(100, f"(#100) Object with ID '{phone_id}' does not exist, cannot be loaded due to "
+                            "missing permissions, or does not support this operation", subcode=33)
+    return phone.waba_id
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+def exchange_code(sim: SimulatorState, *_):
+    config = current_app.config
+    if request.args.get("client_id") != config["META_APP_ID"]:
+        raise SimError(101, "Error validating application. Invalid application ID.")
+    if not hmac.compare_digest(request.args.get("client_secret", ""), config["META_APP_SECRET"]):
+        raise SimError(1, "Error validating client secret.", http_status=400, error_type="OAuthException")
+    code = request.args.get("code", "")
+    with sim.lock:
+        grant = sim.codes.get(code)
+        if grant is None:
+            raise SimError(100, "Invalid verification code format.", subcode=36008)
+        if grant.used:
+            raise SimError(100, "This authorization code has been used.", subcode=36009)
+        if sim.clock() - grant.issued_at > CODE_TTL_SECONDS:
+            raise SimError(100, "This authorization code has expired.", subcode=36007)
+        grant.used = True
+        token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
+        sim.tokens[token] = Grant(grant.business_id, list(grant.waba_ids), sim.clock())
+    return {"access_token": token, "token_type": "bearer"}
+
+
+def debug_token(sim: SimulatorState, *_):
+    kind = _caller_kind()
+    if kind not in ("app", "system_user"):
+        raise SimError(190, "Invalid OAuth access token for debug_token")
+    if kind == "system_user":
+        _authorise()
+    grant = sim.tokens.get(request.args.get("input_token", ""))
+    app_id = current_app.config["META_APP_ID"]
+    if grant is None:
+        return {"data": {"app_id": app_id, "is_valid": False,
+                         "error": {"code": 190, "message": "Invalid OAuth access token."}}}
+    waba_ids = list(reversed(grant.waba_ids))  # the most recently onboarded first
+    return {"data": {
+        "app_id": app_id,
+        "type": "SYSTEM_USER",
+        "application": "esu simulated app",
+        "data_access_expires_at": 0,
+        "expires_at": 0,
+        "is_valid": True,
+        "issued_at": int(grant.issued_at),
+        "scopes": ["whatsapp_business_management", "whatsapp_business_messaging", "public_profile"],
+        "granular_scopes": [
+            {"scope": "whatsapp_business_management", "target_ids": waba_ids},
+            {"scope": "whatsapp_business_messaging", "target_ids": waba_ids},
+        ],
+        "user_id": current_app.config.get("META_SYSTEM_USER_ID"),
+    }}
+
+
+def read_node(sim: SimulatorState, node_id: str):
+    if node_id in sim.phones:
+        _authorise(waba_id=_waba_of_phone(node_id))
+        return _select_fields(sim.phones[node_id].fields())
+    if node_id in sim.wabas:
+        _authorise(waba_id=node_id)
+        waba = sim.wabas[node_id]
+        return _select_fields(waba.fields(sim.businesses[waba.business_id]))
+    if node_id in sim.allocations:
+        _authorise(system_user=True)
+        return {"id": node_id, "receiving_credential": {"id": sim.allocations[node_id]["credential_id"]}}
+    raise SimError(100, f"(#100) Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
+                        "permissions, or does not support this operation", subcode=33)
+
+
+def _select_fields(node: dict[str, Any]) -> dict[str, Any]:
+    wanted = request.args.get("fields")
+    if not wanted:
+        return {key: node[key] for key in ("id", "name", "display_phone_number", "verified_name",
+                                           "quality_rating") if key in node}
+    names = {name.strip().split("{")[0] for name in wanted.split(",")} | {"id"}
+    return {key: value for key, value in node.items() if key in names and value is not None}
+
+
+def _waba(sim: SimulatorState, waba_id: str):
+    waba = sim.wabas.get(waba_id)
+    if waba is None:
+        raise SimError(100, f"(#100) Object with ID '{waba_id}' does not exist", subcode=33)
+    return waba
+
+
+def list_subscribed_apps(sim: SimulatorState, waba_id: str, _edge):
+    _authorise(waba_id=waba_id)
+    waba = _waba(sim, waba_id)
+    return {"data": [
+        {"whatsapp_business_api_data": {"id": app_id, "name": "esu simulated app",
+                                        "link": f"https://www.facebook.com/games/?app_id={app_id}"}}
+        for app_id in waba.subscribed_apps
+    ]}
+
+
+def subscribe_app(sim: SimulatorState, waba_id: str, _edge):
+    _authorise(waba_id=waba_id)
+    waba = _waba(sim, waba_id)
+    with sim.lock:
+        app_id = current_app.config["META_APP_ID"]
+        if app_id not in waba.subscribed_apps:
+            waba.subscribed_apps.append(app_id)
+    return {"success": True}
+
+
+def unsubscribe_app(sim: SimulatorState, waba_id: str, _edge):
+    _authorise(waba_id=waba_id)
+    waba = _waba(sim, waba_id)
+    with sim.lock:
+        app_id = current_app.config["META_APP_ID"]
+        if app_id in waba.subscribed_apps:
+            waba.subscribed_apps.remove(app_id)
+    return {"success": True}
+
+
+def assign_user(sim: SimulatorState, waba_id: str, _edge):
+    _authorise(system_user=True)
+    waba = _waba(sim, waba_id)
+    user = request.args.get("user", "")
+    try:
+        tasks = json.loads(request.args.get("tasks", "[]").replace("'", '"'))
+    except ValueError:
+        raise SimError(100, "(#100) Param tasks must be an array of task names") from None
+    if not NODE.match(user) or not isinstance(tasks, list) or not tasks:
+        raise SimError(100, "(#100) The parameters user and tasks are required")
+    with sim.lock:
+        waba.assigned_users[user] = [str(task) for task in tasks]
+    return {"success": True}
+
+
+def share_credit(sim: SimulatorState, credit_line_id: str, _edge):
+    _authorise(system_user=True)
+    waba = _waba(sim, request.args.get("waba_id", ""))
+    currency = request.args.get("waba_currency", "")
+    if currency not in {"AUD", "EUR", "GBP", "IDR", "INR", "USD"}:
+        raise SimError(100, "(#100) Param waba_currency must be one of {AUD, EUR, GBP, IDR, INR, USD}")
+    system_user = current_app.config.get("META_SYSTEM_USER_ID")
+    if system_user not in waba.assigned_users:
+        raise SimError(200, "(#200) The system user must be assigned to the WhatsApp Business Account first")
+    with sim.lock:
+        allocation_id = sim.new_id()
+        credential_id = sim.new_id()
+        sim.allocations[allocation_id] = {"credit_line_id": credit_line_id, "waba_id": waba.id,
+                                          "credential_id": credential_id}
+        waba.primary_funding_id = credential_id
+        waba.currency = currency
+    return {"allocation_config_id": allocation_id, "waba_id": waba.id}
+
+
+def list_phone_numbers(sim: SimulatorState, waba_id: str, _edge):
+    _authorise(waba_id=waba_id)
+    _waba(sim, waba_id)
+    return {"data": [phone.fields() for phone in sim.phones.values() if phone.waba_id == waba_id]}
+
+
+def _phone_for_write(sim: SimulatorState, phone_id: str):
+    _authorise(waba_id=_waba_of_phone(phone_id))
+    return sim.phones[phone_id]
+
+
+def register(sim: SimulatorState, phone_id: str, _edge):
+    phone = _phone_for_write(sim, phone_id)
+    body = request.get_json(silent=True) or {}
+    pin = str(body.get("pin", ""))
+    if body.get("messaging_product") != "whatsapp":
+        raise SimError(100, "(#100) The parameter messaging_product is required.")
+    if not re.fullmatch(r"\d{6}", pin):
+        raise SimError(100, "(#100) Param pin must be a 6-digit number")
+    with sim.lock:
+        now = sim.clock()
+        phone.register_calls = [t for t in phone.register_calls if now - t < REGISTER_WINDOW_SECONDS]
+        if len(phone.register_calls) >= REGISTER_LIMIT:
+            raise SimError(133016)
+        phone.register_calls.append(now)
+        if phone.is_on_biz_app:
+            raise SimError(100, "(#100) This phone number is already registered on the WhatsApp Business app")
+        if phone.code_verification_status != "VERIFIED":
+            raise SimError(100, "(#100) The phone number must be verified before it can be registered",
+                           subcode=2388001)
+        if phone.pin is not None and phone.pin != pin:
+            raise SimError(133005)
+        phone.pin = pin
+        phone.status = "CONNECTED"
+        phone.platform_type = "CLOUD_API"
+    return {"success": True}
+
+
+def request_code(sim: SimulatorState, phone_id: str, _edge):
+    phone = _phone_for_write(sim, phone_id)
+    if request.args.get("code_method") not in ("SMS", "VOICE"):
+        raise SimError(100, "(#100) Param code_method must be one of {SMS, VOICE}")
+    if not request.args.get("language"):
+        raise SimError(100, "(#100) The parameter language is required")
+    if phone.code_verification_status == "VERIFIED":
+        raise SimError(136024)
+    with sim.lock:
+        phone.code_requested = True
+    return {"success": True}
+
+
+def verify_code(sim: SimulatorState, phone_id: str, _edge):
+    phone = _phone_for_write(sim, phone_id)
+    if not phone.code_requested:
+        raise SimError(100, "(#100) Request a verification code first")
+    if request.args.get("code") != VERIFICATION_CODE:
+        raise SimError(136025, "(#136025) Verification code mismatch. Check the code and try again.",
+                       http_status=400)
+    with sim.lock:
+        phone.code_verification_status = "VERIFIED"
+    return {"success": True}
+
+
+def smb_app_data(sim: SimulatorState, phone_id: str, _edge):
+    phone = _phone_for_write(sim, phone_id)
+    sync_type = (request.get_json(silent=True) or {}).get("sync_type")
+    if sync_type not in ("smb_app_state_sync", "history"):
+        raise SimError(100, "(#100) Param sync_type must be one of {smb_app_state_sync, history}")
+    if not phone.is_on_biz_app:
+        raise SimError(100, "(#100) This number is not on the WhatsApp Business app")
+    with sim.lock:
+        if sync_type in phone.synced:
+            raise SimError(100, "(#100) Synchronization was already requested for this number")
+        phone.synced.append(sync_type)
+    return {"messaging_product": "whatsapp", "request_id": secrets.token_hex(8)}
+
+
+def list_templates(sim: SimulatorState, waba_id: str, _edge):
+    _authorise(waba_id=waba_id)
+    _waba(sim, waba_id)
+    status = (request.args.get("status") or "").upper()
+    templates = sorted(
+        (t for t in sim.templates.values() if t.waba_id == waba_id and (not status or t.status == status)),
+        key=lambda t: t.id,
+    )
+    limit = min(max(int(request.args.get("limit", 25) or 25), 1), 100)
+    start = int(request.args.get("after") or 0) if (request.args.get("after") or "0").isdigit() else 0
+    page = templates[start:start + limit]
+    body: dict[str, Any] = {"data": [t.fields() for t in page]}
+    if page:
+        body["paging"] = {"cursors": {"before": str(start), "after": str(start + len(page))}}
+        if start + len(page) < len(templates):
+            body["paging"]["next"] = (
+                f"{request.base_url}?limit={limit}&after={start + len(page)}"
+                + (f"&status={status}" if status else "")
+            )
+    return body
