@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .crypto import EncryptedText
-from .extensions import db
+from ..crypto import EncryptedText
+from ..extensions import db
 
 
 def now_utc() -> datetime:
