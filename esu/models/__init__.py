@@ -237,3 +237,59 @@ class MessageTemplate(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
     waba: Mapped[WhatsAppBusinessAccount] = relationship(back_populates="templates")
+
+
+class SignupEvent(db.Model):
+    """Something a person did on a signup page: the funnel the admin reads.
+
+    ``kind`` is one of ``view`` (page shown), ``launch`` (popup opened), ``cancel`` (left at
+    ``current_step``), ``error`` (an error reported in the flow), ``finish`` (Meta reported success).
+    """
+
+    __tablename__ = "signup_events"
+    __table_args__ = (sa.Index("ix_signup_events_page_id_kind_created_at", "page_id", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(sa.ForeignKey("signup_pages.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    current_step: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    error_code: Mapped[str | None] = mapped_column(sa.String(32))
+    session_id: Mapped[str | None] = mapped_column(sa.String(64))
+    onboarding_id: Mapped[int | None] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+
+    page: Mapped[SignupPage] = relationship()
+
+
+class WebhookEvent(db.Model):
+    """One change Meta delivered to the webhook, stored once whatever the batching or retries.
+
+    ``dedupe_key`` is the message id (messages), message id plus status (statuses), or a digest of the
+    change otherwise. ``status``: ``stored`` (not applied yet), ``applied``, ``ignored`` (nothing to
+    apply), ``unparseable`` (signed but not Meta's envelope; ``raw`` keeps the body), ``failed``.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        sa.Index("ix_webhook_events_field_received_at", "field", "received_at"),
+        sa.Index("ix_webhook_events_waba_id_received_at", "waba_id", "received_at"),
+        sa.Index("ix_webhook_events_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
+    field: Mapped[str | None] = mapped_column(sa.String(64))
+    waba_id: Mapped[str | None] = mapped_column(sa.String(32))
+    phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    entry_id: Mapped[str | None] = mapped_column(sa.String(32))
+    #: ``entry[].time`` (or the event's own timestamp): orders events about the same record.
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    raw: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="stored")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    onboarding_id: Mapped[int | None] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="SET NULL"),
+                                                      index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
