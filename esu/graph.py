@@ -408,7 +408,7 @@ def _client_secret_query(client, method, uri, headers, body):
     return uri, headers, body
 
 
-def pooled_session(pool_size: int = 32) -> requests.Session:
+def pooled_session(pool_size: int = 64) -> requests.Session:
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)

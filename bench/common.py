@@ -1,0 +1,95 @@
+"""Shared pieces of the benchmarks: the app under gunicorn, the simulator in a thread, sessions."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+META = {
+    "META_APP_ID": "1234567890123456",
+    "META_APP_SECRET": "bench-app-secret-" + "b" * 16,
+    "META_SYSTEM_USER_ID": "2345678901234567",
+    "META_SYSTEM_USER_TOKEN": "EAAbenchsystemusertoken",
+    "META_CONFIG_ID": "3456789012345678",
+    "META_WEBHOOK_VERIFY_TOKEN": "bench-verify-token",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class QuietKeepAliveHandler(WSGIRequestHandler):
+    """Keep connections open between requests (as Graph does) and log nothing per request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+def serve_in_thread(wsgi_app) -> str:
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=QuietKeepAliveHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+def csrf_session(app_url: str, slug: str) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    html = session.get(f"{app_url}/signup/{slug}", timeout=10).text
+    return session, re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+class AppServer:
+    """The app under gunicorn on 127.0.0.1 with a migrated database and the given signup pages."""
+
+    def __init__(self, env: dict[str, str], port: int, pages: list[str] = (), gunicorn_args: list[str] = ()):
+        self.env = {**os.environ, **META, "SECRET_KEY": "bench-" + "s" * 32, **env}
+        self.env.setdefault("ESU_ENCRYPTION_KEYS", "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo=")
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.pages = pages
+        self.gunicorn_args = list(gunicorn_args) or ["--workers", "2", "--threads", "8", "--worker-class", "gthread"]
+        self.process: subprocess.Popen | None = None
+
+    def flask(self, *args: str) -> None:
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def __enter__(self) -> AppServer:
+        self.flask("db", "upgrade")
+        for slug in self.pages:
+            self.flask("pages", "create", slug, "--title", f"Bench {slug}")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
+             "warning", "wsgi:app"],
+            cwd=ROOT, env=self.env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/signup/{self.pages[0] if self.pages else ''}", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        if self.process:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
