@@ -1,0 +1,192 @@
+"""Webhook ingest under load, beside its natural limit.
+
+The app under gunicorn (2 workers, the same flags for both) on 127.0.0.1 is loaded by wrk at a fixed
+concurrency with correctly signed, realistic, all-different deliveries; then a bare Flask route that
+only answers 200, under the same gunicorn flags, in the same run. Prints requests/s of both, their
+ratio, p50 and p99, the count stored versus sent, and each gunicorn worker's peak RSS.
+
+Every delivery wrk may have had in flight when it stopped is sent again afterwards, as Meta would
+retry an unacknowledged one, so "stored == sent" means nothing was lost and nothing kept twice.
+
+    .venv/bin/python bench/webhooks.py [--seconds 10] [--connections 16] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import META, ROOT, AppServer, free_port  # noqa: E402
+
+WABAS = [str(300000000000000 + n) for n in range(20)]
+PHONES = [str(400000000000000 + n) for n in range(20)]
+TEXTS = ["Hello, is my order ready?", "مرحبا، هل طلبي جاهز؟", "¿Dónde está mi pedido? 📦", "Thanks! 🙏🏽"]
+
+
+def delivery(n: int, rng: random.Random) -> bytes:
+    """One realistic delivery holding one change, unique by n."""
+    waba = WABAS[n % len(WABAS)]
+    phone = PHONES[n % len(PHONES)]
+    now = 1764000000 + n
+    roll = rng.random()
+    metadata = {"display_phone_number": f"1555{n % 10000000:07d}", "phone_number_id": phone}
+    if roll < 0.6:
+        field = "messages"
+        value = {"messaging_product": "whatsapp", "metadata": metadata,
+                 "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511999990000"}],
+                 "messages": [{"from": "5511999990000", "id": f"wamid.BENCH{n:012d}", "timestamp": str(now),
+                               "type": "text", "text": {"body": TEXTS[n % len(TEXTS)]}}]}
+    elif roll < 0.9:
+        field = "messages"
+        value = {"messaging_product": "whatsapp", "metadata": metadata,
+                 "statuses": [{"id": f"wamid.OUT{n:012d}", "status": rng.choice(["sent", "delivered", "read"]),
+                               "timestamp": str(now), "recipient_id": "5511999990000",
+                               "pricing": {"billable": True, "pricing_model": "PMP", "type": "regular",
+                                           "category": "utility"}}]}
+    elif roll < 0.95:
+        field = "phone_number_quality_update"
+        value = {"display_phone_number": metadata["display_phone_number"], "event": "THROUGHPUT_UPGRADE",
+                 "current_limit": "TIER_10K", "old_limit": "TIER_2K", "sequence": n}
+    else:
+        field = "message_template_status_update"
+        value = {"event": "APPROVED", "message_template_id": 500000000000000 + n,
+                 "message_template_name": f"bench_{n}", "message_template_language": "en_US", "reason": "NONE"}
+    envelope = {"object": "whatsapp_business_account",
+                "entry": [{"id": waba, "time": now, "changes": [{"field": field, "value": value}]}]}
+    # Meta sends escaped unicode: ensure_ascii=True gives the same kind of bytes.
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def sign(body: bytes) -> str:
+    return "sha256=" + hmac.new(META["META_APP_SECRET"].encode(), body, hashlib.sha256).hexdigest()
+
+
+def write_bodies(path: Path, count: int) -> list[bytes]:
+    rng = random.Random(7)
+    bodies = [delivery(n, rng) for n in range(count)]
+    with path.open("w") as out:
+        for body in bodies:
+            out.write(f"{sign(body)}\t{body.decode()}\n")
+    return bodies
+
+
+def run_wrk(url: str, bodies_file: Path, seconds: int, connections: int, threads: int) -> dict:
+    result = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", str(ROOT / "bench" / "wrk_signed.lua"), url, "--", str(bodies_file), str(threads)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb(master_pid: int) -> list[float]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    peaks = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return peaks
+
+
+def resend_in_flight(url: str, bodies: list[bytes], stats: dict, threads: int, connections: int) -> int:
+    """Send again what wrk may have left unanswered: each thread's last requests, one per connection."""
+    per_connection = max(1, connections // threads)
+    resent = 0
+    session = requests.Session()
+    for thread, sent in enumerate(stats["per_thread"]):
+        share = bodies[thread::threads]
+        for body in share[max(0, sent - per_connection):sent]:
+            response = session.post(f"{url}/webhooks/whatsapp", data=body, timeout=10,
+                                    headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)})
+            assert response.status_code == 200, response.status_code
+            resent += 1
+    return resent
+
+
+def stored_count(env: dict[str, str]) -> int:
+    code = ("from esu import create_app; from esu.extensions import db; import sqlalchemy as sa; "
+            "from esu.models import WebhookEvent\napp = create_app()\nwith app.app_context(): "
+            "print(db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)))")
+    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **META, **env},
+                            capture_output=True, text=True, check=True).stdout
+    return int(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--bodies", type=int, default=80000, help="distinct deliveries prepared")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--gunicorn", default="--workers 2 --worker-class sync",
+                        help="gunicorn flags for both servers")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk (make bench does)")
+
+    gunicorn_args = args.gunicorn.split()
+    with tempfile.TemporaryDirectory() as scratch:
+        bodies_file = Path(scratch) / "bodies.tsv"
+        bodies = write_bodies(bodies_file, args.bodies)
+        database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
+        env = {"DATABASE_URL": database_url, "ESU_SIMULATOR": "0", "ESU_ENV": "production",
+               "ESU_ENCRYPTION_KEYS": "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo="}
+
+        with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
+            time.sleep(0.5)  # let both workers finish importing before the clock starts
+            app_stats = run_wrk(app.url, bodies_file, args.seconds, args.connections, args.threads)
+            rss = peak_rss_mb(app.process.pid)
+            resent = resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
+            stored = stored_count(env)
+
+        bare_port = free_port()
+        bare = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{bare_port}",
+                                 *gunicorn_args, "--log-level", "warning", "bench.bare_app:app"], cwd=ROOT)
+        try:
+            for _ in range(100):
+                try:
+                    requests.get(f"http://127.0.0.1:{bare_port}/signup/x", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            time.sleep(0.5)
+            bare_stats = run_wrk(f"http://127.0.0.1:{bare_port}", bodies_file, args.seconds, args.connections,
+                                 args.threads)
+        finally:
+            bare.terminate()
+            bare.wait(timeout=30)
+
+    def rps(stats: dict) -> float:
+        return stats["requests"] / (stats["duration_us"] / 1e6)
+
+    sent = min(app_stats["sent"], len(bodies)) if not app_stats["wrapped"] else len(bodies)
+    print(f"Webhook ingest: {args.seconds} s at {args.connections} connections, gunicorn {args.gunicorn}, "
+          f"{database_url.split(':')[0]}")
+    for label, stats in (("app", app_stats), ("bare route", bare_stats)):
+        print(f"  {label:<11} {rps(stats):8.0f} req/s   p50 {stats['p50_us'] / 1000:6.1f} ms   "
+              f"p99 {stats['p99_us'] / 1000:6.1f} ms   non-2xx {stats['non_2xx']}   socket errors "
+              f"{stats['socket_errors']}")
+    print(f"  ratio app/bare: {rps(app_stats) / rps(bare_stats):.2f}   (target >= 0.30)")
+    print(f"  stored {stored} / sent {sent} distinct changes ({resent} re-sent after the run, as Meta retries)"
+          f"   {'OK' if stored == sent else 'MISMATCH'}")
+    print(f"  peak RSS per worker: {', '.join(f'{mb:.0f} MB' for mb in rss)}   (target <= 150 MB)")
+
+
+if __name__ == "__main__":
+    main()
