@@ -58,9 +58,10 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .blueprints import errors, signup
+    from .blueprints import errors, health, signup
 
     app.register_blueprint(errors.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(signup.bp)
     if app.config["ESU_SIMULATOR"]:
         from . import simulator

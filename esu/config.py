@@ -134,6 +134,13 @@ def finish(config, instance_path: Path) -> None:
             "connect_args": {"timeout": 15},
         }
 
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # An unreachable server fails in seconds (health checks, `check`) instead of the OS's minutes.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"connect_timeout": 5, **config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})},
+        }
+
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     if production:
         config.setdefault("SESSION_COOKIE_SECURE", True)
