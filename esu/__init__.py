@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
@@ -23,9 +22,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from . import logs
+
+    logs.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:
