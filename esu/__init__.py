@@ -14,6 +14,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config_module.load(app, test_config)
     register_logging(app)
+    register_security(app)
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)
@@ -25,6 +26,12 @@ def register_logging(app: Flask) -> None:
     from . import logs
 
     logs.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:
