@@ -76,9 +76,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from . import cli
+    from . import check, cli
 
     cli.init_app(app)
+    check.init_app(app)
 
 
 def register_template_globals(app: Flask) -> None:

@@ -12,6 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
+import click
 from cryptography.fernet import Fernet
 
 #: The simulator's own Meta app, used when no real one is configured.
@@ -62,8 +63,11 @@ PRODUCTION_SECRETS = (
 PLACEHOLDERS = {"", "change-me", "changeme", "secret", "dev", "test", "xxx", "todo", "placeholder"}
 
 
-class ConfigError(RuntimeError):
-    """The configuration cannot run: the message names every setting at fault."""
+class ConfigError(click.ClickException, RuntimeError):
+    """The configuration cannot run: the message names every setting at fault.
+
+    A ClickException, so a ``flask`` command (``check`` above all) stops with the message, not a traceback.
+    """
 
 
 def defaults() -> dict:
