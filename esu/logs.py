@@ -44,19 +44,23 @@ SECRET_PARAMETER = re.compile(
 BEARER = re.compile(r"(?P<name>\bBearer\s+)(?P<value>[A-Za-z0-9._~+/=|-]+)", re.IGNORECASE)
 #: Configured secrets shorter than this are not masked by value: they would mask ordinary words.
 MIN_LITERAL_LENGTH = 8
-_literal_secrets: set[str] = set()
+#: Longest first, so a secret containing another is masked whole. Replaced, never changed in place, so
+#: a thread logging while an app is created reads one consistent tuple.
+_literal_secrets: tuple[str, ...] = ()
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
     """Mask these exact values (the app secret, the signing key…) wherever they appear in a log line."""
-    _literal_secrets.update(value for value in values if value and len(value) >= MIN_LITERAL_LENGTH)
+    global _literal_secrets
+    wanted = {value for value in values if value and len(value) >= MIN_LITERAL_LENGTH}
+    _literal_secrets = tuple(sorted(wanted.union(_literal_secrets), key=len, reverse=True))
 
 
 def mask(text: str) -> str:
     """``text`` with every token, credential parameter and configured secret replaced by a mask."""
     text = SECRET_PARAMETER.sub(lambda match: match["name"] + MASK, text)
     text = BEARER.sub(lambda match: match["name"] + MASK, text)
-    for secret in sorted(_literal_secrets, key=len, reverse=True):
+    for secret in _literal_secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return META_TOKEN.sub("EAA" + MASK, text)
