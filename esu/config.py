@@ -227,7 +227,7 @@ def _finish_https(config, production: bool) -> None:
         raise ConfigError("ESU_PROXY_HOPS cannot be negative.")
     force = config.get("ESU_FORCE_HTTPS")
     config["ESU_FORCE_HTTPS"] = production or (force if isinstance(force, bool) else _is_on(force))
-    if config["ESU_FORCE_HTTPS"]:
+    if config["ESU_FORCE_HTTPS"] or config["ESU_ENV"] != "development":
         # Flask's default is False, so this only ever turns Secure on. The __Host- prefix makes browsers
         # refuse the cookie unless it is Secure, host-only and for the whole site (ASVS 3.3.3).
         config["SESSION_COOKIE_SECURE"] = True

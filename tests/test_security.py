@@ -204,6 +204,13 @@ def test_force_https_outside_production(make_app):
     assert app.test_client().get("/signup/x").status_code == 308
 
 
+def test_any_environment_but_development_has_secure_cookies(make_app):
+    app = make_app(ESU_ENV="staging")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert app.test_client().get("/signup/x").status_code == 404  # HTTPS is only required in production
+
+
 def test_development_keeps_plain_http_and_ordinary_cookies(client, page):
     response = client.get(f"/signup/{page.slug}")
     assert response.status_code == 200
