@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
@@ -15,6 +14,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config_module.load(app, test_config)
     register_logging(app)
+    register_security(app)
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)
@@ -23,9 +23,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from . import logs
+
+    logs.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -58,9 +64,10 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .blueprints import errors, signup
+    from .blueprints import errors, health, signup
 
     app.register_blueprint(errors.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(signup.bp)
     if app.config["ESU_SIMULATOR"]:
         from . import simulator
@@ -69,9 +76,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from . import cli
+    from . import check, cli
 
     cli.init_app(app)
+    check.init_app(app)
 
 
 def register_template_globals(app: Flask) -> None:

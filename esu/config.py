@@ -12,6 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
+import click
 from cryptography.fernet import Fernet
 
 #: The simulator's own Meta app, used when no real one is configured.
@@ -44,6 +45,10 @@ ENV_SETTINGS: dict[str, str | None] = {
     "ESU_SIMULATOR": None,
     "ESU_CREDIT_CURRENCY": "USD",
     "ESU_ADMIN_PASSWORD": None,
+    "ESU_PUBLIC_URL": None,
+    "ESU_PROXY_HOPS": "0",
+    "ESU_FORCE_HTTPS": None,
+    "ESU_TRUSTED_HOSTS": None,
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -58,8 +63,11 @@ PRODUCTION_SECRETS = (
 PLACEHOLDERS = {"", "change-me", "changeme", "secret", "dev", "test", "xxx", "todo", "placeholder"}
 
 
-class ConfigError(RuntimeError):
-    """The configuration cannot run: the message names every setting at fault."""
+class ConfigError(click.ClickException, RuntimeError):
+    """The configuration cannot run: the message names every setting at fault.
+
+    A ClickException, so a ``flask`` command (``check`` above all) stops with the message, not a traceback.
+    """
 
 
 def defaults() -> dict:
@@ -134,9 +142,15 @@ def finish(config, instance_path: Path) -> None:
             "connect_args": {"timeout": 15},
         }
 
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # An unreachable server fails in seconds (health checks, `check`) instead of the OS's minutes.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"connect_timeout": 5, **config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})},
+        }
+
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
-    if production:
-        config.setdefault("SESSION_COOKIE_SECURE", True)
+    _finish_https(config, production)
 
 
 def parse_keys(value: str | None) -> list[bytes]:
@@ -200,3 +214,27 @@ def _fill_development_secrets(config, instance_path: Path) -> None:
         instance_path.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(stored, indent=2))
         path.chmod(0o600)
+
+
+def _finish_https(config, production: bool) -> None:
+    """Proxy hops, HTTPS and trusted hosts. Production always requires HTTPS; ESU_FORCE_HTTPS=1 asks for it
+    in development too (a staging copy, say)."""
+    try:
+        config["ESU_PROXY_HOPS"] = int(config.get("ESU_PROXY_HOPS") or 0)
+    except (TypeError, ValueError):
+        raise ConfigError("ESU_PROXY_HOPS must be a whole number: how many proxies stand in front of esu.") from None
+    if config["ESU_PROXY_HOPS"] < 0:
+        raise ConfigError("ESU_PROXY_HOPS cannot be negative.")
+    force = config.get("ESU_FORCE_HTTPS")
+    config["ESU_FORCE_HTTPS"] = production or (force if isinstance(force, bool) else _is_on(force))
+    if config["ESU_FORCE_HTTPS"] or config["ESU_ENV"] != "development":
+        # Flask's default is False, so this only ever turns Secure on. The __Host- prefix makes browsers
+        # refuse the cookie unless it is Secure, host-only and for the whole site (ASVS 3.3.3).
+        config["SESSION_COOKIE_SECURE"] = True
+        if config.get("SESSION_COOKIE_NAME", "session") == "session" and not config.get("SESSION_COOKIE_DOMAIN"):
+            config["SESSION_COOKIE_NAME"] = "__Host-session"
+    hosts = config.get("ESU_TRUSTED_HOSTS")
+    if hosts and not config.get("TRUSTED_HOSTS"):
+        config["TRUSTED_HOSTS"] = [host.strip() for host in str(hosts).split(",") if host.strip()]
+    if config.get("ESU_PUBLIC_URL"):
+        config["ESU_PUBLIC_URL"] = str(config["ESU_PUBLIC_URL"]).rstrip("/")

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from . import graph
 from .extensions import db
 from .graph import GraphClient, GraphError
+from .logs import carrying_request_id
 from .models import (
     MessageTemplate,
     Onboarding,
@@ -474,7 +475,8 @@ def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
                     except StepFailed as reason:
                         _finish(onboarding, step, Outcome(StepStatus.FAILED, None, 0, 0, str(reason)), ctx)
                         continue
-                    futures[pool.submit(_execute, step, client.tracked(), ctx)] = step
+                    # Carrying the request id lets the step's log lines be found with the request's.
+                    futures[pool.submit(carrying_request_id(_execute), step, client.tracked(), ctx)] = step
                 elif any(status not in (*DONE, StepStatus.PENDING, StepStatus.RUNNING) for status in states.values()):
                     blocked_by = ", ".join(name for name, status in states.items() if status not in DONE)
                     onboarding.step(step.name).detail = f"waits for {blocked_by}"
@@ -520,7 +522,8 @@ def _execute(step: Step, client: GraphClient, ctx: Context) -> Outcome:
     except StepFailed as reason:
         return outcome(StepStatus.FAILED, result=None, detail=str(reason))
     except GraphError as error:
-        log.warning("onboarding step %s failed: %s (fbtrace_id %s)", step.name, error, error.fbtrace_id)
+        log.warning("onboarding step %s failed: %s (fbtrace_id %s)", step.name, error, error.fbtrace_id,
+                    extra={"step": step.name, "graph_code": error.code, "fbtrace_id": error.fbtrace_id})
         return outcome(StepStatus.FAILED, result=None, detail=error.user_message or error.message, error=error)
     except Exception:
         log.exception("onboarding step %s crashed", step.name)

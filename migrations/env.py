@@ -11,8 +11,10 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Keep the app's own loggers: fileConfig would otherwise disable them.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Keep the app's own loggers: fileConfig would otherwise disable them. When the app has set up logging
+# (JSON lines, see esu/logs.py), keep that too: fileConfig would replace the root handler.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

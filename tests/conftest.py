@@ -209,3 +209,34 @@ def post_callback(client, csrf_token, page):
         return client.post(f"/signup/{slug or page.slug}/callback", json=body, headers={"X-CSRFToken": csrf_token})
 
     return post
+
+
+@pytest.fixture
+def fresh_database(tmp_path):
+    """Make new, empty databases: ``fresh_database()`` on this run's backend (PostgreSQL when DATABASE_URL
+    names one), ``fresh_database("sqlite")`` always a file. PostgreSQL ones are dropped after the test."""
+    base = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", os.environ.get("DATABASE_URL", ""))
+    made: list[str] = []
+
+    def make(backend: str | None = None) -> str:
+        backend = backend or ("postgresql" if base.startswith("postgresql") else "sqlite")
+        name = f"esu_fresh_{uuid.uuid4().hex[:12]}"
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / name}.sqlite"
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        made.append(name)
+        return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+
+    yield make
+    if made:
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for name in made:
+                connection.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
+                ), {"name": name})
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

@@ -1,0 +1,131 @@
+"""HTTPS and the security headers every response carries.
+
+- Behind ``ESU_PROXY_HOPS`` proxies, ProxyFix takes the client address and the scheme from the
+  ``X-Forwarded-For`` / ``X-Forwarded-Proto`` entries those proxies added, and only those: an entry the
+  client wrote itself sits further left and is ignored. The Host header is not taken from
+  ``X-Forwarded-Host``: the proxy passes ``Host`` through (see docs/deploy.md).
+- When HTTPS is required (production, or ``ESU_FORCE_HTTPS``), plain HTTP is redirected, except the
+  health check, which load balancers call on the instance's own address. HSTS goes on every HTTPS answer.
+- Signup pages (and the simulator's stand-in for Facebook's dialog under ``/_meta``) may load Facebook's
+  SDK, talk to Facebook and frame its dialogs, and keep the login popup they open
+  (``same-origin-allow-popups``: plain ``same-origin`` cuts the popup off from the page). Everything else
+  is ``'self'`` only. No page is ever framed, and no inline script runs anywhere; a template that needs
+  one uses ``csp_nonce()``, which adds that request's nonce to the policy.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, g, redirect, request
+from werkzeug.exceptions import SecurityError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+#: Paths served over plain HTTP even when HTTPS is required.
+PLAIN_HTTP_PATHS = frozenset({"/healthz"})
+#: Two years: above the one year ASVS 3.4.1 asks for.
+HSTS = "max-age=63072000; includeSubDomains"
+#: Blueprints whose pages run Embedded Signup.
+SIGNUP_BLUEPRINTS = frozenset({"signup"})
+SIMULATOR_PREFIX = "/_meta/"
+
+# Facebook's side of Embedded Signup: the SDK calls Graph and www, and frames its dialogs from www/web.
+FACEBOOK_CONNECT = ("https://graph.facebook.com", "https://www.facebook.com")
+FACEBOOK_FRAMES = ("https://www.facebook.com", "https://web.facebook.com")
+FACEBOOK_IMAGES = ("https://www.facebook.com",)
+
+BASE_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "style-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+
+def origin_of(url: str | None) -> str | None:
+    """``https://host[:port]`` of an absolute (or scheme-relative) URL; None for a path on our own site."""
+    if not url:
+        return None
+    parts = urlsplit(url if not url.startswith("//") else "https:" + url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def signup_policy(config) -> dict[str, list[str]]:
+    """The base policy plus what the Facebook SDK needs; the simulator's stand-in needs nothing more."""
+    policy = {name: list(values) for name, values in BASE_POLICY.items()}
+    if config["ESU_SIMULATOR"]:
+        return policy
+    sdk_origin = origin_of(config.get("META_SDK_URL"))
+    if sdk_origin:
+        policy["script-src"].append(sdk_origin)
+        policy["connect-src"].append(sdk_origin)
+    policy["connect-src"].extend(origin for origin in FACEBOOK_CONNECT if origin not in policy["connect-src"])
+    policy["frame-src"] = list(FACEBOOK_FRAMES)
+    policy["img-src"].extend(FACEBOOK_IMAGES)
+    return policy
+
+
+def render_policy(policy: dict[str, list[str]], nonce: str | None = None) -> str:
+    directives = []
+    for name, values in policy.items():
+        if nonce and name == "script-src":
+            values = [*values, f"'nonce-{nonce}'"]
+        directives.append(f"{name} {' '.join(values)}")
+    return "; ".join(directives)
+
+
+def csp_nonce() -> str:
+    """This request's nonce for an inline ``<script nonce="…">``; asking for it puts it in the policy."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def is_signup_page() -> bool:
+    return request.blueprint in SIGNUP_BLUEPRINTS or request.path.startswith(SIMULATOR_PREFIX)
+
+
+def require_https():
+    """Send plain HTTP to the same URL over HTTPS (308 keeps the method and body)."""
+    if current_app.config["ESU_FORCE_HTTPS"] and not request.is_secure and request.path not in PLAIN_HTTP_PATHS:
+        return redirect(request.url.replace("http://", "https://", 1), code=308)
+    return None
+
+
+def add_headers(response):
+    policies = current_app.extensions["esu_csp"]
+    signup = is_signup_page()
+    policy = policies["signup"] if signup else policies["default"]
+    response.headers["Content-Security-Policy"] = render_policy(policy, g.get("csp_nonce"))
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups" if signup else "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    # Old browsers only know X-Frame-Options; frame-ancestors above is what current ones obey.
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = HSTS
+    return response
+
+
+def untrusted_host(_error: SecurityError):
+    # Plain text: the error page template builds URLs, which cannot be done for a host we refuse.
+    return Response("Unknown host.\n", status=400, mimetype="text/plain")
+
+
+def init_app(app: Flask) -> None:
+    hops = app.config["ESU_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    app.extensions["esu_csp"] = {"default": BASE_POLICY, "signup": signup_policy(app.config)}
+    app.before_request(require_https)
+    app.after_request(add_headers)
+    app.add_template_global(csp_nonce)
+    app.register_error_handler(SecurityError, untrusted_host)

@@ -1,0 +1,73 @@
+"""gunicorn settings for esu: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Every value can be changed from the environment; the defaults suit a 2-core machine behind a TLS proxy
+(docs/deploy.md).
+"""
+
+import math
+import os
+
+from esu import logs
+from esu.config import defaults
+
+# -- where and how many ---------------------------------------------------------------------------------
+
+# A platform that assigns the port (PORT) wants us on every interface; otherwise stay on loopback, where
+# only the proxy in front can reach us.
+bind = os.environ.get("ESU_BIND") or (f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000")
+
+# Threads, not more processes: a callback spends nearly all its time waiting on Graph, and its steps
+# already run in their own threads. 2 workers × 4 threads = 8 requests at once on 2 cores; a worker that
+# dies leaves the other serving.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+# -- how long -------------------------------------------------------------------------------------------
+
+# The slowest onboarding, from the app's own Graph settings. One Graph call may take
+# GRAPH_MAX_ATTEMPTS × (connect + read timeout) plus the backoff between attempts (capped at 4 s each):
+# 3 × (3.05 + 20) + 0.25 + 0.5 = 69.9 s. The callback's longest chain of calls that must wait for each
+# other is six: exchange the code → debug_token (when the browser did not say which WABA) → list the
+# WABA's numbers → read the number → the two coexistence sync calls (registering is one call, so shorter).
+# Everything else runs beside that chain. 6 × 69.9 s ≈ 420 s, plus 30 s for the database writes between.
+# (The read timeout bounds each wait for a byte, not a whole response: a server trickling bytes could
+# take longer; Graph does not.)
+_settings = defaults()
+_connect, _read = _settings["GRAPH_TIMEOUT"]
+_attempts = _settings["GRAPH_MAX_ATTEMPTS"]
+_backoff = sum(min(4.0, _settings["GRAPH_BACKOFF_SECONDS"] * 2**step) for step in range(_attempts - 1))
+SEQUENTIAL_GRAPH_CALLS = 6
+SLOWEST_ONBOARDING_SECONDS = SEQUENTIAL_GRAPH_CALLS * (_attempts * (_connect + _read) + _backoff)
+
+# With gthread workers the timeout is a heartbeat (a worker whose main loop stops is replaced), not a
+# limit on one request; it still must exceed the slowest onboarding should anyone switch to sync workers.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", math.ceil(SLOWEST_ONBOARDING_SECONDS) + 30))
+# On restart or deploy, running onboardings finish: stopping one halfway leaves a spent signup code.
+# The service manager's stop timeout must be longer still (TimeoutStopSec in the systemd unit).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", timeout))
+# The proxy keeps connections to us open; a little longer than nothing saves reconnecting per request.
+keepalive = 5
+
+# -- proxies ------------------------------------------------------------------------------------------
+
+# esu's ProxyFix (ESU_PROXY_HOPS) is the one place that believes X-Forwarded-*: gunicorn's own handling
+# of those headers stays off, so the two can never disagree.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+
+# -- logs -----------------------------------------------------------------------------------------------
+
+# JSON lines on stdout, gunicorn's and the app's alike, each with the request id (esu/logs.py). The
+# access line takes it from the X-Request-Id the app echoes in its response.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logconfig_dict = logs.dict_config(loglevel.upper())
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+
+# The heartbeat file lives in memory: a slow or full disk must not make workers look dead.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# systemd (or whatever runs us) reloads with HUP and stops with TERM: no control socket to secure.
+control_socket_disable = True
