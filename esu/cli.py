@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import current_app
 from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
 from .crypto import EncryptedText, Vault
 from .extensions import db
@@ -115,4 +116,5 @@ def demo(host: str, port: int) -> None:
                     intro="Click the button, walk through the (simulated) Meta dialog, and watch your number get "
                           "onboarded.")
     click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo\n")
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
