@@ -136,7 +136,8 @@ def finish(config, instance_path: Path) -> None:
 
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     if production:
-        config.setdefault("SESSION_COOKIE_SECURE", True)
+        # Not setdefault: Flask's own defaults already hold SESSION_COOKIE_SECURE = False.
+        config["SESSION_COOKIE_SECURE"] = True
 
 
 def parse_keys(value: str | None) -> list[bytes]:
