@@ -50,6 +50,9 @@ REGISTER_LIMIT = 10
 REGISTER_LIMIT_CODE = 133016
 REGISTER_WINDOW = timedelta(hours=72)
 CODE_RESEND_COOLDOWN = timedelta(seconds=60)
+#: A run still marked running after this long died with its process (timeouts and bounded retries end
+#: a live one within minutes); a retry may then take it over.
+ABANDONED_RUN = timedelta(minutes=10)
 
 
 class OnboardingError(Exception):
@@ -415,17 +418,22 @@ def retry(onboarding: Onboarding) -> Onboarding:
     if not onboarding.business_token:
         raise OnboardingError("the signup code could not be exchanged and cannot be reused; the customer needs "
                               "to go through signup again", status=409)
-    if not _claim(onboarding, OnboardingStatus.FAILED):
+    if not _claim(onboarding, OnboardingStatus.FAILED, abandoned=True):
         raise OnboardingError(_not_now(onboarding, "nothing to retry"), onboarding=onboarding, status=409)
     return _run(onboarding, code=None)
 
 
-def _claim(onboarding: Onboarding, *statuses: OnboardingStatus) -> bool:
-    """Mark the onboarding running if it is in one of ``statuses``, in one conditional UPDATE, so that of two
-    requests racing (two retries, a retry during the callback) only one runs steps and calls Meta."""
+def _claim(onboarding: Onboarding, *statuses: OnboardingStatus, abandoned: bool = False) -> bool:
+    """Mark the onboarding running if it is in one of ``statuses`` (or, with ``abandoned``, was left running
+    by a process that died), in one conditional UPDATE, so that of two requests racing (two retries, a
+    retry during the callback) only one runs steps and calls Meta."""
+    claimable = Onboarding.status.in_([str(status) for status in statuses])
+    if abandoned:
+        claimable = sa.or_(claimable, sa.and_(Onboarding.status == OnboardingStatus.RUNNING,
+                                              Onboarding.updated_at < now_utc() - ABANDONED_RUN))
     claimed = db.session.execute(
         sa.update(Onboarding)
-        .where(Onboarding.id == onboarding.id, Onboarding.status.in_([str(status) for status in statuses]))
+        .where(Onboarding.id == onboarding.id, claimable)
         .values(status=OnboardingStatus.RUNNING, updated_at=now_utc())
         .execution_options(synchronize_session=False)
     ).rowcount == 1

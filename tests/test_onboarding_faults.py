@@ -6,12 +6,13 @@ The app runs as a Solution Partner here, so every step of the sequence has work 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from esu.extensions import db
-from esu.models import Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount
+from esu.models import Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
 from esu.onboarding import LABELS
 
 from .conftest import CREDIT_LINE_ID, ServerThread
@@ -197,6 +198,22 @@ def test_a_retry_while_the_onboarding_runs_is_refused(simulator, client, csrf_to
     assert response.status_code == 409
     assert response.get_json()["error"] == "this onboarding is running right now; follow its progress instead"
     assert len(simulator.calls()) == calls
+
+
+def test_a_run_abandoned_by_a_dead_process_can_be_retried(simulator, client, csrf_token, post_callback):
+    simulator.fault("waba", 200, times=1)
+    ref = new_ref()
+    post_callback(simulator.signup(), client_ref=ref)
+    # What a worker killed in the middle of the callback leaves behind, eleven minutes later.
+    db.session.execute(sa.update(OnboardingStep).where(OnboardingStep.name == "read_waba").values(status="running"))
+    db.session.execute(sa.update(Onboarding).values(status="running", updated_at=now_utc() - timedelta(minutes=11)))
+    db.session.commit()
+
+    response = retry(client, csrf_token, ref)
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "completed"
+    assert len(simulator.calls("waba")) == 2 and len(simulator.calls("subscribed_apps")) == 1
 
 
 def test_retry_of_an_unknown_onboarding_is_404(client, csrf_token):
