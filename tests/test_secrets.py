@@ -184,3 +184,24 @@ def test_keys_can_be_rotated(app_config, simulator, request, keyed):
         read_secrets(signup)
     assert "cannot be decrypted with ESU_ENCRYPTION_KEYS" in str(unreadable.value)
     assert KEY_C not in str(unreadable.value) and KEY_B not in str(unreadable.value)
+
+
+def test_rotation_reports_what_no_key_opens_and_leaves_it_alone(app_config, simulator, request, keyed):
+    app_config["ESU_ENCRYPTION_KEYS"] = KEY_A
+    signup = simulator.signup()
+    request.getfixturevalue("post_callback")(signup)
+    before = stored_ciphertexts()
+
+    stranger = keyed(KEY_C)
+    with stranger.app_context():
+        result = stranger.test_cli_runner().invoke(args=["keys", "rotate"])
+        after = stored_ciphertexts()
+        db.session.remove()
+
+    assert result.exit_code == 1
+    assert "Re-encrypted 0 stored secret(s)" in result.output
+    assert "2 stored secret(s) cannot be decrypted with any key of ESU_ENCRYPTION_KEYS" in result.output
+    assert f"phone_numbers.pin of id {signup['phone_number_id']}" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(after) == sorted(before)
+    assert read_secrets(signup)[1] == simulator.state.phones[signup["phone_number_id"]].pin
