@@ -61,7 +61,7 @@ def test_independent_steps_overlap_and_dependent_ones_wait(app_config, simulator
     app_config["META_CREDIT_LINE_ID"] = CREDIT_LINE_ID
     post_callback = request.getfixturevalue("post_callback")
     signup = simulator.signup()
-    simulator.latency(100)
+    simulator.latency(200)  # long enough for the six calls to meet even on a busy machine
 
     body = post_callback(signup).get_json()
 
