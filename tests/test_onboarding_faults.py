@@ -37,7 +37,7 @@ TRANSIENT = [("oauth_access_token", 2), ("debug_token", 4), ("waba", 1), ("subsc
 PERMANENT = [("debug_token", 190), ("waba", 100), ("subscribed_apps", 200), ("assigned_users", 100),
              ("credit_sharing", 200), ("phone_number", 190), ("register", 133005), ("register", 200),
              ("message_templates", 190)]
-#: Sharing the credit line and the WhatsApp Business app sync do not apply to a plain FINISH as a partner.
+#: The WhatsApp Business app syncs do not apply to a plain FINISH.
 SKIPPED = {"sync_contacts", "sync_history"}
 
 
