@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
-from .crypto import EncryptedText, Vault
+from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
 from .models import SignupPage
 
@@ -72,23 +72,28 @@ def encrypted_columns():
                 yield mapper.class_, column
 
 
-def rotate_keys() -> int:
-    """Re-encrypt every stored secret under the first key; answers how many values were rewritten."""
+def rotate_keys() -> tuple[int, list[str]]:
+    """Re-encrypt every stored secret under the first key. Answers how many values were rewritten, and
+    where the values are that no configured key opens (left as they are)."""
     vault: Vault = current_app.extensions["esu_vault"]
-    rewritten = 0
+    rewritten, unreadable = 0, []
     for model, column in encrypted_columns():
         table = model.__table__
         raw = sa.type_coerce(column, sa.Text)  # the ciphertext as stored, not decrypted
         primary_key = table.primary_key.columns.values()[0]
         rows = db.session.execute(sa.select(primary_key, raw.label("value")).where(column.is_not(None))).all()
         for key, value in rows:
-            rotated = vault.rotate(value)
+            try:
+                rotated = vault.rotate(value)
+            except DecryptionError:
+                unreadable.append(f"{table.name}.{column.name} of {primary_key.name} {key}")
+                continue
             db.session.execute(
                 sa.update(table).where(primary_key == key).values({column.name: sa.type_coerce(rotated, sa.Text)})
             )
             rewritten += 1
     db.session.commit()
-    return rewritten
+    return rewritten, unreadable
 
 
 @keys.command("rotate")
@@ -97,8 +102,13 @@ def keys_rotate() -> None:
 
     Put the new key first, keep the old ones after it, run this, then remove the old keys.
     """
-    count = rotate_keys()
+    count, unreadable = rotate_keys()
     click.echo(f"Re-encrypted {count} stored secret(s) under the first key.")
+    if unreadable:
+        raise click.ClickException(
+            f"{len(unreadable)} stored secret(s) cannot be decrypted with any key of ESU_ENCRYPTION_KEYS and were "
+            "left as they are (was a key removed too early?): " + "; ".join(unreadable)
+        )
 
 
 @click.command("demo")

@@ -30,7 +30,10 @@ class Vault:
 
     def rotate(self, ciphertext: str) -> str:
         """The same secret, encrypted under the first key."""
-        return self._fernet.rotate(ciphertext.encode()).decode()
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise DecryptionError("a stored secret cannot be decrypted with any key of ESU_ENCRYPTION_KEYS") from None
 
 
 class DecryptionError(RuntimeError):

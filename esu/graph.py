@@ -10,14 +10,16 @@ import copy
 import hashlib
 import hmac
 import json
+import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
-from authlib.integrations.base_client import OAuthError
 from authlib.common.urls import add_params_to_uri
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from requests.adapters import HTTPAdapter
 
@@ -25,6 +27,34 @@ from requests.adapters import HTTPAdapter
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 131056, 133004})
 #: A bound on cursor paging, so a misbehaving server cannot keep us looping.
 MAX_PAGES = 100
+#: Query parameters that carry a secret: Meta wants ``client_secret`` and ``code`` (the exchange) and
+#: ``input_token`` (debug_token) in the URL, and ``appsecret_proof`` is derived from a token.
+SECRET_QUERY_VALUE = re.compile(
+    r"(?<=[?&])(client_secret|appsecret_proof|access_token|input_token|fb_exchange_token|code)=[^&\s\"'#]*"
+)
+#: Libraries under ``requests`` that log request URLs (urllib3 at DEBUG).
+URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a log record so no secret query value survives, whatever the level or the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = SECRET_QUERY_VALUE.sub(r"\1=[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_redact_secrets = RedactSecrets()
+
+
+def hide_secrets_from_url_logs() -> None:
+    for name in URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if _redact_secrets not in logger.filters:
+            logger.addFilter(_redact_secrets)
 
 
 class GraphError(Exception):
@@ -149,6 +179,7 @@ class GraphClient:
         self.sleep = sleep
         self.session = session or pooled_session()
         self.attempts = 0
+        hide_secrets_from_url_logs()
 
     @classmethod
     def from_config(cls, config, session: requests.Session | None = None) -> GraphClient:
@@ -271,8 +302,9 @@ class GraphClient:
         oauth.adapters = self.session.adapters
 
         def raise_graph_error(response: requests.Response) -> requests.Response:
-            if response.status_code != 200:
-                raise GraphError.from_response("oauth_access_token", response)
+            # Before authlib reads it: an error envelope, or a body that is not JSON, becomes a GraphError
+            # like any other call's (authlib would raise a bare ValueError for the latter).
+            self._decode("oauth_access_token", response)
             return response
 
         oauth.register_compliance_hook("access_token_response", raise_graph_error)

@@ -47,8 +47,13 @@ FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
 FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
 FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
 REGISTER_LIMIT = 10
+#: Meta's answer once a number has been registered (or deregistered) too often.
+REGISTER_LIMIT_CODE = 133016
 REGISTER_WINDOW = timedelta(hours=72)
 CODE_RESEND_COOLDOWN = timedelta(seconds=60)
+#: A run still marked running after this long died with its process (timeouts and bounded retries end
+#: a live one within minutes); a retry may then take it over.
+ABANDONED_RUN = timedelta(minutes=10)
 
 
 class OnboardingError(Exception):
@@ -274,11 +279,15 @@ def coexistence_only(ctx: Context) -> str | None:
     return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
 
 
-def run_sync_business_app(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    # Meta allows 24 hours for both, contacts first, and each only once.
-    contacts = api.sync_business_app(ctx.phone_number_id, "smb_app_state_sync", ctx.token)
-    history = api.sync_business_app(ctx.phone_number_id, "history", ctx.token)
-    return {"contacts_request_id": contacts.get("request_id"), "history_request_id": history.get("request_id")}
+def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    # Meta allows 24 hours for both syncs, contacts first, and each only once: two steps, so that a retry
+    # after a failed history sync does not ask for the contacts again.
+    answer = api.sync_business_app(ctx.phone_number_id, "smb_app_state_sync", ctx.token)
+    return {"request_id": answer.get("request_id")}
+
+
+def run_sync_history(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    return {"request_id": api.sync_business_app(ctx.phone_number_id, "history", ctx.token).get("request_id")}
 
 
 def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -321,8 +330,10 @@ STEPS: tuple[Step, ...] = (
          has_phone),
     Step("register_phone", "Register the phone number", ("read_phone_number",), run_register, save_register,
          registers, before=before_register),
-    Step("sync_business_app", "Sync the WhatsApp Business app's contacts and history",
-         ("read_phone_number",), run_sync_business_app, nothing_to_save, coexistence_only),
+    Step("sync_contacts", "Sync the WhatsApp Business app's contacts", ("read_phone_number",), run_sync_contacts,
+         nothing_to_save, coexistence_only),
+    Step("sync_history", "Sync the WhatsApp Business app's message history", ("sync_contacts",), run_sync_history,
+         nothing_to_save, coexistence_only),
     Step("fetch_templates", "Fetch the approved message templates", ("exchange_code",), run_fetch_templates,
          save_fetch_templates),
 )
@@ -408,7 +419,33 @@ def retry(onboarding: Onboarding) -> Onboarding:
     if not onboarding.business_token:
         raise OnboardingError("the signup code could not be exchanged and cannot be reused; the customer needs "
                               "to go through signup again", status=409)
+    if not _claim(onboarding, OnboardingStatus.FAILED, abandoned=True):
+        raise OnboardingError(_not_now(onboarding, "nothing to retry"), onboarding=onboarding, status=409)
     return _run(onboarding, code=None)
+
+
+def _claim(onboarding: Onboarding, *statuses: OnboardingStatus, abandoned: bool = False) -> bool:
+    """Mark the onboarding running if it is in one of ``statuses`` (or, with ``abandoned``, was left running
+    by a process that died), in one conditional UPDATE, so that of two requests racing (two retries, a
+    retry during the callback) only one runs steps and calls Meta."""
+    claimable = Onboarding.status.in_([str(status) for status in statuses])
+    if abandoned:
+        claimable = sa.or_(claimable, sa.and_(Onboarding.status == OnboardingStatus.RUNNING,
+                                              Onboarding.updated_at < now_utc() - ABANDONED_RUN))
+    claimed = db.session.execute(
+        sa.update(Onboarding)
+        .where(Onboarding.id == onboarding.id, claimable)
+        .values(status=OnboardingStatus.RUNNING, updated_at=now_utc())
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    db.session.commit()  # also expires ``onboarding``, so it is read again as the winner left it
+    return claimed
+
+
+def _not_now(onboarding: Onboarding, what: str) -> str:
+    if onboarding.status == OnboardingStatus.RUNNING:
+        return "this onboarding is running right now; follow its progress instead"
+    return f"{what}: this onboarding is {onboarding.status}"
 
 
 def _context(onboarding: Onboarding, code: str | None) -> Context:
@@ -454,18 +491,24 @@ def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
             todo.append(step)
     db.session.commit()
 
-    pending = {step.name: step for step in todo}
+    pending = {step.name: step for step in todo}  # in STEPS order: a step comes after what it needs
+    blocked: set[str] = set()  # failed, waiting, or (still pending) behind one of those
     futures: dict[Future, Step] = {}
     client = graph.client()
     workers = current_app.config["ONBOARDING_MAX_WORKERS"]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"onboarding-{onboarding.id}") as pool:
         while pending or futures:
-            started = False
+            ready: list[Step] = []
             for step in list(pending.values()):
                 states = {name: onboarding.step(name).status for name in _needs(step, onboarding, ctx)}
-                if all(status in DONE for status in states.values()):
+                blockers = [name for name, status in states.items()
+                            if name in blocked or status in (StepStatus.FAILED, StepStatus.WAITING)]
+                if blockers:
                     del pending[step.name]
-                    started = True
+                    blocked.add(step.name)
+                    onboarding.step(step.name).detail = "waits for " + ", ".join(blockers)
+                elif all(status in DONE for status in states.values()):
+                    del pending[step.name]
                     record = onboarding.step(step.name)
                     record.status, record.started_at, record.finished_at = StepStatus.RUNNING, now_utc(), None
                     record.runs += 1
@@ -474,21 +517,23 @@ def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
                             step.before(onboarding, ctx)
                     except StepFailed as reason:
                         _finish(onboarding, step, Outcome(StepStatus.FAILED, None, 0, 0, str(reason)), ctx)
+                        blocked.add(step.name)
                         continue
-                    # Carrying the request id lets the step's log lines be found with the request's.
-                    futures[pool.submit(carrying_request_id(_execute), step, client.tracked(), ctx)] = step
-                elif any(status not in (*DONE, StepStatus.PENDING, StepStatus.RUNNING) for status in states.values()):
-                    blocked_by = ", ".join(name for name, status in states.items() if status not in DONE)
-                    onboarding.step(step.name).detail = f"waits for {blocked_by}"
-                    del pending[step.name]
-            if started:
-                db.session.commit()
+                    ready.append(step)
+            # Saved before Meta hears of it: that a step started, and what ``before`` chose (the PIN);
+            # the same commit saves the outcomes of the steps that just finished.
+            db.session.commit()
+            for step in ready:
+                # Carrying the request id lets the step's log lines be found with the request's.
+                futures[pool.submit(carrying_request_id(_execute), step, client.tracked(), ctx)] = step
             if not futures:
                 break
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
-                _finish(onboarding, futures.pop(future), future.result(), ctx)
-            db.session.commit()
+                step = futures.pop(future)
+                _finish(onboarding, step, future.result(), ctx)
+                if onboarding.step(step.name).status in (StepStatus.FAILED, StepStatus.WAITING):
+                    blocked.add(step.name)
 
     _conclude(onboarding)
     db.session.commit()
@@ -542,7 +587,8 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
         for name, value in outcome.error.fields().items():
             setattr(record, name, value)
     if step.name == "register_phone" and outcome.attempts:
-        _count_registrations(ctx.phone_number_id, outcome.attempts)
+        _count_registrations(ctx.phone_number_id, outcome.attempts,
+                             limit_reached=outcome.error is not None and outcome.error.code == REGISTER_LIMIT_CODE)
     if outcome.status == StepStatus.OK:
         result = outcome.result or {}
         step.save(onboarding, ctx, result)
@@ -550,9 +596,15 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
         ctx.results[step.name] = result
 
 
-def _count_registrations(phone_number_id: str, attempts: int) -> None:
+def _count_registrations(phone_number_id: str, attempts: int, *, limit_reached: bool = False) -> None:
     phone = _phone_record(phone_number_id)
     now = now_utc()
+    if limit_reached:
+        # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
+        # for 72 hours: stop asking until then.
+        phone.registration_window_started_at = now
+        phone.registration_attempts = max(REGISTER_LIMIT, phone.registration_attempts or 0)
+        return
     if phone.registration_window_started_at is None or now - phone.registration_window_started_at > REGISTER_WINDOW:
         phone.registration_window_started_at = now
         phone.registration_attempts = 0
@@ -560,15 +612,17 @@ def _count_registrations(phone_number_id: str, attempts: int) -> None:
 
 
 def _conclude(onboarding: Onboarding) -> None:
-    failed = [record for record in onboarding.steps if record.status == StepStatus.FAILED]
-    waiting = [record for record in onboarding.steps if record.status == StepStatus.WAITING]
+    # The sequence decides; a verification call that failed once (a mistyped code) is the person's to redo.
+    sequence = [record for record in onboarding.steps if record.name in STEPS_BY_NAME]
+    failed = [record for record in sequence if record.status == StepStatus.FAILED]
+    waiting = [record for record in sequence if record.status == StepStatus.WAITING]
     if failed:
         onboarding.status = OnboardingStatus.FAILED
         first = failed[0]
         onboarding.failure_reason = f"{LABELS.get(first.name, first.name)}: {first.detail or first.error_message}"
     elif waiting:
         onboarding.status = OnboardingStatus.AWAITING_VERIFICATION
-    elif all(record.status in DONE for record in onboarding.steps):
+    elif all(record.status in DONE for record in sequence):
         onboarding.status = OnboardingStatus.COMPLETED
         onboarding.completed_at = onboarding.completed_at or now_utc()
 
@@ -576,10 +630,14 @@ def _conclude(onboarding: Onboarding) -> None:
 # -- an unverified number: the person asks for a code, enters it, registration goes on ----------------
 
 
+#: An onboarding can wait for the code while another step has failed (and so be marked failed).
+VERIFIABLE = (OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.FAILED)
+
+
 def _awaiting_phone(onboarding: Onboarding) -> None:
     record = onboarding.step("register_phone")
-    if onboarding.status != OnboardingStatus.AWAITING_VERIFICATION or record is None or record.status != StepStatus.WAITING:
-        raise OnboardingError("this onboarding is not waiting for a verification code", status=409)
+    if onboarding.status not in VERIFIABLE or record is None or record.status != StepStatus.WAITING:
+        raise OnboardingError(_not_now(onboarding, "it does not wait for a verification code"), status=409)
 
 
 def _verification_step(onboarding: Onboarding, name: str, call: Callable[[GraphClient], dict[str, Any]]) -> None:
@@ -626,6 +684,8 @@ def verify_phone(onboarding: Onboarding, code: str) -> Onboarding:
     _awaiting_phone(onboarding)
     _verification_step(onboarding, "verify_code", lambda client: client.verify_code(
         onboarding.phone_number_id, code, onboarding.business_token))
+    if not _claim(onboarding, *VERIFIABLE):
+        raise OnboardingError(_not_now(onboarding, "the number is verified"), onboarding=onboarding, status=409)
     for name in ("read_phone_number", "register_phone"):
         onboarding.step(name).status = StepStatus.PENDING
     return _run(onboarding, code=None)
@@ -633,14 +693,13 @@ def verify_phone(onboarding: Onboarding, code: str) -> Onboarding:
 
 def summary(onboarding: Onboarding) -> dict[str, Any]:
     """The onboarding as the browser and the API see it. Never a token or a PIN."""
-    failed = [record for record in onboarding.steps if record.status == StepStatus.FAILED]
     return {
         "id": onboarding.id,
         "status": onboarding.status,
         "event": onboarding.event,
         "failure_reason": onboarding.failure_reason,
         # A failed exchange cannot be retried: the code is gone. Anything else can.
-        "retryable": bool(failed) and onboarding.business_token is not None,
+        "retryable": onboarding.status == OnboardingStatus.FAILED and onboarding.business_token is not None,
         "business_name": onboarding.business_name,
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,

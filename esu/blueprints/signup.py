@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from ..extensions import db
@@ -46,8 +47,14 @@ def enabled_page(slug: str) -> SignupPage:
 
 
 def json_body(limit: int) -> dict[str, Any]:
-    """The request's JSON object, refusing bodies over ``limit`` bytes before reading them."""
-    request.max_content_length = limit
+    """The request's JSON object, refusing bodies over ``limit`` bytes."""
+    # The CSRF check has already opened the body stream under the app-wide MAX_CONTENT_LENGTH, so a lower
+    # limit set now would not apply to it: count the bytes instead (a chunked body has no length up front).
+    too_large = RequestEntityTooLarge(f"The request body is larger than {limit} bytes.")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    if len(request.get_data(cache=True)) > limit:
+        raise too_large
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadInput({"body": "send a JSON object with Content-Type: application/json"})
@@ -78,7 +85,8 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
     client_ref = body.get("client_ref")
     if client_ref is not None and (not isinstance(client_ref, str) or not CLIENT_REF.match(client_ref)):
         errors["client_ref"] = "must be 16 to 64 letters, digits, '-' or '_'"
-    if event == onboarding_service.FINISH and not parsed["waba_id"] and parsed["phone_number_id"]:
+    if (event == onboarding_service.FINISH and not parsed["waba_id"] and parsed["phone_number_id"]
+            and "waba_id" not in errors):
         errors["waba_id"] = "is required when phone_number_id is given"
     if errors:
         raise BadInput(errors)

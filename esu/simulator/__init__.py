@@ -54,7 +54,8 @@ def signup():
 
 @bp.post("/faults")
 def add_fault():
-    """Make the next ``times`` calls of ``operation`` fail with ``error_code``, or add latency."""
+    """Make the next ``times`` calls of ``operation`` (after the first ``after`` ones) fail with
+    ``error_code``, or add latency."""
     body = _body()
     sim = state()
     if "latency_ms" in body:
@@ -69,9 +70,10 @@ def add_fault():
             code = int(body.get("error_code", 2))
             times = int(body.get("times", 1))
             subcode = int(body["error_subcode"]) if body.get("error_subcode") is not None else None
+            after = int(body.get("after", 0))
         except (TypeError, ValueError):
-            return jsonify(error="error_code, error_subcode and times must be whole numbers"), 400
-        sim.add_fault(body["operation"], code, times, subcode)
+            return jsonify(error="error_code, error_subcode, times and after must be whole numbers"), 400
+        sim.add_fault(body["operation"], code, times, subcode, after)
     return jsonify(faults={op: [vars(f) for f in queue] for op, queue in sim.faults.items()},
                    latency_ms=sim.latency_ms)
 

@@ -45,16 +45,23 @@ def graph(version: str, path: str):
     parts = path.strip("/").split("/")
     handler, operation = _route(parts)
     sim = state()
-    if sim.latency_ms:
-        time.sleep(sim.latency_ms / 1000)
-    caller = _caller_kind()
     with sim.lock:
-        sim.calls.append({"operation": operation, "method": request.method, "path": "/" + path,
-                          "auth": caller, "appsecret_proof": "appsecret_proof" in request.args})
-    fault = sim.take_fault(operation)
-    if fault:
-        raise SimError(fault.error_code, subcode=fault.subcode)
-    return jsonify(handler(sim, *parts))
+        sim.in_flight += 1
+        sim.max_in_flight = max(sim.max_in_flight, sim.in_flight)
+    try:
+        if sim.latency_ms:
+            time.sleep(sim.latency_ms / 1000)
+        caller = _caller_kind()
+        with sim.lock:
+            sim.calls.append({"operation": operation, "method": request.method, "path": "/" + path,
+                              "auth": caller, "appsecret_proof": "appsecret_proof" in request.args})
+        fault = sim.take_fault(operation)
+        if fault:
+            raise SimError(fault.error_code, subcode=fault.subcode)
+        return jsonify(handler(sim, *parts))
+    finally:
+        with sim.lock:
+            sim.in_flight -= 1
 
 
 def _route(parts: list[str]):
@@ -345,13 +352,13 @@ def request_code(sim: SimulatorState, phone_id: str, _edge):
     if phone.code_verification_status == "VERIFIED":
         raise SimError(136024)
     with sim.lock:
-        phone.code_requested = True
+        phone.code_requests.append(request.args["code_method"])
     return {"success": True}
 
 
 def verify_code(sim: SimulatorState, phone_id: str, _edge):
     phone = _phone_for_write(sim, phone_id)
-    if not phone.code_requested:
+    if not phone.code_requests:
         raise SimError(100, "(#100) Request a verification code first")
     if request.args.get("code") != VERIFICATION_CODE:
         raise SimError(136025, "(#136025) Verification code mismatch. Check the code and try again.",

@@ -138,7 +138,8 @@ class Phone:
     is_on_biz_app: bool = False
     pin: str | None = None
     register_calls: list[float] = field(default_factory=list)
-    code_requested: bool = False
+    #: How each verification code was asked for (SMS, VOICE), oldest first.
+    code_requests: list[str] = field(default_factory=list)
     synced: list[str] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
@@ -194,6 +195,8 @@ class Fault:
     error_code: int
     remaining: int
     subcode: int | None = None
+    #: Calls of the operation let through before this fault starts failing them.
+    after: int = 0
 
 
 class SimulatorState:
@@ -215,6 +218,9 @@ class SimulatorState:
             self.latency_ms = 0
             #: Every Graph call served: operation, method, path, and how it was authorised.
             self.calls: list[dict[str, Any]] = []
+            #: Graph calls being served right now, and the most at once: shows the app's calls overlap.
+            self.in_flight = 0
+            self.max_in_flight = 0
             self._next_id = 100000000000000 + secrets.randbelow(10**12)
 
     def new_id(self) -> str:
@@ -278,9 +284,10 @@ class SimulatorState:
 
     # -- faults ----------------------------------------------------------------------------------
 
-    def add_fault(self, operation: str, error_code: int, times: int, subcode: int | None = None) -> None:
+    def add_fault(self, operation: str, error_code: int, times: int, subcode: int | None = None,
+                  after: int = 0) -> None:
         with self.lock:
-            self.faults.setdefault(operation, []).append(Fault(error_code, times, subcode))
+            self.faults.setdefault(operation, []).append(Fault(error_code, times, subcode, after))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -293,6 +300,9 @@ class SimulatorState:
             while queue and queue[0].remaining <= 0:
                 queue.pop(0)
             if not queue:
+                return None
+            if queue[0].after > 0:
+                queue[0].after -= 1
                 return None
             queue[0].remaining -= 1
             return queue[0]
