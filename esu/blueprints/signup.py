@@ -9,6 +9,7 @@ from urllib.parse import urljoin, urlsplit
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from .. import signup_events
@@ -56,7 +57,11 @@ def enabled_page(slug: str) -> SignupPage:
 
 def json_body(limit: int) -> dict[str, Any]:
     """The request's JSON object, refusing bodies over ``limit`` bytes before reading them."""
+    # CSRFProtect has usually built the input stream already, under the app-wide limit, so setting
+    # request.max_content_length here no longer bounds it: check the declared and the actual length.
     request.max_content_length = limit
+    if (request.content_length or 0) > limit or len(request.get_data()) > limit:
+        raise RequestEntityTooLarge(f"The body is larger than the {limit} bytes this endpoint accepts.")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadInput({"body": "send a JSON object with Content-Type: application/json"})
