@@ -13,7 +13,7 @@
     verify: part('verify'), verifyIntro: part('verify-intro'), sendCode: part('send-code'),
     countdown: part('countdown'), codeEntry: part('code-entry'), verifyError: part('verify-error'),
     result: part('result'), resultTitle: part('result-title'), resultText: part('result-text'),
-    resultDetail: part('result-detail'), retry: part('retry'), restart: part('restart'),
+    resultDetail: part('result-detail'), actions: part('actions'), retry: part('retry'), restart: part('restart'),
   };
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrfToken = csrfMeta ? csrfMeta.content : settings.csrf_token;
@@ -220,7 +220,7 @@
     } else if (result.status === 0) {
       finish('We could not reach our server', 'Check your internet connection, then start again.', null, false);
     } else if (result.status === 409) {
-      finish('This sign-up was already received', 'Reload the page to follow it, or start again.', null, false);
+      finish('This sign-up was already received', 'We are already setting it up. If you hear nothing from us, start again.', null, false);
     } else {
       finish('Something went wrong on our side', 'Please start again in a moment.', null, false);
     }
@@ -280,6 +280,7 @@
     show(ui.resultDetail, Boolean(detail));
     show(ui.retry, retryable === true);
     show(ui.restart, retryable === false);
+    show(ui.actions, retryable !== null);
     ui.result.dataset.outcome = retryable === null ? 'success' : 'failure';
     show(ui.result, true);
     ui.resultTitle.focus();
