@@ -133,11 +133,12 @@
     } else if ((message.event === 'CANCEL' || message.event === 'ERROR') && !current.code && !current.left) {
       current.left = true;
       const errorCode = matching(data.error_code || data.error_id, /^[A-Za-z0-9_.-]{1,32}$/);
-      const errorMessage = typeof data.error_message === 'string' ? data.error_message.trim().slice(0, 1000) : '';
-      if (errorMessage || errorCode) {
+      let errorMessage = typeof data.error_message === 'string' ? data.error_message.trim().slice(0, 1000) : '';
+      if (errorMessage || errorCode || message.event === 'ERROR') {
+        errorMessage = errorMessage || 'An error occurred in the signup window.';
         const sessionId = matching(data.session_id, /^[A-Za-z0-9_.:-]{1,64}$/);
-        report('error', { error_message: errorMessage || null, error_code: errorCode, session_id: sessionId });
-        idle(`Meta reported a problem: ${errorMessage || 'an error occurred'}` +
+        report('error', { error_message: errorMessage, error_code: errorCode, session_id: sessionId });
+        idle(`Meta reported a problem: ${errorMessage}` +
           (sessionId ? ` If you contact us, mention the reference ${sessionId}.` : ''));
       } else {
         const step = matching(data.current_step, /^[A-Z][A-Z0-9_]{0,63}$/);

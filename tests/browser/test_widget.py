@@ -11,6 +11,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Request, Response
 
 from esu.cli import create_page
@@ -37,13 +38,12 @@ def add_page(live_server, slug: str, title: str, **fields) -> None:
 
 
 def records(live_server, model, **where) -> list:
+    """The rows of ``model`` in the served app's database, oldest first, with their page loaded."""
     with live_server.app.app_context():
         query = sa.select(model).filter_by(**where).order_by(model.id)
-        found = list(db.session.scalars(query))
-        for record in found:
-            if isinstance(record, (Onboarding, SignupEvent)):
-                record.page  # loaded while the session is open  # noqa: B018
-        return found
+        if hasattr(model, "page"):
+            query = query.options(selectinload(model.page))
+        return list(db.session.scalars(query))
 
 
 def posted(kind: str):
@@ -173,7 +173,7 @@ def test_code_and_session_message_in_either_order(live_server, browser_page, ord
             callback(response);
         }, options);
         addEventListener('message', (event) => {
-            if (typeof event.data === 'string' && event.data.includes('WA_EMBEDDED_SIGNUP')) window.arrivals.push('session');
+            if (String(event.data).includes('WA_EMBEDDED_SIGNUP')) window.arrivals.push('session');
         });
     }""")
     dialog = launch(page)
@@ -181,7 +181,8 @@ def test_code_and_session_message_in_either_order(live_server, browser_page, ord
         finish(dialog, order=order)
     expect_success(page, "Simulated Business")
 
-    assert page.evaluate("window.arrivals") == (["session", "code"] if order == "session-first" else ["code", "session"])
+    expected = ["session", "code"] if order == "session-first" else ["code", "session"]
+    assert page.evaluate("window.arrivals") == expected
     body = callback.value.post_data_json
     [onboarding] = records(live_server, Onboarding)
     assert body["event"] == "FINISH"
@@ -220,11 +221,27 @@ def test_cancel_at_a_middle_screen_is_stored_with_that_screen(live_server, brows
     with page.expect_response(posted("cancel")), dialog.expect_event("close"):
         dialog.get_by_role("button", name="Cancel").click()
 
-    expect(page.locator("[data-esu-message]")).to_contain_text("You stopped while creating your WhatsApp Business profile")
+    expect(page.locator("[data-esu-message]")).to_contain_text(
+        "You stopped while creating your WhatsApp Business profile")
     expect(launch_button(page)).to_be_enabled()
     [cancel] = records(live_server, SignupEvent, kind="cancel")
     assert (cancel.page.slug, cancel.current_step) == ("shop", "WHATSAPP_BUSINESS_PROFILE_SETUP")
     assert records(live_server, Onboarding) == []
+
+
+def test_closing_the_dialog_part_way_counts_as_leaving_that_screen(live_server, browser_page):
+    add_page(live_server, "shop", "Connect the shop")
+    page = browser_page
+    open_signup(page, live_server, "shop")
+    dialog = launch(page)
+    walk_to(dialog, "PHONE_NUMBER_VERIFICATION")
+    with page.expect_response(posted("cancel")):
+        dialog.close()  # the window's own close button
+
+    expect(page.locator("[data-esu-message]")).to_contain_text("You stopped while verifying your phone number")
+    expect(launch_button(page)).to_be_enabled()
+    [cancel] = records(live_server, SignupEvent, kind="cancel")
+    assert cancel.current_step == "PHONE_NUMBER_VERIFICATION"
 
 
 def test_reported_error_is_shown_and_stored(live_server, browser_page):
@@ -247,6 +264,25 @@ def test_reported_error_is_shown_and_stored(live_server, browser_page):
     expect(message).to_contain_text(error.session_id)
     expect(launch_button(page)).to_be_enabled()
     assert records(live_server, SignupEvent, kind="cancel") == []
+
+
+@pytest.mark.parametrize(("event", "data", "stored"), [
+    ("CANCEL", {"error_message": "The name provided is not valid.", "error_id": 1690091, "session_id": "9a8b7c"},
+     ("The name provided is not valid.", "1690091", "9a8b7c")),  # older docs' error_id, as a number
+    ("ERROR", {}, ("An error occurred in the signup window.", None, None)),
+])
+def test_other_error_report_shapes_are_stored(live_server, browser_page, event, data, stored):
+    add_page(live_server, "shop", "Connect the shop")
+    page = browser_page
+    open_signup(page, live_server, "shop")
+    launch(page)
+    with page.expect_response(posted("error")):
+        page.evaluate("""([event, data]) => dispatchEvent(new MessageEvent('message', {
+            origin: 'https://www.facebook.com',
+            data: JSON.stringify({data, type: 'WA_EMBEDDED_SIGNUP', event})}))""", [event, data])
+    [error] = records(live_server, SignupEvent, kind="error")
+    assert (error.error_message, error.error_code, error.session_id) == stored
+    expect(page.locator("[data-esu-message]")).to_contain_text(f"Meta reported a problem: {stored[0]}")
 
 
 def test_failing_graph_step_is_explained_and_retry_succeeds(live_server, browser_page):
@@ -370,7 +406,8 @@ def test_only_https_facebook_origins_are_trusted(live_server, browser_page):
             for (const origin of untrusted) {
                 dispatchEvent(new MessageEvent('message', {origin, data: cancel('PHONE_NUMBER_SETUP')}));
             }
-            dispatchEvent(new MessageEvent('message', {origin: 'https://business.facebook.com', data: cancel('PERMISSIONS')}));
+            const origin = 'https://business.facebook.com';
+            dispatchEvent(new MessageEvent('message', {origin, data: cancel('PERMISSIONS')}));
         }""", untrusted)
     assert [body for body in events_posted if body["kind"] == "cancel"] == [
         {"kind": "cancel", "current_step": "PERMISSIONS"}]
@@ -401,7 +438,8 @@ def test_phone_sized_screen_and_keyboard_only(live_server, browser_page, screens
         dialog.keyboard.press("Enter")
     dialog.get_by_role("button", name="Finish").focus()
     with dialog.expect_event("close"):
-        dialog.keyboard.press("Enter")
+        # Enter activates a button on key down; the dialog may be gone before a key up could be sent.
+        dialog.keyboard.down("Enter")
 
     expect_success(page, "Simulated Business")
     box = result(page).bounding_box()

@@ -98,5 +98,7 @@
     leave({ error_message: choice.textContent.trim(), error_code: choice.value, session_id: sessionId,
       timestamp: String(Math.floor(Date.now() / 1000)) });
   });
+  // Closing the window part-way is abandoning the flow, which Meta reports with the screen left.
+  window.addEventListener('pagehide', () => leave({ current_step: screens[index].dataset.screen }));
   showScreen(0);
 })();
