@@ -311,6 +311,26 @@ def test_failing_graph_step_is_explained_and_retry_succeeds(live_server, browser
     assert onboarding.status == "completed"
 
 
+def test_failure_that_cannot_be_retried_offers_to_start_again(live_server, browser_page):
+    add_page(live_server, "shop", "Connect the shop")
+    page = browser_page
+    # Meta refuses the code itself: without a business token nothing can be retried.
+    requests.post(f"{live_server.url}/_meta/faults", json={"operation": "oauth_access_token", "error_code": 100},
+                  timeout=5).raise_for_status()
+    open_signup(page, live_server, "shop")
+    finish(launch(page))
+
+    expect(result(page).get_by_role("heading")).to_have_text("We could not finish setting up your account")
+    expect(result(page)).to_contain_text("You will need to go through the sign-up again.")
+    expect(page.get_by_role("button", name="Try again")).to_be_hidden()
+    page.get_by_role("button", name="Start again").click()
+    expect(result(page)).to_be_hidden()
+    expect(launch_button(page)).to_be_enabled()
+    expect(launch_button(page)).to_be_focused()
+    [onboarding] = records(live_server, Onboarding)
+    assert onboarding.status == "failed" and onboarding.business_token is None
+
+
 # -- an unverified number --------------------------------------------------------------------------
 
 
