@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
+from .. import signup_events
 from ..extensions import db
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
@@ -18,6 +21,12 @@ bp = Blueprint("signup", __name__, url_prefix="/signup")
 
 NUMERIC_ID = re.compile(r"^\d{1,32}$")
 CLIENT_REF = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: Meta's screen names are upper-case identifiers; new ones appear, so the shape is checked, not a list.
+FLOW_SCREEN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+EVENT_MAX_BYTES = 2048
+ERROR_MESSAGE_MAX_CHARS = 1000
 
 
 class BadInput(Exception):
@@ -102,9 +111,116 @@ def graph_error(error: GraphError):
 
 @bp.get("/<slug>")
 def page(slug: str):
-    """The signup page: the client's text and the Embedded Signup widget."""
+    """The signup page: the client's text and the Embedded Signup widget. Reads only: the widget
+    reports the view itself, so this stays as fast as a page can be."""
     signup_page = enabled_page(slug)
     return render_template("signup/page.html", page=signup_page)
+
+
+def _drop_blanks(value: Any) -> Any:
+    """The pre-fill without empty fields, which Meta would show as blanks or refuse."""
+    if isinstance(value, dict):
+        kept = {key: _drop_blanks(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in (None, "", {}, [])}
+    return value
+
+
+def business_prefill(prefill: dict[str, Any] | None) -> dict[str, Any]:
+    """``extras.setup.business`` from a page's pre-fill, with the types Meta documents."""
+    business = _drop_blanks(dict(prefill or {}))
+    phone = business.get("phone")
+    if isinstance(phone, dict) and isinstance(phone.get("code"), str) and phone["code"].lstrip("+").isdigit():
+        business["phone"] = {**phone, "code": int(phone["code"].lstrip("+"))}  # an integer calling code
+    return business
+
+
+@bp.app_template_global("signup_widget_settings")
+def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, feature_type: str | None = None,
+                    prefill: dict[str, Any] | None = None, show_steps: bool = True) -> dict[str, Any]:
+    """What the widget's script needs, as it passes it to the Facebook SDK: ``init`` is FB.init's
+    argument and ``login`` FB.login's options (see meta-reference §1.2–1.5)."""
+    config = current_app.config
+    business = business_prefill(prefill if prefill is not None else signup_page.prefill)
+    base = url_for("signup.page", slug=signup_page.slug)
+    settings: dict[str, Any] = {
+        "sdk_url": config["META_SDK_URL"],
+        "init": {"appId": config["META_APP_ID"], "autoLogAppEvents": True, "xfbml": True,
+                 "version": config["META_GRAPH_VERSION"]},
+        "login": {
+            "config_id": config_id or signup_page.config_id or config["META_CONFIG_ID"],
+            "response_type": "code",
+            "override_default_response_type": True,
+            "extras": {
+                "setup": {"business": business} if business else {},
+                "featureType": signup_page.feature_type if feature_type is None else feature_type,
+                "sessionInfoVersion": "3",
+            },
+        },
+        "urls": {"callback": f"{base}/callback", "events": f"{base}/events", "onboardings": f"{base}/onboardings/"},
+        "show_steps": bool(show_steps),
+        # For pages without <meta name="csrf-token"> (an agency's own template); the script prefers the tag.
+        "csrf_token": generate_csrf(),
+        "simulator_origin": None,
+    }
+    if config["ESU_SIMULATOR"]:
+        # The stand-in dialog posts from wherever the stand-in SDK is served; the widget trusts that
+        # origin exactly, besides Meta's.
+        sdk = urlsplit(urljoin(request.url_root, config["META_SDK_URL"]))
+        settings["simulator_origin"] = f"{sdk.scheme}://{sdk.netloc}"
+    return settings
+
+
+def _optional_text(body: dict[str, Any], name: str, pattern: re.Pattern, errors: dict[str, str],
+                   message: str) -> str | None:
+    value = body.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # some integrations send error codes as numbers
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not pattern.match(value):
+        errors[name] = message
+        return None
+    return value
+
+
+def parse_event(body: dict[str, Any]) -> dict[str, Any]:
+    """A funnel event as the widget sends it: ``kind`` and the fields that kind may carry."""
+    errors: dict[str, str] = {}
+    kind = body.get("kind")
+    if kind not in signup_events.KINDS:
+        errors["kind"] = f"must be one of {', '.join(signup_events.KINDS)}"
+    fields: dict[str, Any] = {
+        "current_step": _optional_text(body, "current_step", FLOW_SCREEN, errors,
+                                       "must be the screen name Meta sent, e.g. PHONE_NUMBER_SETUP"),
+        "error_code": _optional_text(body, "error_code", ERROR_CODE, errors,
+                                     "must be up to 32 letters, digits, '.', '-' or '_'"),
+        "session_id": _optional_text(body, "session_id", SESSION_ID, errors,
+                                     "must be up to 64 letters, digits, '.', ':', '-' or '_'"),
+    }
+    message = body.get("error_message")
+    if message not in (None, "") and (not isinstance(message, str) or len(message) > ERROR_MESSAGE_MAX_CHARS):
+        errors["error_message"] = f"must be text of at most {ERROR_MESSAGE_MAX_CHARS} characters"
+    fields["error_message"] = message.strip() if isinstance(message, str) and message.strip() else None
+    allowed = {signup_events.CANCEL: {"current_step"},
+               signup_events.ERROR: {"error_message", "error_code", "session_id"}}.get(kind, set())
+    for name, value in fields.items():
+        if value is not None and name not in allowed and name not in errors and "kind" not in errors:
+            errors[name] = f"does not belong to a '{kind}' event"
+    if kind == signup_events.ERROR and not (fields["error_message"] or fields["error_code"]):
+        errors["error_message"] = "an error event needs error_message or error_code"
+    if errors:
+        raise BadInput(errors)
+    return {"kind": kind, **fields}
+
+
+@bp.post("/<slug>/events")
+def events(slug: str):
+    """Record one funnel event the widget reports: view, launch, cancel (with the screen), error, finish."""
+    signup_page = enabled_page(slug)
+    fields = parse_event(json_body(EVENT_MAX_BYTES))
+    signup_events.record(signup_page, **fields)
+    db.session.commit()
+    return "", 204
 
 
 @bp.post("/<slug>/callback")

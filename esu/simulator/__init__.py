@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from . import graph
+from . import graph, sdk
 from .state import OPERATIONS, SimulatorState
 
 bp = Blueprint("simulator", __name__, url_prefix="/_meta")
@@ -18,6 +18,7 @@ def init_app(app: Flask, state: SimulatorState | None = None) -> None:
     app.extensions["meta_simulator"] = state or SimulatorState()
     app.register_blueprint(bp)
     app.register_blueprint(graph.bp)
+    app.register_blueprint(sdk.bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:  # a fake of an outside service: no browser session, no CSRF tokens
         csrf.exempt(bp)

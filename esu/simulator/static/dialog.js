@@ -1,0 +1,104 @@
+/* The simulator's Embedded Signup dialog: one screen at a time, Continue / Cancel / Finish, a way
+   to report an error, and options that decide what Finish produces. It posts Meta's session
+   messages (WA_EMBEDDED_SIGNUP, version 3) to the page that opened it, and the code to sdk.js. */
+(() => {
+  'use strict';
+  const root = document.querySelector('[data-dialog]');
+  const openerOrigin = root.dataset.openerOrigin;
+  const screens = Array.from(root.querySelectorAll('[data-screen]'));
+  const button = (name) => root.querySelector(`[data-${name}]`);
+  const field = (name) => root.querySelector(`[name="${name}"]`);
+  const reportForm = button('report');
+  // Meta's dialog makes a session id per session; people quote it to support.
+  const sessionId = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('').slice(0, 15);
+  let index = 0;
+  let done = false;
+
+  if (!window.opener) button('no-opener').hidden = false;
+
+  function showScreen(next) {
+    index = next;
+    screens.forEach((screen, position) => { screen.hidden = position !== index; });
+    const last = index === screens.length - 1;
+    button('continue').hidden = last;
+    button('finish').hidden = !last;
+    screens[index].querySelector('h1').focus();
+  }
+
+  function post(message) {
+    if (window.opener) window.opener.postMessage(JSON.stringify(message), openerOrigin);
+  }
+  const session = (event, data) => post({ data, type: 'WA_EMBEDDED_SIGNUP', event, version: 3 });
+  const loginResult = (code) => post({ type: 'ESU_SIMULATOR_LOGIN_RESULT', code });
+
+  function leave(data) {
+    if (done) return;
+    done = true;
+    session('CANCEL', data);
+    loginResult(null);
+  }
+
+  function digits(value, max) {
+    return String(value || '').replace(/\D/g, '').slice(0, max);
+  }
+
+  async function finish() {
+    if (done) return;
+    done = true;
+    button('finish').disabled = true;
+    const code = digits(field('phone_code').value, 4);
+    const number = digits(field('phone_number').value, 15);
+    const options = {
+      business_name: field('business_name').value.trim() || 'Simulated Business',
+      phone_verified: !field('unverified').checked,
+      phone: !field('no_phone').checked,
+      coexistence: field('coexistence').checked,
+    };
+    if (code && number) options.display_phone_number = `+${code} ${number}`;
+    let signup;
+    try {
+      const response = await fetch(root.dataset.signupUrl, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(options),
+      });
+      if (!response.ok) throw new Error(`the simulator answered ${response.status}`);
+      signup = await response.json();
+    } catch (error) {
+      done = false;
+      button('finish').disabled = false;
+      const failure = button('failure');
+      failure.textContent = `The simulator could not finish the signup: ${error.message}`;
+      failure.hidden = false;
+      return;
+    }
+    // The shapes of meta-reference §2.2: FINISH carries all three ids, FINISH_ONLY_WABA an empty
+    // number, the WhatsApp Business app flow the WABA alone.
+    const data = { FINISH: { phone_number_id: signup.phone_number_id, waba_id: signup.waba_id, business_id: signup.business_id },
+      FINISH_ONLY_WABA: { phone_number_id: '', waba_id: signup.waba_id },
+      FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING: { waba_id: signup.waba_id } }[signup.event];
+    const sendSession = !field('no_session').checked;
+    if (root.querySelector('[name="order"]:checked').value === 'code-first') {
+      loginResult(signup.code);
+      if (sendSession) session(signup.event, data);
+    } else {
+      if (sendSession) session(signup.event, data);
+      loginResult(signup.code);
+    }
+  }
+
+  button('continue').addEventListener('click', () => showScreen(Math.min(index + 1, screens.length - 1)));
+  button('finish').addEventListener('click', finish);
+  button('cancel').addEventListener('click', () => leave({ current_step: screens[index].dataset.screen }));
+  button('show-report').addEventListener('click', () => {
+    reportForm.hidden = false;
+    field('error').focus();
+  });
+  reportForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const choice = field('error').selectedOptions[0];
+    leave({ error_message: choice.textContent.trim(), error_code: choice.value, session_id: sessionId,
+      timestamp: String(Math.floor(Date.now() / 1000)) });
+  });
+  // Closing the window part-way is abandoning the flow, which Meta reports with the screen left.
+  window.addEventListener('pagehide', () => leave({ current_step: screens[index].dataset.screen }));
+  showScreen(0);
+})();
