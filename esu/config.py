@@ -44,6 +44,7 @@ ENV_SETTINGS: dict[str, str | None] = {
     "ESU_SIMULATOR": None,
     "ESU_CREDIT_CURRENCY": "USD",
     "ESU_ADMIN_PASSWORD": None,
+    "REDIS_URL": None,
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -76,6 +77,8 @@ def defaults() -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "ADMIN_LOGIN_LIMIT": "5 per minute",  # failed admin logins per client IP
+        "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
     }
 
 
@@ -135,8 +138,13 @@ def finish(config, instance_path: Path) -> None:
         }
 
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
+    # Rate-limit counters (admin logins) are shared by every worker when Redis is configured.
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
     if production:
-        config.setdefault("SESSION_COOKIE_SECURE", True)
+        # Flask's own defaults already hold SESSION_COOKIE_SECURE=False, so setdefault would keep it off.
+        config["SESSION_COOKIE_SECURE"] = True
+        # __Host-: only ever sent over HTTPS, to this host, for the whole site (no Domain attribute).
+        config["SESSION_COOKIE_NAME"] = "__Host-session"
 
 
 def parse_keys(value: str | None) -> list[bytes]:

@@ -97,7 +97,7 @@ class Onboarding(db.Model):
     phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     #: Denormalised for search and lists: the business name and the number as people know them.
     business_name: Mapped[str | None] = mapped_column(sa.String(200), index=True)
-    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     business_token: Mapped[str | None] = mapped_column(EncryptedText)
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -123,6 +123,15 @@ class Onboarding(db.Model):
 
     def __repr__(self) -> str:
         return f"<Onboarding {self.id} {self.status}>"
+
+
+# The admin's search: case-insensitive prefixes of business names, prefixes of display numbers. The
+# pattern operator classes let PostgreSQL serve LIKE 'prefix%' (and equality) from them whatever the
+# collation; SQLite reads them through range conditions (esu.blueprints.admin.onboardings.starts_with).
+sa.Index("ix_onboardings_business_name_lower", sa.func.lower(Onboarding.business_name).label("business_name_lower"),
+         postgresql_ops={"business_name_lower": "text_pattern_ops"})
+sa.Index("ix_onboardings_display_phone_number_pattern", Onboarding.display_phone_number,
+         postgresql_ops={"display_phone_number": "varchar_pattern_ops"})
 
 
 class StepStatus(enum.StrEnum):
@@ -179,7 +188,7 @@ class WhatsAppBusinessAccount(db.Model):
     currency: Mapped[str | None] = mapped_column(sa.String(8))
     timezone_id: Mapped[str | None] = mapped_column(sa.String(16))
     message_template_namespace: Mapped[str | None] = mapped_column(sa.String(64))
-    account_review_status: Mapped[str | None] = mapped_column(sa.String(32))
+    account_review_status: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     business_verification_status: Mapped[str | None] = mapped_column(sa.String(32))
     ownership_type: Mapped[str | None] = mapped_column(sa.String(32))
     country: Mapped[str | None] = mapped_column(sa.String(8))
@@ -205,8 +214,8 @@ class PhoneNumber(db.Model):
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     verified_name: Mapped[str | None] = mapped_column(sa.String(200))
     code_verification_status: Mapped[str | None] = mapped_column(sa.String(32))
-    status: Mapped[str | None] = mapped_column(sa.String(32))
-    quality_rating: Mapped[str | None] = mapped_column(sa.String(16))
+    status: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    quality_rating: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     name_status: Mapped[str | None] = mapped_column(sa.String(32))
     platform_type: Mapped[str | None] = mapped_column(sa.String(32))
     #: The two-step verification PIN set when registering.
@@ -293,3 +302,6 @@ class WebhookEvent(db.Model):
                                                       index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+from . import admin  # noqa: E402,F401  (the admin's tables)
