@@ -32,7 +32,7 @@ def create_page(slug: str, title: str, **fields) -> SignupPage:
         raise ValueError(f"'{slug}' is not a valid slug: use lowercase letters, digits and '-' (at most 64)")
     if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == slug)) is not None:
         raise ValueError(f"a signup page '{slug}' already exists")
-    page = SignupPage(slug=slug, title=title, prefill={}, enabled=True, feature_type="", **fields)
+    page = SignupPage(slug=slug, title=title, **{"prefill": {}, "enabled": True, "feature_type": "", **fields})
     db.session.add(page)
     db.session.commit()
     return page

@@ -127,7 +127,7 @@ class Onboarding(db.Model):
 
 # The admin's search: case-insensitive prefixes of business names, prefixes of display numbers. The
 # pattern operator classes let PostgreSQL serve LIKE 'prefix%' (and equality) from them whatever the
-# collation; SQLite reads them through range conditions (esu.blueprints.admin.onboardings.starts_with).
+# collation; SQLite reads them through range conditions (esu.blueprints.admin.paging.starts_with).
 sa.Index("ix_onboardings_business_name_lower", sa.func.lower(Onboarding.business_name).label("business_name_lower"),
          postgresql_ops={"business_name_lower": "text_pattern_ops"})
 sa.Index("ix_onboardings_display_phone_number_pattern", Onboarding.display_phone_number,
