@@ -91,10 +91,15 @@ def admin(client, stored_admin) -> AdminClient:
 
 @pytest.fixture
 def count_queries(app):
-    """``with count_queries() as statements:`` collects every SQL statement sent inside the block."""
+    """``with count_queries() as statements:`` collects every SQL statement sent inside the block.
+
+    The block starts with an empty session, as a real request does: tests share one app context, so
+    rows loaded earlier would otherwise come from the identity map for free.
+    """
 
     @contextmanager
     def counting():
+        db.session.remove()
         statements: list[str] = []
 
         def before(conn, cursor, statement, parameters, context, executemany):

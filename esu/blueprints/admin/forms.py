@@ -6,7 +6,7 @@ import re
 
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ...cli import SLUG
@@ -27,13 +27,14 @@ TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF
 # Meta's pre-fill writes time zones as UTC offsets: UTC-07:00, UTC+05:30, UTC+00:00.
 TIMEZONE = re.compile(r"^UTC[+-](0\d|1[0-4]):(00|15|30|45)$")
 FEATURE_TYPES = [
-    ("", "Cloud API (new or existing number)"),
-    ("whatsapp_business_app_onboarding", "WhatsApp Business app number (coexistence)"),
+    SelectChoice("", "Cloud API (new or existing number)"),
+    SelectChoice("whatsapp_business_app_onboarding", "WhatsApp Business app number (coexistence)"),
 ]
 WEBSITE_MESSAGE = "Enter a full address starting with https:// or http://."
-STATUS_CHOICES = [("", "Any status")] + [(status.value, status.value.replace("_", " ")) for status in OnboardingStatus]
-WEBHOOK_STATUS_CHOICES = [("", "Any"), ("applied", "applied"), ("stored", "stored (not applied yet)"),
-                          ("ignored", "ignored"), ("failed", "failed"), ("unparseable", "unparseable")]
+STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, status.value.replace("_", " "))
+                                                    for status in OnboardingStatus]
+WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
+                          SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
 
 
 def _strip(value):
@@ -60,7 +61,7 @@ class OnboardingFilterForm(FilterForm):
     q = StringField("Search", filters=[_strip], validators=[Optional(), Length(max=100)],
                     description="Business name (start of it), WABA id, phone number id or the number as shown")
     status = SelectField("Status", choices=STATUS_CHOICES, default="")
-    page = SelectField("Page", choices=[("", "Any page")], default="")
+    page = SelectField("Page", choices=[SelectChoice("", "Any page")], default="")
 
 
 class WebhookFilterForm(FilterForm):

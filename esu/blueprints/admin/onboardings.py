@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from wtforms import SelectChoice
+
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 
 from ... import onboarding as onboarding_service
@@ -41,7 +43,7 @@ PHONE_LIKE = re.compile(r"^\+[\d ()-]+$")
 
 def filter_form(pages: list[SignupPage]) -> OnboardingFilterForm:
     form = OnboardingFilterForm(formdata=request.args)
-    form.page.choices = [("", "Any page")] + [(str(page.id), page.slug) for page in pages]
+    form.page.choices = [SelectChoice("", "Any page")] + [SelectChoice(str(page.id), page.slug) for page in pages]
     if not form.validate():
         abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(errors)}"
                                          for name, errors in form.errors.items()))
