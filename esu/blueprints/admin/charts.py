@@ -52,12 +52,12 @@ class DayChart:
     legend: list[tuple[str, str, int]]  # css class, label, count over the period
 
 
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 × 10^n at or above ``value`` (at least 4, so ticks stay whole numbers)."""
-    value = max(value, 4)
-    magnitude = 10 ** math.floor(math.log10(value))
+def _tick_step(largest: int) -> int:
+    """A round step (1, 2 or 5 × 10^n) such that four steps reach ``largest``."""
+    wanted = max(largest, 1) / 4
+    magnitude = 10 ** math.floor(math.log10(wanted)) if wanted >= 1 else 1
     for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
+        if step * magnitude >= wanted:
             return step * magnitude
     return 10 * magnitude
 
@@ -66,7 +66,8 @@ def day_chart(days: list[Day]) -> DayChart:
     """Stacked columns: one per day, one band per status."""
     width, height, left, right, top, bottom = 720, 240, 36, 8, 10, 24
     plot_width, plot_height = width - left - right, height - top - bottom
-    ceiling = _nice_ceiling(max((day.total for day in days), default=0))
+    step = _tick_step(max((day.total for day in days), default=0))
+    ceiling = 4 * step
     slot = plot_width / max(len(days), 1)
     bar = max(slot * 0.72, 1.0)
     rects: list[Rect] = []
@@ -81,8 +82,7 @@ def day_chart(days: list[Day]) -> DayChart:
             rects.append(Rect(round(left + index * slot + (slot - bar) / 2, 2), round(y, 2), round(bar, 2),
                               round(band, 2), f"status-{status}",
                               f"{day.day.isoformat()}: {count} {STATUS_LABELS[status]}"))
-    y_ticks = [Tick(round(top + plot_height - plot_height * step / 4, 2), str(ceiling * step // 4))
-               for step in range(5)]
+    y_ticks = [Tick(round(top + plot_height - plot_height * index / 4, 2), str(step * index)) for index in range(5)]
     label_every = max(1, math.ceil(len(days) / 6))
     x_ticks = [Tick(round(left + index * slot + slot / 2, 2), day.day.strftime("%b %d"))
                for index, day in enumerate(days) if (len(days) - 1 - index) % label_every == 0]
