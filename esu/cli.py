@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import click
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from flask.cli import AppGroup
 from .crypto import EncryptedText, Vault
 from .extensions import db
 from .models import SignupPage
+from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
 keys = AppGroup("keys", help="Encryption keys for tokens and PINs.")
@@ -104,7 +106,8 @@ def keys_rotate() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo(host: str, port: int) -> None:
-    """Create or update the database, seed the 'demo' page and serve the app with the simulator."""
+    """Create or update the database, seed the 'demo' page, set a new random admin password (printed) and
+    serve the app with the simulator."""
     from flask_migrate import upgrade
 
     if not current_app.config["ESU_SIMULATOR"]:
@@ -114,5 +117,9 @@ def demo(host: str, port: int) -> None:
         create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
                     intro="Click the button, walk through the (simulated) Meta dialog, and watch your number get "
                           "onboarded.")
-    click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo\n")
+    admin_password = secrets.token_urlsafe(12)  # a new one each run: the demo has no other way to tell it
+    set_admin_password(admin_password)
+    db.session.commit()
+    click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
+    click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
     current_app.run(host=host, port=port, threaded=True, use_reloader=False)

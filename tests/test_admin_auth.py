@@ -15,7 +15,7 @@ from esu.blueprints.admin import auth
 from esu.blueprints.admin.auth import LOGIN_FAILED, safe_next
 from esu.extensions import db
 from esu.models import Onboarding, SignupPage
-from esu.models.admin import ADMIN_ID, AdminAccount, AdminAction, admin_account
+from esu.models.admin import ADMIN_ID, AdminAccount, AdminAction, admin_account, authenticate
 
 from .admin_support import (  # noqa: F401  (fixtures)
     CSRF_META,
@@ -296,3 +296,14 @@ def test_an_old_hash_is_upgraded_at_login(client, strict_templates):
     assert log_in(client).status_code == 302
     db.session.expire_all()
     assert admin_account().password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def test_demo_sets_a_random_admin_password_and_prints_it(app_config, request, monkeypatch):
+    app_config["ESU_SIMULATOR"] = True
+    app = request.getfixturevalue("app")
+    monkeypatch.setattr(app, "run", lambda **kwargs: None)  # serve nothing: the set-up is what is checked
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    password = re.search(r"/admin/ {2}password: (\S+)", result.output).group(1)
+    assert len(password) >= 12
+    assert authenticate(password) is not None and authenticate(password + "x") is None
