@@ -78,6 +78,8 @@ class Onboarding(db.Model):
         sa.Index("ix_onboardings_created_at_id", "created_at", "id"),
         sa.Index("ix_onboardings_status_created_at", "status", "created_at"),
         sa.Index("ix_onboardings_page_id_created_at", "page_id", "created_at"),
+        sa.Index("ix_onboardings_page_id_status_created_at", "page_id", "status", "created_at"),  # admin: both filters
+        sa.Index("ix_onboardings_created_at_status", "created_at", "status"),  # admin: onboardings per day
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -284,13 +286,18 @@ class WebhookEvent(db.Model):
         sa.Index("ix_webhook_events_field_received_at", "field", "received_at"),
         sa.Index("ix_webhook_events_waba_id_received_at", "waba_id", "received_at"),
         sa.Index("ix_webhook_events_status_received_at", "status", "received_at"),
+        # The admin: the latest events of one onboarding or number; one WABA's events of one field
+        # (its message statuses would swamp the rest).
+        sa.Index("ix_webhook_events_onboarding_id_received_at", "onboarding_id", "received_at"),
+        sa.Index("ix_webhook_events_phone_number_id_received_at", "phone_number_id", "received_at"),
+        sa.Index("ix_webhook_events_waba_id_field_received_at", "waba_id", "field", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
     field: Mapped[str | None] = mapped_column(sa.String(64))
     waba_id: Mapped[str | None] = mapped_column(sa.String(32))
-    phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    phone_number_id: Mapped[str | None] = mapped_column(sa.String(32))
     entry_id: Mapped[str | None] = mapped_column(sa.String(32))
     #: ``entry[].time`` (or the event's own timestamp): orders events about the same record.
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -298,8 +305,7 @@ class WebhookEvent(db.Model):
     raw: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="stored")
     error: Mapped[str | None] = mapped_column(sa.Text)
-    onboarding_id: Mapped[int | None] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="SET NULL"),
-                                                      index=True)
+    onboarding_id: Mapped[int | None] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -53,6 +53,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_admin_actions_page_id'), ['page_id'], unique=False)
 
     with op.batch_alter_table('onboardings', schema=None) as batch_op:
+        batch_op.create_index('ix_onboardings_page_id_status_created_at', ['page_id', 'status', 'created_at'], unique=False)
+        batch_op.create_index('ix_onboardings_created_at_status', ['created_at', 'status'], unique=False)
         # Replaced by the pattern index below, which also serves equality on PostgreSQL.
         batch_op.drop_index(batch_op.f('ix_onboardings_display_phone_number'))
         batch_op.create_index('ix_onboardings_display_phone_number_pattern', ['display_phone_number'], unique=False, postgresql_ops={'display_phone_number': 'varchar_pattern_ops'})
@@ -60,6 +62,14 @@ def upgrade():
         op.execute('CREATE INDEX ix_onboardings_business_name_lower ON onboardings (lower(business_name) text_pattern_ops)')
     else:
         op.create_index('ix_onboardings_business_name_lower', 'onboardings', [sa.text('lower(business_name)')], unique=False)
+
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        # Replaced by composites, which serve the same lookups and the latest events of one onboarding or number.
+        batch_op.drop_index(batch_op.f('ix_webhook_events_onboarding_id'))
+        batch_op.drop_index(batch_op.f('ix_webhook_events_phone_number_id'))
+        batch_op.create_index('ix_webhook_events_onboarding_id_received_at', ['onboarding_id', 'received_at'], unique=False)
+        batch_op.create_index('ix_webhook_events_phone_number_id_received_at', ['phone_number_id', 'received_at'], unique=False)
+        batch_op.create_index('ix_webhook_events_waba_id_field_received_at', ['waba_id', 'field', 'received_at'], unique=False)
 
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_phone_numbers_quality_rating'), ['quality_rating'], unique=False)
@@ -80,8 +90,17 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_phone_numbers_status'))
         batch_op.drop_index(batch_op.f('ix_phone_numbers_quality_rating'))
 
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_events_waba_id_field_received_at')
+        batch_op.drop_index('ix_webhook_events_phone_number_id_received_at')
+        batch_op.drop_index('ix_webhook_events_onboarding_id_received_at')
+        batch_op.create_index(batch_op.f('ix_webhook_events_phone_number_id'), ['phone_number_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_events_onboarding_id'), ['onboarding_id'], unique=False)
+
     op.drop_index('ix_onboardings_business_name_lower', table_name='onboardings')
     with op.batch_alter_table('onboardings', schema=None) as batch_op:
+        batch_op.drop_index('ix_onboardings_page_id_status_created_at')
+        batch_op.drop_index('ix_onboardings_created_at_status')
         batch_op.drop_index('ix_onboardings_display_phone_number_pattern', postgresql_ops={'display_phone_number': 'varchar_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_onboardings_display_phone_number'), ['display_phone_number'], unique=False)
 
