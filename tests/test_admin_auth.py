@@ -17,18 +17,9 @@ from esu.extensions import db
 from esu.models import Onboarding, SignupPage
 from esu.models.admin import ADMIN_ID, AdminAccount, AdminAction, admin_account, authenticate
 
-from .admin_support import (  # noqa: F401  (fixtures)
-    CSRF_META,
-    PASSWORD,
-    admin,
-    gen_onboarding,
-    gen_page,
-    gen_webhook_event,
-    fast_hashing,
-    log_in_session,
-    stored_admin,
-    strict_templates,
-)
+from .admin_support import CSRF_META, PASSWORD, gen_onboarding, gen_page, gen_webhook_event, log_in_session
+
+pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
 
 def login_form_token(client, url: str = "/admin/login") -> str:

@@ -11,21 +11,13 @@ from esu import reports
 from esu.extensions import db
 from esu.models import PhoneNumber, WhatsAppBusinessAccount, now_utc
 
-from .admin_support import (  # noqa: F401  (fixtures)
-    admin,
-    count_queries,
-    fast_hashing,
-    gen_onboarding,
-    gen_page,
-    gen_signup_event,
-    gen_webhook_event,
-    stored_admin,
-    strict_templates,
-)
+from .admin_support import gen_onboarding, gen_page, gen_signup_event, gen_webhook_event
+
+pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
 
 def signal_card(html: str, key: str) -> str:
-    match = re.search(rf'<article class="card signal signal-{key}">(.*?)</article>', html, re.S)
+    match = re.search(rf'<article class="card signal signal-{key}">(.*?)</article>', html, re.DOTALL)
     assert match, f"no '{key}' signal on the dashboard"
     return match.group(1)
 
@@ -127,7 +119,7 @@ def test_the_funnel_shows_each_stage_and_where_people_left(admin):
 
     html = admin.get("/admin/").get_data(as_text=True)
     card = html.split("Funnel Page")[1].split("</article>")[0]
-    rows = re.findall(r"<dt>(.*?)</dt>.*?<rect class=\"fill\" width=\"([\d.]+)\".*?<span class=\"n\">(\d+)</span>", card, re.S)
+    rows = re.findall(r"<dt>(.*?)</dt>.*?<rect class=\"fill\" width=\"([\d.]+)\".*?<span class=\"n\">(\d+)</span>", card, re.DOTALL)
     assert rows == [
         ("Page views", "100.0", "10"), ("Opened Meta&#39;s dialog", "60.0", "6"),
         ("Left at: Business portfolio", "10.0", "1"), ("Left at: Verify the number", "20.0", "2"),

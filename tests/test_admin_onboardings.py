@@ -17,16 +17,9 @@ from esu.extensions import db
 from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, now_utc
 from esu.models.admin import AdminAction
 
-from .admin_support import (  # noqa: F401  (fixtures)
-    admin,
-    count_queries,
-    fast_hashing,
-    gen_onboarding,
-    gen_page,
-    gen_webhook_event,
-    stored_admin,
-    strict_templates,
-)
+from .admin_support import gen_onboarding, gen_page, gen_webhook_event
+
+pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
 ROW_LINK = re.compile(r'href="/admin/onboardings/(\d+)"')
 

@@ -9,14 +9,9 @@ from esu.extensions import db
 from esu.models import SignupPage
 from esu.models.admin import AdminAction
 
-from .admin_support import (  # noqa: F401  (fixtures)
-    admin,
-    count_queries,
-    fast_hashing,
-    gen_page,
-    stored_admin,
-    strict_templates,
-)
+from .admin_support import gen_page
+
+pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
 INCLUDE = ("{% from &#34;signup/_widget.html&#34; import embedded_signup %}"
            "{{ embedded_signup(page) }}")

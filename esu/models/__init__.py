@@ -310,4 +310,4 @@ class WebhookEvent(db.Model):
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-from . import admin  # noqa: E402,F401  (the admin's tables)
+from . import admin  # noqa: F401  (the admin's tables, after the models they refer to)

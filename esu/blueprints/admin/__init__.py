@@ -69,4 +69,4 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import auth, dashboard, onboardings, pages, webhooks  # noqa: E402,F401  (their routes join bp)
+from . import auth, dashboard, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
