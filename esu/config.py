@@ -79,6 +79,8 @@ def defaults() -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "ADMIN_LOGIN_LIMIT": "5 per minute",  # failed admin logins per client IP
         "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
+        # Redis down: count login failures in each process rather than refuse every login.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }
 
 

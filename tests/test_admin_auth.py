@@ -148,6 +148,17 @@ def test_successful_logins_are_not_counted_as_failures(client, stored_admin):
             client.get("/admin/pages").get_data(as_text=True)).group(1)})
 
 
+def test_with_redis_down_logins_are_still_throttled_and_nothing_else_notices(app_config, request):
+    app_config["RATELIMIT_STORAGE_URI"] = "redis://127.0.0.1:1"  # nothing listens there
+    client = request.getfixturevalue("client")
+    request.getfixturevalue("stored_admin")
+    page = request.getfixturevalue("page")
+    assert client.post(f"/signup/{page.slug}/callback", json={}).status_code == 400
+    for _ in range(5):
+        assert log_in(client, "wrong password!").status_code == 401
+    assert log_in(client, PASSWORD).status_code == 429
+
+
 def test_only_the_login_is_rate_limited(app, client, page):
     assert not app.config.get("RATELIMIT_DEFAULT") and not app.config.get("RATELIMIT_APPLICATION")
     for _ in range(30):  # a webhook-like burst on another endpoint is never refused

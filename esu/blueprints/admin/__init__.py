@@ -13,6 +13,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from ...extensions import db
 from ...models import Onboarding, SignupPage
 from ...models.admin import AdminAction
+from .forms import EmptyForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group="admin")
 
@@ -43,9 +44,7 @@ def never_cache(response):
 
 @bp.context_processor
 def admin_templates():
-    from .forms import EmptyForm
-
-    return {"logout_form": EmptyForm()}
+    return {"logout_form": EmptyForm()}  # every admin page has the logout button
 
 
 @bp.app_template_filter("when")
