@@ -74,6 +74,7 @@ def test_admin_logs_in_and_retries_a_failed_onboarding(live_server, browser_page
     assert tab.locator("h1 .badge").inner_text() == "completed"
     assert tab.locator("tr.step-failed").count() == 0
     assert tab.get_by_role("button", name="Retry failed steps").count() == 0
+    screenshot(tab, "admin-onboarding")
 
     tab.get_by_role("link", name="Dashboard").click()
     tab.wait_for_load_state()
