@@ -36,12 +36,13 @@ def register_security(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from . import crypto, graph
-    from .extensions import csrf, db, migrate, render_migration_item
+    from .extensions import csrf, db, limiter, migrate, render_migration_item
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
                      render_item=render_migration_item, compare_type=True)
     csrf.init_app(app)
+    limiter.init_app(app)
     crypto.init_app(app)
     graph.init_app(app)
     with app.app_context():
@@ -64,11 +65,12 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .blueprints import errors, health, signup
+    from .blueprints import admin, errors, health, signup
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(signup.bp)
+    app.register_blueprint(admin.bp)
     if app.config["ESU_SIMULATOR"]:
         from . import simulator
 

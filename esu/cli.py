@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import click
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from werkzeug.serving import run_simple
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
 from .models import SignupPage
+from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
 keys = AppGroup("keys", help="Encryption keys for tokens and PINs.")
@@ -33,7 +35,7 @@ def create_page(slug: str, title: str, **fields) -> SignupPage:
         raise ValueError(f"'{slug}' is not a valid slug: use lowercase letters, digits and '-' (at most 64)")
     if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == slug)) is not None:
         raise ValueError(f"a signup page '{slug}' already exists")
-    page = SignupPage(slug=slug, title=title, prefill={}, enabled=True, feature_type="", **fields)
+    page = SignupPage(slug=slug, title=title, **{"prefill": {}, "enabled": True, "feature_type": "", **fields})
     db.session.add(page)
     db.session.commit()
     return page
@@ -115,7 +117,8 @@ def keys_rotate() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo(host: str, port: int) -> None:
-    """Create or update the database, seed the 'demo' page and serve the app with the simulator."""
+    """Create or update the database, seed the 'demo' page, set a new random admin password (printed) and
+    serve the app with the simulator."""
     from flask_migrate import upgrade
 
     if not current_app.config["ESU_SIMULATOR"]:
@@ -125,6 +128,10 @@ def demo(host: str, port: int) -> None:
         create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
                     intro="Click the button, walk through the (simulated) Meta dialog, and watch your number get "
                           "onboarded.")
-    click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo\n")
+    admin_password = secrets.token_urlsafe(12)  # a new one each run: the demo has no other way to tell it
+    set_admin_password(admin_password)
+    db.session.commit()
+    click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
+    click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
     # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
     run_simple(host, port, current_app._get_current_object(), threaded=True)

@@ -49,6 +49,7 @@ ENV_SETTINGS: dict[str, str | None] = {
     "ESU_PROXY_HOPS": "0",
     "ESU_FORCE_HTTPS": None,
     "ESU_TRUSTED_HOSTS": None,
+    "REDIS_URL": None,
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -84,6 +85,10 @@ def defaults() -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "ADMIN_LOGIN_LIMIT": "5 per minute",  # failed admin logins per client IP
+        "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
+        # Redis down: count login failures in each process rather than refuse every login.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }
 
 
@@ -150,6 +155,8 @@ def finish(config, instance_path: Path) -> None:
         }
 
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
+    # Rate-limit counters (admin logins) are shared by every worker when Redis is configured.
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
     _finish_https(config, production)
 
 

@@ -1,5 +1,7 @@
 """Extension singletons, attached to the app by ``create_app``."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -23,6 +25,9 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
+# No default or application limits: only views decorated with ``limiter.limit`` are ever limited (never
+# the webhook, which must answer Meta every time). Storage: RATELIMIT_STORAGE_URI, set in config.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 
 def render_migration_item(type_, obj, autogen_context):

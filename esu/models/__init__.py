@@ -78,6 +78,8 @@ class Onboarding(db.Model):
         sa.Index("ix_onboardings_created_at_id", "created_at", "id"),
         sa.Index("ix_onboardings_status_created_at", "status", "created_at"),
         sa.Index("ix_onboardings_page_id_created_at", "page_id", "created_at"),
+        sa.Index("ix_onboardings_page_id_status_created_at", "page_id", "status", "created_at"),  # admin: both filters
+        sa.Index("ix_onboardings_created_at_status", "created_at", "status"),  # admin: onboardings per day
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,7 +99,7 @@ class Onboarding(db.Model):
     phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     #: Denormalised for search and lists: the business name and the number as people know them.
     business_name: Mapped[str | None] = mapped_column(sa.String(200), index=True)
-    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     business_token: Mapped[str | None] = mapped_column(EncryptedText)
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -123,6 +125,15 @@ class Onboarding(db.Model):
 
     def __repr__(self) -> str:
         return f"<Onboarding {self.id} {self.status}>"
+
+
+# The admin's search: case-insensitive prefixes of business names, prefixes of display numbers. The
+# pattern operator classes let PostgreSQL serve LIKE 'prefix%' (and equality) from them whatever the
+# collation; SQLite reads them through range conditions (esu.blueprints.admin.paging.starts_with).
+sa.Index("ix_onboardings_business_name_lower", sa.func.lower(Onboarding.business_name).label("business_name_lower"),
+         postgresql_ops={"business_name_lower": "text_pattern_ops"})
+sa.Index("ix_onboardings_display_phone_number_pattern", Onboarding.display_phone_number,
+         postgresql_ops={"display_phone_number": "varchar_pattern_ops"})
 
 
 class StepStatus(enum.StrEnum):
@@ -179,7 +190,7 @@ class WhatsAppBusinessAccount(db.Model):
     currency: Mapped[str | None] = mapped_column(sa.String(8))
     timezone_id: Mapped[str | None] = mapped_column(sa.String(16))
     message_template_namespace: Mapped[str | None] = mapped_column(sa.String(64))
-    account_review_status: Mapped[str | None] = mapped_column(sa.String(32))
+    account_review_status: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     business_verification_status: Mapped[str | None] = mapped_column(sa.String(32))
     ownership_type: Mapped[str | None] = mapped_column(sa.String(32))
     country: Mapped[str | None] = mapped_column(sa.String(8))
@@ -205,8 +216,8 @@ class PhoneNumber(db.Model):
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     verified_name: Mapped[str | None] = mapped_column(sa.String(200))
     code_verification_status: Mapped[str | None] = mapped_column(sa.String(32))
-    status: Mapped[str | None] = mapped_column(sa.String(32))
-    quality_rating: Mapped[str | None] = mapped_column(sa.String(16))
+    status: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    quality_rating: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     name_status: Mapped[str | None] = mapped_column(sa.String(32))
     platform_type: Mapped[str | None] = mapped_column(sa.String(32))
     #: The two-step verification PIN set when registering.
@@ -275,13 +286,18 @@ class WebhookEvent(db.Model):
         sa.Index("ix_webhook_events_field_received_at", "field", "received_at"),
         sa.Index("ix_webhook_events_waba_id_received_at", "waba_id", "received_at"),
         sa.Index("ix_webhook_events_status_received_at", "status", "received_at"),
+        # The admin: the latest events of one onboarding or number; one WABA's events of one field
+        # (its message statuses would swamp the rest).
+        sa.Index("ix_webhook_events_onboarding_id_received_at", "onboarding_id", "received_at"),
+        sa.Index("ix_webhook_events_phone_number_id_received_at", "phone_number_id", "received_at"),
+        sa.Index("ix_webhook_events_waba_id_field_received_at", "waba_id", "field", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
     field: Mapped[str | None] = mapped_column(sa.String(64))
     waba_id: Mapped[str | None] = mapped_column(sa.String(32))
-    phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    phone_number_id: Mapped[str | None] = mapped_column(sa.String(32))
     entry_id: Mapped[str | None] = mapped_column(sa.String(32))
     #: ``entry[].time`` (or the event's own timestamp): orders events about the same record.
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -289,7 +305,9 @@ class WebhookEvent(db.Model):
     raw: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="stored")
     error: Mapped[str | None] = mapped_column(sa.Text)
-    onboarding_id: Mapped[int | None] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="SET NULL"),
-                                                      index=True)
+    onboarding_id: Mapped[int | None] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+from . import admin  # noqa: F401  (the admin's tables, after the models they refer to)

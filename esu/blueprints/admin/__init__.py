@@ -1,0 +1,71 @@
+"""The admin: one person sees every onboarding's story, fixes what failed and runs the signup pages.
+
+Everything under ``/admin`` needs the admin's login, checked once, here; only the login page is open.
+One module per area: auth, dashboard, onboardings, webhooks, pages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+
+from ...extensions import db
+from ...models import Onboarding, SignupPage
+from ...models.admin import AdminAction
+from .forms import EmptyForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group="admin")
+
+#: The only admin endpoints reachable without the login.
+OPEN_ENDPOINTS = frozenset({"admin.login"})
+
+
+@bp.before_request
+def require_login():
+    """The one access guard: anonymous GETs go to the login page, anything else is refused."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        g.admin = None
+        return None
+    g.admin = auth.logged_in_admin()
+    if g.admin is not None:
+        return None
+    if request.method in ("GET", "HEAD"):
+        return redirect(url_for("admin.login", next=auth.requested_path()))
+    abort(401, description="Log in to the admin first.")
+
+
+@bp.after_request
+def never_cache(response):
+    # Admin pages carry customer data (and, once, a PIN): no browser or proxy may keep a copy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.context_processor
+def admin_templates():
+    return {"logout_form": EmptyForm()}  # every admin page has the logout button
+
+
+@bp.app_template_filter("when")
+def when(value: datetime | None) -> str:
+    """A UTC time as people read it in a list: 2026-11-25 21:55 UTC."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def record(action: str, *, detail: str | None = None, onboarding: Onboarding | None = None,
+           page: SignupPage | None = None) -> AdminAction:
+    """Add an entry to the admin action log (the caller commits)."""
+    entry = AdminAction(
+        admin_id=g.admin.id if g.get("admin") else None,
+        action=action,
+        detail=detail,
+        onboarding_id=onboarding.id if onboarding is not None else None,
+        page_id=page.id if page is not None else None,
+        remote_addr=(request.remote_addr or "")[:64] or None,
+    )
+    db.session.add(entry)
+    return entry
+
+
+from . import auth, dashboard, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)

@@ -1,0 +1,27 @@
+"""The dashboard: what needs attention first, onboardings day by day, and each signup page's funnel."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+
+from ... import reports
+from . import bp, charts
+
+PERIODS = (7, 30, 90)
+
+
+@bp.get("/")
+def dashboard():
+    """Needs attention (failures, unverified numbers, quality, restrictions, offboarding, bad webhooks),
+    then onboardings per day by status and the funnel of every signup page over the chosen period."""
+    days = request.args.get("days", type=int)
+    days = days if days in PERIODS else 30
+    funnels = reports.funnels(days)
+    return render_template(
+        "admin/dashboard.html",
+        signals=reports.needs_attention(),
+        chart=charts.day_chart(reports.onboardings_by_day(days)),
+        funnels=[(funnel, charts.funnel_rows(funnel)) for funnel in funnels],
+        days=days,
+        periods=PERIODS,
+    )

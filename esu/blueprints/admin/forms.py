@@ -1,0 +1,168 @@
+"""The admin's forms: login, POST-only buttons, list filters and the signup page editor."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+
+from ...cli import SLUG
+from ...extensions import db
+from ...models import OnboardingStatus, SignupPage
+from ...models.admin import MAX_PASSWORD_LENGTH
+
+# ISO 3166-1 alpha-2: the countries Meta's pre-fill accepts for the business address.
+COUNTRY_CODES = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY
+BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK
+FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR
+IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK
+ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
+TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+""".split())  # noqa: SIM905  (249 codes read better as a block than as 249 quoted strings)
+# Meta's pre-fill writes time zones as UTC offsets: UTC-07:00, UTC+05:30, UTC+00:00.
+TIMEZONE = re.compile(r"^UTC[+-](0\d|1[0-4]):(00|15|30|45)$")
+FEATURE_TYPES = [
+    SelectChoice("", "Cloud API (new or existing number)"),
+    SelectChoice("whatsapp_business_app_onboarding", "WhatsApp Business app number (coexistence)"),
+]
+WEBSITE_MESSAGE = "Enter a full address starting with https:// or http://."
+STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, status.value.replace("_", " "))
+                                                    for status in OnboardingStatus]
+WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
+                          SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class EmptyForm(FlaskForm):
+    """A POST-only button: nothing but the CSRF token."""
+
+
+class LoginForm(FlaskForm):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    next = HiddenField()
+
+
+class FilterForm(FlaskForm):
+    """A GET form: read from the query string, no CSRF token (it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+
+class OnboardingFilterForm(FilterForm):
+    q = StringField("Search", filters=[_strip], validators=[Optional(), Length(max=100)],
+                    description="Business name (start of it), WABA id, phone number id or the number as shown")
+    status = SelectField("Status", choices=STATUS_CHOICES, default="")
+    page = SelectField("Page", choices=[SelectChoice("", "Any page")], default="")
+
+
+class WebhookFilterForm(FilterForm):
+    field = StringField("Field", filters=[_strip], validators=[Optional(), Length(max=64)],
+                        description="e.g. account_update, messages")
+    waba = StringField("WABA id", filters=[_strip], validators=[Optional(), Regexp(r"^\d{1,32}$",
+                       message="A WABA id is digits only.")])
+    status = SelectField("Status", choices=WEBHOOK_STATUS_CHOICES, default="")
+
+
+class SignupPageForm(FlaskForm):
+    """A signup page and the pre-fill Meta's dialog opens with (``extras.setup.business``)."""
+
+    slug = StringField("Slug", filters=[_strip], validators=[DataRequired(), Regexp(
+        SLUG, message="Use lowercase letters, digits and '-' (not first or last), at most 64 characters.")],
+        description="The page's address: /signup/<slug>.")
+    title = StringField("Title", filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    client_name = StringField("Client", filters=[_strip], validators=[Optional(), Length(max=200)])
+    intro = TextAreaField("Introduction", filters=[_strip], validators=[Optional(), Length(max=2000)])
+    config_id = StringField("Configuration id", filters=[_strip], validators=[Optional(), Regexp(
+        r"^\d{1,32}$", message="A Facebook Login for Business configuration id is digits only.")],
+        description="Leave empty to use META_CONFIG_ID.")
+    feature_type = SelectField("Signup flow", choices=FEATURE_TYPES, default="")
+    business_name = StringField("Business name", filters=[_strip], validators=[Optional(), Length(max=100)])
+    email = StringField("Email", filters=[_strip], validators=[Optional(), Length(max=254), Regexp(
+        r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address.")])
+    website = StringField("Website", filters=[_strip], validators=[
+        Optional(), Length(max=500), Regexp(r"^https?://", re.IGNORECASE, message=WEBSITE_MESSAGE),
+        URL(message=WEBSITE_MESSAGE)])
+    phone_code = IntegerField("Country calling code", validators=[Optional(), NumberRange(
+        min=1, max=999, message="A calling code is 1 to 3 digits, e.g. 1 or 44.")])
+    phone_number = StringField("Phone number", filters=[_strip], validators=[Optional(), Regexp(
+        r"^\d{4,15}$", message="Digits only, without the country code.")])
+    country = StringField("Country", filters=[_strip, lambda value: value.upper() if isinstance(value, str) else value],
+                          validators=[Optional()], description="ISO 3166 two-letter code, e.g. US.")
+    timezone = StringField("Time zone", filters=[_strip], validators=[Optional(), Regexp(
+        TIMEZONE, message="Write it as Meta does: UTC-07:00, UTC+05:30.")])
+
+    def __init__(self, *args, page: SignupPage | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.page = page
+
+    def validate_slug(self, field) -> None:
+        taken = sa.select(SignupPage.id).where(SignupPage.slug == field.data)
+        if self.page is not None:
+            taken = taken.where(SignupPage.id != self.page.id)
+        if db.session.scalar(taken) is not None:
+            raise ValidationError(f"A signup page '{field.data}' already exists.")
+
+    def validate_country(self, field) -> None:
+        if field.data and field.data not in COUNTRY_CODES:
+            raise ValidationError("Not an ISO 3166 two-letter country code.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Checked here: Optional() ends a field's own validators when it is empty.
+        if bool(self.phone_number.data) != (self.phone_code.data is not None):
+            self.phone_number.errors = [*self.phone_number.errors,
+                                        "Give both the calling code and the number, or neither."]
+            valid = False
+        return valid
+
+    def page_fields(self) -> dict:
+        """The SignupPage columns this form sets."""
+        return {
+            "slug": self.slug.data,
+            "title": self.title.data,
+            "client_name": self.client_name.data or None,
+            "intro": self.intro.data or None,
+            "config_id": self.config_id.data or None,
+            "feature_type": self.feature_type.data,
+            "prefill": self.prefill(),
+        }
+
+    def prefill(self) -> dict:
+        """``extras.setup`` for Meta's dialog, with only what was filled in."""
+        business: dict = {}
+        if self.business_name.data:
+            business["name"] = self.business_name.data
+        if self.email.data:
+            business["email"] = self.email.data
+        if self.website.data:
+            business["website"] = self.website.data
+        if self.phone_number.data:
+            business["phone"] = {"code": self.phone_code.data, "number": self.phone_number.data}
+        if self.country.data:
+            business["address"] = {"country": self.country.data}
+        if self.timezone.data:
+            business["timezone"] = self.timezone.data
+        return {"business": business} if business else {}
+
+    def fill_from(self, page: SignupPage) -> None:
+        """Show an existing page's values (on GET)."""
+        self.slug.data, self.title.data, self.client_name.data = page.slug, page.title, page.client_name
+        self.intro.data, self.config_id.data, self.feature_type.data = page.intro, page.config_id, page.feature_type
+        business = (page.prefill or {}).get("business") or {}
+        phone = business.get("phone") or {}
+        self.business_name.data = business.get("name")
+        self.email.data = business.get("email")
+        self.website.data = business.get("website")
+        self.phone_code.data = phone.get("code")
+        self.phone_number.data = phone.get("number")
+        self.country.data = (business.get("address") or {}).get("country")
+        self.timezone.data = business.get("timezone")

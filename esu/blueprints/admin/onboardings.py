@@ -1,0 +1,224 @@
+"""Onboardings: the list (filters, search, CSV), one onboarding's whole story, retry and PIN reveal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from sqlalchemy.orm import defer
+from wtforms import SelectChoice
+
+from ... import onboarding as onboarding_service
+from ...extensions import db
+from ...models import (
+    MessageTemplate,
+    Onboarding,
+    PhoneNumber,
+    SignupPage,
+    WebhookEvent,
+    WhatsAppBusinessAccount,
+    now_utc,
+)
+from ...models.admin import AdminAction
+from . import bp, record
+from .forms import EmptyForm, OnboardingFilterForm
+from .paging import Cursor, newest_first, starts_with
+from .webhooks import summarize
+
+#: Webhook events shown on an onboarding's page (the latest ones; the webhook list has the rest).
+EVENTS_SHOWN = 100
+TEMPLATES_SHOWN = 200
+CSV_BATCH = 500
+CSV_COLUMNS = ("id", "created_at", "status", "page", "business_name", "business_id", "waba_id",
+               "phone_number_id", "display_phone_number", "failure_reason", "completed_at", "offboarded_at")
+DIGITS = re.compile(r"^\d{1,32}$")
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"); a display number like +1 555… is data.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PHONE_LIKE = re.compile(r"^\+[\d ()-]+$")
+
+
+def filter_form(pages: list[SignupPage]) -> OnboardingFilterForm:
+    form = OnboardingFilterForm(formdata=request.args)
+    form.page.choices = [SelectChoice("", "Any page")] + [SelectChoice(str(page.id), page.slug) for page in pages]
+    if not form.validate():
+        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(errors)}"
+                                         for name, errors in form.errors.items()))
+    return form
+
+
+def search_condition(term: str):
+    """Rows whose business name starts with ``term`` (any case), whose number as shown starts with it,
+    or whose WABA, phone number or business id is exactly it: each an indexed lookup."""
+    conditions = [
+        starts_with(Onboarding.business_name, term, ignore_case=True),
+        starts_with(Onboarding.display_phone_number, term),
+    ]
+    if term[:1].isdigit():
+        conditions.append(starts_with(Onboarding.display_phone_number, "+" + term))
+    if DIGITS.match(term):
+        conditions += [Onboarding.waba_id == term, Onboarding.phone_number_id == term, Onboarding.business_id == term]
+    return sa.or_(*conditions)
+
+
+def filtered(form: OnboardingFilterForm) -> sa.Select:
+    # Lists never need the business token: leave it in the database (and undecrypted).
+    statement = sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True))
+    if form.status.data:
+        statement = statement.where(Onboarding.status == form.status.data)
+    if form.page.data:
+        statement = statement.where(Onboarding.page_id == int(form.page.data))
+    if form.q.data:
+        statement = statement.where(search_condition(form.q.data))
+    return statement
+
+
+def all_pages() -> list[SignupPage]:
+    return list(db.session.scalars(sa.select(SignupPage).order_by(SignupPage.slug)))
+
+
+@bp.get("/onboardings")
+def onboardings():
+    """Onboardings, newest first: filter by status and page, search by business, WABA or number."""
+    pages = all_pages()
+    form = filter_form(pages)
+    page = newest_first(filtered(form), Onboarding.created_at, Onboarding.id, Cursor.decode(request.args.get("after")))
+    filters = {name: value for name, value in request.args.items() if name in ("q", "status", "page") and value}
+    return render_template("admin/onboardings.html", form=form, rows=page.rows, filters=filters,
+                           pages_by_id={page.id: page for page in pages},
+                           next_url=url_for("admin.onboardings", **filters, after=page.next_cursor.encode())
+                           if page.next_cursor else None,
+                           paged=bool(request.args.get("after")))
+
+
+def csv_cell(value) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    if text.startswith(FORMULA_START) and not PHONE_LIKE.match(text):
+        return "'" + text
+    return text
+
+
+@bp.get("/onboardings.csv")
+def onboardings_csv():
+    """The filtered list as CSV, streamed in batches so any size downloads in constant memory."""
+    pages = all_pages()
+    form = filter_form(pages)
+    statement = filtered(form)
+    slugs = {page.id: page.slug for page in pages}
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        cursor = None
+        while True:
+            batch = newest_first(statement, Onboarding.created_at, Onboarding.id, cursor, size=CSV_BATCH)
+            for row in batch.rows:
+                writer.writerow([csv_cell(value) for value in (
+                    row.id, row.created_at, row.status, slugs.get(row.page_id), row.business_name, row.business_id,
+                    row.waba_id, row.phone_number_id, row.display_phone_number, row.failure_reason,
+                    row.completed_at, row.offboarded_at)])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            db.session.expunge_all()  # keep memory flat over a long export
+            if batch.next_cursor is None:
+                return
+            cursor = batch.next_cursor
+
+    filename = f"onboardings-{now_utc():%Y%m%d-%H%M}.csv"
+    return Response(stream_with_context(rows()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def onboarding_or_404(onboarding_id: int) -> Onboarding:
+    return db.get_or_404(Onboarding, onboarding_id, description="There is no such onboarding.")
+
+
+def latest_events(onboarding: Onboarding) -> list[WebhookEvent]:
+    """The latest webhook events about the onboarding, its WABA or its number, newest first.
+
+    One indexed, limited scan per link, then merged: a busy number's millions of message statuses cost
+    no more than a quiet one's handful (an OR over the three would read and sort them all).
+    """
+    newest = (WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+    concerns = [WebhookEvent.onboarding_id == onboarding.id]
+    if onboarding.waba_id:
+        concerns.append(WebhookEvent.waba_id == onboarding.waba_id)
+    if onboarding.phone_number_id:
+        concerns.append(WebhookEvent.phone_number_id == onboarding.phone_number_id)
+    scans = [sa.select(sa.select(WebhookEvent.id).where(concern).order_by(*newest).limit(EVENTS_SHOWN + 1)
+                       .subquery().c.id) for concern in concerns]
+    ids = sa.union(*scans).subquery()
+    return list(db.session.scalars(
+        sa.select(WebhookEvent).where(WebhookEvent.id.in_(sa.select(ids.c.id))).order_by(*newest).limit(EVENTS_SHOWN + 1)
+    ))
+
+
+def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
+    waba = db.session.get(WhatsAppBusinessAccount, onboarding.waba_id) if onboarding.waba_id else None
+    phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
+    templates = list(db.session.scalars(
+        sa.select(MessageTemplate).where(MessageTemplate.waba_id == onboarding.waba_id)
+        .order_by(MessageTemplate.name, MessageTemplate.language).limit(TEMPLATES_SHOWN)
+    )) if onboarding.waba_id else []
+    latest = latest_events(onboarding)
+    actions = list(db.session.scalars(
+        sa.select(AdminAction).where(AdminAction.onboarding_id == onboarding.id)
+        .order_by(AdminAction.created_at.desc()).limit(50)
+    ))
+    summary = onboarding_service.summary(onboarding)
+    return render_template(
+        "admin/onboarding.html", onboarding=onboarding, steps=onboarding.steps, labels=onboarding_service.LABELS,
+        waba=waba, phone=phone, templates=templates, events=list(reversed(latest[:EVENTS_SHOWN])),
+        more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=summary["retryable"],
+        revealed_pin=revealed_pin, button=EmptyForm(), summarize=summarize,
+        token_stored=onboarding.business_token is not None, pin_stored=bool(phone is not None and phone.pin),
+    )
+
+
+@bp.get("/onboardings/<int:onboarding_id>")
+def onboarding(onboarding_id: int):
+    """One onboarding's story: every step with Graph's errors, the WABA, the number, the templates and
+    the webhook events about them, in time order. Never a token; the PIN only on request."""
+    return render_onboarding(onboarding_or_404(onboarding_id))
+
+
+@bp.post("/onboardings/<int:onboarding_id>/retry")
+def retry(onboarding_id: int):
+    """Run again, with the stored token, every step that did not succeed, and show what came of it."""
+    onboarding = onboarding_or_404(onboarding_id)
+    try:
+        onboarding = onboarding_service.retry(onboarding)
+    except onboarding_service.OnboardingError as error:
+        record("retry_refused", detail=error.message, onboarding=onboarding)
+        db.session.commit()
+        flash(f"Not retried: {error.message}", "error")
+        return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
+    outcome = onboarding.status.replace("_", " ")
+    if onboarding.failure_reason:
+        outcome += f" ({onboarding.failure_reason})"
+    record("retried_steps", detail=f"outcome: {outcome}", onboarding=onboarding)
+    db.session.commit()
+    flash(f"Retried the failed steps. The onboarding is now {outcome}.",
+          "error" if onboarding.failure_reason else "ok")
+    return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
+
+
+@bp.post("/onboardings/<int:onboarding_id>/reveal-pin")
+def reveal_pin(onboarding_id: int):
+    """Show the number's two-step verification PIN, this once (never stored in the session or a redirect),
+    and log that it was shown."""
+    onboarding = onboarding_or_404(onboarding_id)
+    phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
+    if phone is None or not phone.pin:
+        flash("No PIN is stored for this onboarding's number.", "error")
+        return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
+    record("revealed_pin", detail=f"number {phone.display_phone_number or phone.id}", onboarding=onboarding)
+    db.session.commit()
+    return render_onboarding(onboarding, revealed_pin=phone.pin)

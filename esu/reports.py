@@ -1,0 +1,316 @@
+"""What the admin's dashboard answers: what needs attention, how onboardings went day by day, and how
+people moved through each signup page. Read-only queries, each served by an index and bounded, so
+the dashboard stays fast with hundreds of thousands of onboardings and millions of webhook events.
+
+To add a "needs attention" signal (a new webhook-fed column, say), write a function returning a
+:class:`Signal` and decorate it with ``@signal``: the dashboard lists every signal that has rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import defer
+
+from .extensions import db
+from .models import (
+    Onboarding,
+    OnboardingStatus,
+    PhoneNumber,
+    SignupEvent,
+    SignupPage,
+    WebhookEvent,
+    WhatsAppBusinessAccount,
+    now_utc,
+)
+
+#: Counts stop here ("1000+"): enough to know it is a lot, cheap on any table size.
+COUNT_CAP = 1000
+#: Rows shown under each signal; the rest are a click away.
+SAMPLE = 5
+#: Point-in-time events (Meta's notices) count when they are this recent…
+RECENT = timedelta(days=30)
+#: …and among this many of the latest account updates.
+RECENT_NOTICES = 1000
+
+DROPPED_QUALITY = ("YELLOW", "RED")
+#: Phone number statuses that stop or limit messaging.
+TROUBLED_PHONE_STATUSES = ("FLAGGED", "RESTRICTED", "RATE_LIMITED", "BANNED", "DISCONNECTED")
+#: account_update events that restrict, ban or warn about a customer's account.
+RESTRICTING_EVENTS = ("ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DISABLED_UPDATE")
+
+#: The screens of Meta's dialog a person can leave at (CANCEL's ``current_step``), in the dialog's order.
+SCREENS = {
+    "BUSINESS_ACCOUNT_SELECTION": "Business portfolio",
+    "WABA_PHONE_PROFILE_PICKER": "Choose a WhatsApp account",
+    "WHATSAPP_BUSINESS_PROFILE_SETUP": "Create a WhatsApp account",
+    "PHONE_NUMBER_SETUP": "Add a phone number",
+    "PHONE_NUMBER_VERIFICATION": "Verify the number",
+    "PERMISSIONS": "Review permissions",
+}
+
+
+# -- what needs attention ----------------------------------------------------------------------------
+
+
+@dataclass
+class AttentionItem:
+    """One row under a signal, and where to look at it."""
+
+    label: str
+    detail: str | None
+    at: datetime | None
+    onboarding_id: int | None = None
+    #: Open the onboardings list searched for this (a WABA or phone number id).
+    search: str | None = None
+    webhook_event_id: int | None = None
+
+
+@dataclass
+class Signal:
+    key: str
+    title: str
+    advice: str
+    count: int
+    items: list[AttentionItem] = field(default_factory=list)
+
+    @property
+    def count_label(self) -> str:
+        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
+
+
+SIGNALS: list[Callable[[], Signal]] = []
+
+
+def signal(check: Callable[[], Signal]) -> Callable[[], Signal]:
+    """Register a check for the dashboard's "needs attention" list (shown in registration order)."""
+    SIGNALS.append(check)
+    return check
+
+
+def needs_attention() -> list[Signal]:
+    """Every signal that has something to show."""
+    return [found for found in (check() for check in SIGNALS) if found.count]
+
+
+def capped_count(statement: sa.Select) -> int:
+    """How many rows ``statement`` has, counting no further than COUNT_CAP + 1."""
+    bounded = statement.with_only_columns(sa.literal(1)).order_by(None).limit(COUNT_CAP + 1).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(bounded)) or 0
+
+
+def _onboarding_items(statement: sa.Select, detail: Callable[[Onboarding], str | None],
+                      at: Callable[[Onboarding], datetime | None]) -> list[AttentionItem]:
+    rows = db.session.scalars(statement.order_by(Onboarding.created_at.desc(), Onboarding.id.desc()).limit(SAMPLE))
+    return [AttentionItem(row.business_name or row.display_phone_number or f"Onboarding {row.id}", detail(row),
+                          at(row), onboarding_id=row.id) for row in rows]
+
+
+def _onboardings_with_status(status: str) -> sa.Select:
+    return sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True)).where(
+        Onboarding.status == status)
+
+
+@signal
+def failed_onboardings() -> Signal:
+    query = _onboardings_with_status(OnboardingStatus.FAILED)
+    return Signal("failed", "Failed onboardings", "Open one to see the step that failed and Meta's error; "
+                  "retry once the cause is fixed.", capped_count(query),
+                  _onboarding_items(query, lambda row: row.failure_reason, lambda row: row.updated_at))
+
+
+@signal
+def awaiting_verification() -> Signal:
+    query = _onboardings_with_status(OnboardingStatus.AWAITING_VERIFICATION)
+    return Signal("awaiting_verification", "Numbers waiting for verification",
+                  "The customer has not entered the code Meta sends yet; registration finishes when they do.",
+                  capped_count(query),
+                  _onboarding_items(query, lambda row: row.display_phone_number, lambda row: row.created_at))
+
+
+def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> list[AttentionItem]:
+    rows = db.session.scalars(statement.order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
+    return [AttentionItem(row.display_phone_number or row.id,
+                          f"{row.verified_name + ' · ' if row.verified_name else ''}{detail(row)}",
+                          row.updated_at, search=row.id) for row in rows]
+
+
+@signal
+def quality_dropped() -> Signal:
+    query = sa.select(PhoneNumber).where(PhoneNumber.quality_rating.in_(DROPPED_QUALITY))
+    return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED; "
+                  "RED numbers risk a lower messaging limit.", capped_count(query),
+                  _phone_items(query, lambda row: f"quality {row.quality_rating}"))
+
+
+@signal
+def troubled_numbers() -> Signal:
+    query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES))
+    return Signal("phone_status", "Restricted, flagged or banned numbers",
+                  "Meta reports these numbers as not fully able to message.", capped_count(query),
+                  _phone_items(query, lambda row: f"status {row.status}"))
+
+
+@signal
+def rejected_accounts() -> Signal:
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED")
+    rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
+    items = [AttentionItem(row.name or row.id, "account review REJECTED", row.updated_at, search=row.id)
+             for row in rows]
+    return Signal("waba_review", "WhatsApp accounts rejected in review",
+                  "Meta rejected the account; the customer must fix it in WhatsApp Manager.", capped_count(query), items)
+
+
+def _webhook_items(statement: sa.Select, detail: Callable[[WebhookEvent], str | None]) -> list[AttentionItem]:
+    rows = db.session.scalars(statement.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(SAMPLE))
+    return [AttentionItem(f"{row.field or 'webhook'} {row.waba_id or ''}".strip(), detail(row), row.received_at,
+                          webhook_event_id=row.id) for row in rows]
+
+
+@signal
+def restriction_notices() -> Signal:
+    # The event name sits inside the JSON value, which no index covers: look only at the latest
+    # RECENT_NOTICES account updates of the period (read newest first from the field index).
+    latest = (
+        sa.select(WebhookEvent.id)
+        .where(WebhookEvent.field == "account_update", WebhookEvent.received_at >= now_utc() - RECENT)
+        .order_by(WebhookEvent.received_at.desc())
+        .limit(RECENT_NOTICES)
+        .subquery()
+    )
+    query = sa.select(WebhookEvent).where(
+        WebhookEvent.id.in_(sa.select(latest.c.id)),
+        WebhookEvent.value["event"].as_string().in_(RESTRICTING_EVENTS),
+    )
+    return Signal("restrictions", "Restrictions and bans Meta reported (30 days)",
+                  "account_update notices: restrictions, policy violations, disabled accounts.", capped_count(query),
+                  _webhook_items(query, lambda row: (row.value or {}).get("event")))
+
+
+@signal
+def offboarded_customers() -> Signal:
+    query = _onboardings_with_status(OnboardingStatus.OFFBOARDED)
+    return Signal("offboarded", "Offboarded customers", "They removed the app or left; they need to sign up again.",
+                  capped_count(query),
+                  _onboarding_items(query, lambda row: row.display_phone_number,
+                                    lambda row: row.offboarded_at or row.updated_at))
+
+
+@signal
+def unparseable_webhooks() -> Signal:
+    query = sa.select(WebhookEvent).where(WebhookEvent.status == "unparseable")
+    return Signal("unparseable", "Unparseable webhooks", "Signed by Meta but not in the shape esu knows; the raw "
+                  "body is kept.", capped_count(query), _webhook_items(query, lambda row: row.error))
+
+
+@signal
+def failed_webhooks() -> Signal:
+    query = sa.select(WebhookEvent).where(WebhookEvent.status == "failed")
+    return Signal("webhook_failed", "Webhooks that could not be applied", "Stored, but applying them to the "
+                  "records failed.", capped_count(query), _webhook_items(query, lambda row: row.error))
+
+
+# -- onboardings by day -----------------------------------------------------------------------------
+
+
+@dataclass
+class Day:
+    day: date
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _day_of(column):
+    """The UTC calendar day of a timestamp column, on either database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.func.date(sa.func.timezone("UTC", column))
+    return sa.func.date(column)  # SQLite keeps UTC text
+
+
+def onboardings_by_day(days: int, today: date | None = None) -> list[Day]:
+    """Onboardings started on each of the last ``days`` days (oldest first), by their current status."""
+    today = today or now_utc().date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=now_utc().tzinfo)
+    day = _day_of(Onboarding.created_at).label("day")
+    rows = db.session.execute(
+        sa.select(day, Onboarding.status, sa.func.count())
+        .where(Onboarding.created_at >= since)
+        .group_by(day, Onboarding.status)
+    )
+    counts: dict[date, dict[str, int]] = defaultdict(dict)
+    for value, status, count in rows:
+        when = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        counts[when][status] = count
+    return [Day(first + timedelta(days=offset), counts.get(first + timedelta(days=offset), {}))
+            for offset in range(days)]
+
+
+# -- the signup funnel ------------------------------------------------------------------------------
+
+
+@dataclass
+class Funnel:
+    """How people went through one signup page: from seeing it to a fully onboarded number."""
+
+    page: SignupPage
+    views: int = 0
+    launches: int = 0
+    finished: int = 0
+    onboarded: int = 0
+    errors: int = 0
+    #: (screen label, people who closed the dialog there), in the dialog's order.
+    abandoned: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.views or self.launches or self.finished or self.onboarded or self.errors or self.abandoned)
+
+
+def funnels(days: int) -> list[Funnel]:
+    """Each signup page's funnel over the last ``days`` days: enabled pages, and any other with activity."""
+    since = now_utc() - timedelta(days=days)
+    # Two queries rather than one grouped by step too: the first reads only (page_id, kind, created_at),
+    # which an index holds, and only cancels need their step.
+    counts = db.session.execute(
+        sa.select(SignupEvent.page_id, SignupEvent.kind, sa.func.count())
+        .where(SignupEvent.created_at >= since)
+        .group_by(SignupEvent.page_id, SignupEvent.kind)
+    ).all()
+    cancels = db.session.execute(
+        sa.select(SignupEvent.page_id, SignupEvent.current_step, sa.func.count())
+        .where(SignupEvent.kind == "cancel", SignupEvent.created_at >= since)
+        .group_by(SignupEvent.page_id, SignupEvent.current_step)
+    ).all()
+    onboarded = dict(db.session.execute(
+        sa.select(Onboarding.page_id, sa.func.count())
+        .where(Onboarding.status == OnboardingStatus.COMPLETED, Onboarding.created_at >= since)
+        .group_by(Onboarding.page_id)
+    ).all())
+    active = {page_id for page_id, _, _ in counts} | {page_id for page_id in onboarded if page_id is not None}
+    pages = db.session.scalars(
+        sa.select(SignupPage).where(sa.or_(SignupPage.enabled.is_(True), SignupPage.id.in_(active)))
+        .order_by(SignupPage.slug)
+    )
+    result = {page.id: Funnel(page, onboarded=onboarded.get(page.id, 0)) for page in pages}
+    stage = {"view": "views", "launch": "launches", "finish": "finished", "error": "errors"}
+    for page_id, kind, count in counts:
+        if page_id in result and kind in stage:
+            setattr(result[page_id], stage[kind], getattr(result[page_id], stage[kind]) + count)
+    abandoned: dict[int, dict[str | None, int]] = defaultdict(dict)
+    for page_id, step, count in cancels:
+        if page_id in result:
+            abandoned[page_id][step] = count
+    order = list(SCREENS)
+    for page_id, steps in abandoned.items():
+        ranked = sorted(steps.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+        result[page_id].abandoned = [(SCREENS.get(step or "", step or "Unknown screen"), count)
+                                     for step, count in ranked]
+    return list(result.values())

@@ -1,0 +1,113 @@
+"""Helpers for the admin's tests: the admin's client, record factories (`gen_*`). Fixtures: admin_fixtures."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import datetime, timedelta
+
+from esu.extensions import db
+from esu.models import (
+    Onboarding,
+    OnboardingStep,
+    PhoneNumber,
+    SignupEvent,
+    SignupPage,
+    WebhookEvent,
+    WhatsAppBusinessAccount,
+    now_utc,
+)
+from esu.models.admin import AdminAccount
+
+PASSWORD = "correct horse battery staple"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+class AdminClient:
+    """The test client of a logged-in admin; ``post`` adds the CSRF token as the forms do."""
+
+    def __init__(self, client):
+        self.client = client
+        self._token: str | None = None
+
+    def get(self, url: str, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def csrf_token(self) -> str:
+        if self._token is None:
+            html = self.client.get("/admin/pages").get_data(as_text=True)
+            match = CSRF_META.search(html)
+            assert match, "admin pages carry a CSRF token"
+            self._token = match.group(1)
+        return self._token
+
+    def post(self, url: str, data: dict | None = None, **kwargs):
+        return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf_token()}, **kwargs)
+
+
+def log_in_session(client, account: AdminAccount) -> None:
+    """What a successful login leaves in the session (the login form itself is tested on its own)."""
+    with client.session_transaction() as session:
+        session["admin_nonce"] = account.session_nonce
+        session["admin_since"] = int(time.time())
+
+
+# -- record factories ----------------------------------------------------------------------------------
+
+
+def gen_digits(length: int = 15) -> str:
+    return str(secrets.randbelow(9 * 10 ** (length - 1)) + 10 ** (length - 1))
+
+
+def gen_page(slug: str = "shop", **fields) -> SignupPage:
+    page = SignupPage(slug=slug, title=fields.pop("title", f"Page {slug}"), prefill={}, feature_type="",
+                      enabled=fields.pop("enabled", True), **fields)
+    db.session.add(page)
+    db.session.flush()
+    return page
+
+
+def gen_onboarding(page: SignupPage | None = None, *, status: str = "completed", business_name: str | None = None,
+                   created_at: datetime | None = None, waba: bool = True, phone: bool = True,
+                   steps: tuple[tuple[str, str], ...] = (), **fields) -> Onboarding:
+    """An onboarding as the callback leaves it, with its WABA and number records."""
+    waba_id = fields.pop("waba_id", gen_digits()) if waba else None
+    phone_id = fields.pop("phone_number_id", gen_digits()) if phone else None
+    display = fields.pop("display_phone_number", f"+1 555-{secrets.randbelow(900) + 100}-{secrets.randbelow(9000) + 1000}")
+    onboarding = Onboarding(
+        page_id=page.id if page else None, event="FINISH", source="callback", status=status,
+        business_name=business_name, business_id=fields.pop("business_id", gen_digits()), waba_id=waba_id,
+        phone_number_id=phone_id, display_phone_number=display if phone else None,
+        created_at=created_at or now_utc(), **fields,
+    )
+    db.session.add(onboarding)
+    if waba_id and db.session.get(WhatsAppBusinessAccount, waba_id) is None:
+        db.session.add(WhatsAppBusinessAccount(id=waba_id, name=business_name, details={}))
+    if phone_id and db.session.get(PhoneNumber, phone_id) is None:
+        db.session.flush()
+        db.session.add(PhoneNumber(id=phone_id, waba_id=waba_id, display_phone_number=display,
+                                   registration_attempts=0, details={}))
+    for position, (name, step_status) in enumerate(steps):
+        onboarding.steps.append(OnboardingStep(name=name, position=position * 10, status=step_status, attempts=1,
+                                               runs=1))
+    db.session.flush()
+    return onboarding
+
+
+def gen_webhook_event(*, field: str = "account_update", waba_id: str | None = None, status: str = "applied",
+                      value: dict | None = None, received_at: datetime | None = None, **fields) -> WebhookEvent:
+    event = WebhookEvent(dedupe_key=secrets.token_hex(20), field=field, waba_id=waba_id, status=status,
+                         value=value if value is not None else {"event": "PARTNER_ADDED"},
+                         received_at=received_at or now_utc(), **fields)
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def gen_signup_event(page: SignupPage, kind: str, *, current_step: str | None = None,
+                     ago: timedelta = timedelta(hours=1), **fields) -> SignupEvent:
+    event = SignupEvent(page_id=page.id, kind=kind, current_step=current_step, created_at=now_utc() - ago, **fields)
+    db.session.add(event)
+    db.session.flush()
+    return event

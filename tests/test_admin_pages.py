@@ -1,0 +1,146 @@
+"""Signup pages in the admin: create, edit, disable, enable; the form's validation."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from esu.extensions import db
+from esu.models import SignupPage
+from esu.models.admin import AdminAction
+
+from .admin_support import gen_page
+
+pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
+
+INCLUDE = ("{% from &#34;signup/_widget.html&#34; import embedded_signup %}"
+           "{{ embedded_signup(page) }}")
+VALID = {
+    "slug": "spring-sale", "title": "Connect WhatsApp", "client_name": "Spring Co", "intro": "Hello",
+    "config_id": "123456789", "feature_type": "", "business_name": "Spring Co", "email": "owner@spring.example",
+    "website": "https://spring.example", "phone_code": "1", "phone_number": "6505559999", "country": "us",
+    "timezone": "UTC-07:00",
+}
+
+
+def page_by_slug(slug: str) -> SignupPage | None:
+    return db.session.scalar(sa.select(SignupPage).where(SignupPage.slug == slug))
+
+
+def test_create_a_page_with_its_prefill(admin, client):
+    response = admin.post("/admin/pages/new", data=VALID)
+    assert response.status_code == 302
+    page = page_by_slug("spring-sale")
+    assert response.headers["Location"] == f"/admin/pages/{page.id}"
+    assert (page.title, page.client_name, page.config_id, page.feature_type, page.enabled) == (
+        "Connect WhatsApp", "Spring Co", "123456789", "", True)
+    assert page.prefill == {"business": {
+        "name": "Spring Co", "email": "owner@spring.example", "website": "https://spring.example",
+        "phone": {"code": 1, "number": "6505559999"}, "address": {"country": "US"}, "timezone": "UTC-07:00"}}
+    html = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "http://localhost/signup/spring-sale" in html
+    assert INCLUDE in html
+    assert client.get("/signup/spring-sale").status_code == 200
+    action = db.session.scalar(sa.select(AdminAction))
+    assert (action.action, action.page_id) == ("created_page", page.id)
+
+
+def test_a_page_needs_only_a_slug_and_a_title(admin):
+    assert admin.post("/admin/pages/new", data={"slug": "bare", "title": "Bare"}).status_code == 302
+    page = page_by_slug("bare")
+    assert page.prefill == {} and page.config_id is None and page.client_name is None
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("slug", "Spring Sale", "lowercase letters, digits and &#39;-&#39;"),
+    ("slug", "-spring", "lowercase letters"),
+    ("slug", "a" * 65, "at most 64"),
+    ("slug", "", "This field is required"),
+    ("title", "", "This field is required"),
+    ("config_id", "12ab", "digits only"),
+    ("feature_type", "only_waba_sharing", "Not a valid choice"),
+    ("business_name", "x" * 101, "100"),
+    ("email", "not-an-email", "Enter an email address"),
+    ("website", "javascript://spring.example/%0aalert(1)", "https://"),
+    ("website", "spring.example", "https://"),
+    ("phone_code", "abc", "Not a valid integer"),
+    ("phone_code", "1000", "1 to 3 digits"),
+    ("phone_number", "650-555", "Digits only"),
+    ("country", "XX", "ISO 3166"),
+    ("country", "USA", "ISO 3166"),
+    ("timezone", "PST", "UTC-07:00"),
+    ("timezone", "UTC+15:00", "UTC-07:00"),
+])
+def test_the_form_refuses_bad_values(admin, field, value, message):
+    response = admin.post("/admin/pages/new", data={**VALID, field: value})
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert page_by_slug(VALID["slug"]) is None
+
+
+def test_phone_code_and_number_come_together(admin):
+    response = admin.post("/admin/pages/new", data={**VALID, "phone_code": ""})
+    assert "Give both the calling code and the number" in response.get_data(as_text=True)
+    assert page_by_slug(VALID["slug"]) is None
+
+
+def test_a_slug_is_unique(admin):
+    gen_page("spring-sale")
+    db.session.commit()
+    response = admin.post("/admin/pages/new", data=VALID)
+    assert "A signup page &#39;spring-sale&#39; already exists." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SignupPage)) == 1
+
+
+def test_edit_a_page(admin):
+    admin.post("/admin/pages/new", data=VALID)
+    page = page_by_slug("spring-sale")
+    form = admin.get(f"/admin/pages/{page.id}").get_data(as_text=True)
+    assert 'value="6505559999"' in form and 'value="US"' in form and 'value="UTC-07:00"' in form
+
+    changed = {**VALID, "title": "Summer", "slug": "summer-sale", "phone_code": "", "phone_number": "",
+               "feature_type": "whatsapp_business_app_onboarding"}
+    assert admin.post(f"/admin/pages/{page.id}", data=changed).status_code == 302
+    db.session.expire_all()
+    assert (page.slug, page.title, page.feature_type) == ("summer-sale", "Summer", "whatsapp_business_app_onboarding")
+    assert "phone" not in page.prefill["business"]
+
+
+def test_editing_keeps_the_own_slug_but_not_another_pages(admin):
+    gen_page("taken")
+    page = gen_page("mine")
+    db.session.commit()
+    assert admin.post(f"/admin/pages/{page.id}", data={"slug": "mine", "title": "Still mine"}).status_code == 302
+    response = admin.post(f"/admin/pages/{page.id}", data={"slug": "taken", "title": "Grab"})
+    assert "already exists" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert page.slug == "mine"
+
+
+def test_disable_and_enable_a_page(admin, client):
+    page = gen_page("seasonal")
+    db.session.commit()
+    response = admin.post(f"/admin/pages/{page.id}/disable", data={"back": "list"})
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/pages"
+    assert client.get("/signup/seasonal").status_code == 404
+    html = admin.get("/admin/pages").get_data(as_text=True)
+    assert "disabled" in html and f"/admin/pages/{page.id}/enable" in html
+    assert admin.post(f"/admin/pages/{page.id}/enable").headers["Location"] == f"/admin/pages/{page.id}"
+    assert client.get("/signup/seasonal").status_code == 200
+    assert [action for (action,) in db.session.execute(sa.select(AdminAction.action).order_by(AdminAction.id))] == [
+        "disabled_page", "enabled_page"]
+
+
+def test_pages_list_queries_do_not_grow_with_pages(admin, count_queries):
+    for index in range(3):
+        gen_page(f"few-{index}")
+    db.session.commit()
+    with count_queries() as few:
+        admin.get("/admin/pages")
+    for index in range(40):
+        gen_page(f"many-{index}")
+    db.session.commit()
+    with count_queries() as many:
+        html = admin.get("/admin/pages").get_data(as_text=True)
+    assert html.count("/signup/many-") == 40 * 2
+    assert len(many) == len(few)
