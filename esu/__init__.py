@@ -59,9 +59,11 @@ def _tune_sqlite(engine) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .blueprints import errors, signup
+    from .blueprints import webhooks
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(signup.bp)
+    app.register_blueprint(webhooks.bp)
     if app.config["ESU_SIMULATOR"]:
         from . import simulator
 
