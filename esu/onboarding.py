@@ -377,8 +377,11 @@ def _clear_error(record: OnboardingStep) -> None:
 
 def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone_number_id: str | None,
           business_id: str | None, client_ref: str | None = None) -> Onboarding:
-    """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode."""
-    onboarding = Onboarding(
+    """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
+
+    When PARTNER_ADDED came first and left an onboarding waiting for this callback, that one is adopted.
+    """
+    fields = dict(
         page_id=page.id,
         code_digest=code_digest(code),
         client_ref=client_ref,
@@ -389,8 +392,20 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
         phone_number_id=phone_number_id,
         business_id=business_id,
     )
-    db.session.add(onboarding)
+    waiting = waba_id and db.session.scalar(
+        sa.select(Onboarding.id).where(Onboarding.waba_id == waba_id, Onboarding.code_digest.is_(None),
+                                       Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)
+        .order_by(Onboarding.id.desc()).limit(1))
     try:
+        # Claimed only while it has no code, in one statement, so two callbacks cannot both adopt it.
+        if waiting and db.session.execute(
+            sa.update(Onboarding).where(Onboarding.id == waiting, Onboarding.code_digest.is_(None))
+            .values({name: value for name, value in fields.items() if value is not None})
+        ).rowcount:
+            onboarding = db.session.get(Onboarding, waiting, populate_existing=True)
+        else:
+            onboarding = Onboarding(**fields)
+            db.session.add(onboarding)
         db.session.commit()  # the unique code digest decides, in the database, who runs this code
     except IntegrityError:
         db.session.rollback()
