@@ -282,18 +282,16 @@ def receive(body: bytes) -> Receipt:
 
 
 def _insert(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """Insert the rows whose key is new, in one statement; answers those (id, row)."""
+    """Insert the rows whose key is new, in one statement; answers those (id, row), in Meta's order."""
     if not rows:
         return []
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = WebhookEvent.__table__
     statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
-        table.c.id, table.c.dedupe_key)
-    # Sorted, so concurrent deliveries sharing changes take the key locks in the same order.
-    ordered = sorted(rows, key=lambda row: row["dedupe_key"])
-    by_key = {row["dedupe_key"]: row for row in ordered}
-    return [(event_id, by_key[key]) for event_id, key in db.session.execute(statement, ordered)]
+        table.c.dedupe_key, table.c.id)
+    ids = dict(db.session.execute(statement, rows).all())
+    return [(ids[row["dedupe_key"]], row) for row in rows if row["dedupe_key"] in ids]
 
 
 def _describe(error: BaseException) -> str:
