@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from . import graph
@@ -342,8 +343,12 @@ POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": PO
 def _waba_record(waba_id: str) -> WhatsAppBusinessAccount:
     waba = db.session.get(WhatsAppBusinessAccount, waba_id)
     if waba is None:
-        waba = WhatsAppBusinessAccount(id=waba_id)
-        db.session.add(waba)
+        # A webhook (PARTNER_ADDED, business_capability_update…) may be creating it at this very moment:
+        # insert unless it exists, then read it, rather than fail this step on the primary key.
+        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        db.session.execute(insert(WhatsAppBusinessAccount.__table__).values(id=waba_id, details={})
+                           .on_conflict_do_nothing(index_elements=["id"]))
+        waba = db.session.get(WhatsAppBusinessAccount, waba_id)
     return waba
 
 
