@@ -16,6 +16,7 @@ Functions here flush and never commit: the request (or command) owns the transac
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -285,13 +286,21 @@ def _insert(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     """Insert the rows whose key is new, in one statement; answers those (id, row), in Meta's order."""
     if not rows:
         return []
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Core on the session's connection (the request's transaction): no ORM objects for these rows.
+    connection = db.session.connection()
     table = WebhookEvent.__table__
-    statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
-        table.c.dedupe_key, table.c.id)
-    ids = dict(db.session.execute(statement, rows).all())
+    statement = _insert_unless_exists(connection.dialect.name, table, "dedupe_key", ("dedupe_key", "id"))
+    ids = dict(connection.execute(statement, rows).all())
     return [(ids[row["dedupe_key"]], row) for row in rows if row["dedupe_key"] in ids]
+
+
+@functools.cache
+def _insert_unless_exists(dialect: str, table: sa.Table, key: str, returning: tuple[str, ...] = ()):
+    """``INSERT … ON CONFLICT (key) DO NOTHING [RETURNING …]``, which PostgreSQL and SQLite spell alike;
+    built once (building it costs more than running it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=[key])
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
 
 
 def _describe(error: BaseException) -> str:
@@ -338,8 +347,14 @@ class Event:
         self.status, self.error, self.onboarding_id, self.phone_number_id = APPLIED, None, None, None
 
     def outcome(self, now: datetime) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "error": self.error, "onboarding_id": self.onboarding_id,
-                "phone_number_id": self.phone_number_id, "applied_at": now if self.status == APPLIED else None}
+        return {"event_id": self.id, "status": self.status, "error": self.error,
+                "onboarding_id": self.onboarding_id, "phone_number_id": self.phone_number_id,
+                "applied_at": now if self.status == APPLIED else None}
+
+
+_events = WebhookEvent.__table__
+_RECORD_OUTCOME = sa.update(_events).where(_events.c.id == sa.bindparam("event_id")).values(
+    {name: sa.bindparam(name) for name in ("status", "error", "onboarding_id", "phone_number_id", "applied_at")})
 
 
 def apply(events: list[Event]) -> None:
@@ -369,7 +384,7 @@ def apply(events: list[Event]) -> None:
                 event.reset()
                 event.status, event.error = FAILED, _describe(error)
     now = now_utc()
-    db.session.execute(sa.update(WebhookEvent), [event.outcome(now) for event in events])
+    db.session.connection().execute(_RECORD_OUTCOME, [event.outcome(now) for event in events])
 
 
 def reapply(limit: int = 1000) -> int:
@@ -445,9 +460,8 @@ def _ensure(model, rows: list[dict[str, Any]]) -> dict[str, Any]:
              for record in db.session.scalars(sa.select(model).where(model.id.in_([row["id"] for row in rows])))}
     missing = [row for row in rows if row["id"] not in found]
     if missing:
-        dialect = db.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        db.session.execute(insert(model.__table__).on_conflict_do_nothing(index_elements=["id"]), missing)
+        connection = db.session.connection()
+        connection.execute(_insert_unless_exists(connection.dialect.name, model.__table__, "id"), missing)
         found.update((record.id, record) for record in db.session.scalars(
             sa.select(model).where(model.id.in_([row["id"] for row in missing]))))
     return found

@@ -4,6 +4,7 @@ a delivery means and how it is kept is ``esu.webhooks``."""
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -52,4 +53,5 @@ def receive():
         log.warning("webhook delivery not stored, the database is unavailable: %s", type(error).__name__)
         return jsonify(error="the database is unavailable; send it again later", status=503), 503, \
             {"Retry-After": "30"}
-    return jsonify(changes=receipt.changes, stored=receipt.stored), 200
+    return Response(json.dumps({"changes": receipt.changes, "stored": receipt.stored}), 200,
+                    mimetype="application/json")
