@@ -59,9 +59,14 @@ FAILED = "failed"
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _NODE_ID = re.compile(r"\d{1,32}")
 _FIELD = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-# Strings PostgreSQL cannot keep (NUL) or no database can encode (lone surrogates); in Meta's escaped
-# JSON they can only come as \u escapes, so the bytes tell whether the parsed body needs a look.
-_MAY_NEED_CLEANING = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# Strings PostgreSQL cannot keep (NUL) or no database can encode (lone surrogates); in JSON they can only
+# come as \u escapes, so the bytes tell whether the parsed body needs a look. Paired surrogates (every
+# escaped emoji) are fine.
+_MAY_NEED_CLEANING = re.compile(
+    rb"\\u0000"
+    rb"|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _MAX_ID_KEY = 128
 # Unix times outside this range are not event times.

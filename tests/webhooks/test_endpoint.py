@@ -205,6 +205,20 @@ def test_strings_no_database_keeps_are_stored_replaced(deliver):
     assert event.status == "ignored"
 
 
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(codec=None, categories=None, min_codepoint=0, max_codepoint=0x10FFFF)
+                    | st.sampled_from(["\x00", "\ud83d", "\ude00", "😀"]), max_size=12))
+def test_parsed_values_hold_only_strings_a_database_keeps(text):
+    body = json.dumps(envelope(("made_up_field", {text: text}))).encode()
+    [row] = webhooks.parse_delivery(body, webhooks.now_utc())
+    [(key, value)] = row["value"].items()
+    assert key == value
+    value.encode("utf-8")  # raises on a lone surrogate
+    assert "\x00" not in value
+    if text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") == text and "\x00" not in text:
+        assert value == text  # what needed no cleaning is kept as it came
+
+
 def test_unknown_fields_are_stored_as_ignored(deliver):
     assert deliver(envelope(("some_future_field", {"anything": [1, 2, 3]}))).status_code == 200
     [event] = events()
