@@ -392,8 +392,9 @@ def apply(events: list[Event]) -> None:
     db.session.connection().execute(_RECORD_OUTCOME, [event.outcome(now) for event in events])
 
 
-def reapply(limit: int = 1000) -> int:
-    """Apply again, oldest first, the events that failed (or were never applied): after a fix."""
+def reapply(limit: int = 1000) -> tuple[int, int]:
+    """Apply again, oldest first, the events that failed (or were never applied): after a fix. Answers
+    how many were tried and how many failed again."""
     records = db.session.scalars(
         sa.select(WebhookEvent)
         .where(WebhookEvent.status.in_((FAILED, STORED)), WebhookEvent.field.in_(list(APPLIERS)))
@@ -402,7 +403,7 @@ def reapply(limit: int = 1000) -> int:
     events = [Event.from_record(record) for record in records]
     if events:
         apply(events)
-    return len(events)
+    return len(events), sum(event.status == FAILED for event in events)
 
 
 class Records:
