@@ -58,8 +58,7 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .blueprints import errors, signup
-    from .blueprints import webhooks
+    from .blueprints import errors, signup, webhooks
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(signup.bp)

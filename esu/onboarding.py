@@ -386,17 +386,17 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
 
     When PARTNER_ADDED came first and left an onboarding waiting for this callback, that one is adopted.
     """
-    fields = dict(
-        page_id=page.id,
-        code_digest=code_digest(code),
-        client_ref=client_ref,
-        event=event,
-        source="callback",
-        status=OnboardingStatus.RUNNING,
-        waba_id=waba_id,
-        phone_number_id=phone_number_id,
-        business_id=business_id,
-    )
+    fields = {
+        "page_id": page.id,
+        "code_digest": code_digest(code),
+        "client_ref": client_ref,
+        "event": event,
+        "source": "callback",
+        "status": OnboardingStatus.RUNNING,
+        "waba_id": waba_id,
+        "phone_number_id": phone_number_id,
+        "business_id": business_id,
+    }
     waiting = waba_id and db.session.scalar(
         sa.select(Onboarding.id).where(Onboarding.waba_id == waba_id, Onboarding.code_digest.is_(None),
                                        Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)

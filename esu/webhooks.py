@@ -208,12 +208,12 @@ def _node_id(value: Any) -> str | None:
     """A Graph node id (digits, as Meta sends them, in a string or a number), or None."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    return value if isinstance(value, str) and _NODE_ID.fullmatch(value) else None
+    return value if isinstance(value, str) and value.isascii() and _NODE_ID.fullmatch(value) else None
 
 
 def _time(value: Any) -> datetime | None:
     """A Unix time Meta sent (a number, or digits in a string) as a UTC datetime, or None."""
-    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and _EARLIEST <= value < _LATEST:
         return datetime.fromtimestamp(value, UTC)
@@ -652,7 +652,7 @@ TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_categor
 
 def _value(event: Event) -> dict[str, Any]:
     if not isinstance(event.value, dict):
-        raise ValueError(f"the value of a {event.field} change is not an object")
+        raise TypeError(f"the value of a {event.field} change is not an object")
     return event.value
 
 

@@ -262,7 +262,10 @@ def test_a_batch_of_1000_changes_is_1000_rows_in_a_few_statements(deliver, app):
     body = {"object": "whatsapp_business_account",
             "entry": [envelope(*changes[start:start + 100])["entry"][0] for start in range(0, 1000, 100)]}
     statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
+
+    def listener(connection, cursor, statement, *args):
+        statements.append(statement)
+
     sa.event.listen(db.engine, "before_cursor_execute", listener)
     try:
         response = deliver(body)
