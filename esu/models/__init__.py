@@ -302,8 +302,10 @@ class WebhookEvent(db.Model):
     """One change Meta delivered to the webhook, stored once whatever the batching or retries.
 
     ``dedupe_key`` is the message id (messages), message id plus status (statuses), or a digest of the
-    change otherwise. ``status``: ``stored`` (not applied yet), ``applied``, ``ignored`` (nothing to
-    apply), ``unparseable`` (signed but not Meta's envelope; ``raw`` keeps the body), ``failed``.
+    change otherwise (its field, entry id, entry time and value). ``status``: ``stored`` (not applied:
+    messages and statuses, which are kept and counted only), ``applied``, ``ignored`` (nothing to apply),
+    ``unparseable`` (signed but not Meta's envelope; ``raw`` keeps the body), ``failed``. ``error`` says
+    why an event failed or was ignored.
     """
 
     __tablename__ = "webhook_events"
