@@ -65,12 +65,13 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .blueprints import admin, errors, health, signup
+    from .blueprints import admin, errors, health, signup, webhooks
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(webhooks.bp)
     if app.config["ESU_SIMULATOR"]:
         from . import simulator
 

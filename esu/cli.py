@@ -19,6 +19,7 @@ from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
 keys = AppGroup("keys", help="Encryption keys for tokens and PINs.")
+webhooks = AppGroup("webhooks", help="Meta's webhook events.")
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -26,6 +27,7 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 def init_app(app) -> None:
     app.cli.add_command(pages)
     app.cli.add_command(keys)
+    app.cli.add_command(webhooks)
     app.cli.add_command(demo)
 
 
@@ -111,6 +113,17 @@ def keys_rotate() -> None:
             f"{len(unreadable)} stored secret(s) cannot be decrypted with any key of ESU_ENCRYPTION_KEYS and were "
             "left as they are (was a key removed too early?): " + "; ".join(unreadable)
         )
+
+
+@webhooks.command("reapply")
+@click.option("--limit", default=1000, show_default=True, help="At most this many events, oldest first.")
+def webhooks_reapply(limit: int) -> None:
+    """Apply again the stored webhook events that failed (after a fix), oldest first."""
+    from . import webhooks as webhook_events
+
+    tried, failed = webhook_events.reapply(limit)
+    db.session.commit()
+    click.echo(f"Applied {tried} webhook event(s) again; {failed} failed again.")
 
 
 @click.command("demo")

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from . import graph
@@ -36,6 +37,7 @@ from .models import (
     PhoneNumber,
     SignupPage,
     StepStatus,
+    WebhookEvent,
     WhatsAppBusinessAccount,
     now_utc,
 )
@@ -166,6 +168,21 @@ def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -
     onboarding.waba_id = result["waba_id"]
     waba = _waba_record(result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
+    _absorb_placeholders(onboarding)
+
+
+def _absorb_placeholders(onboarding: Onboarding) -> None:
+    """PARTNER_ADDED may have come before a signup that did not say its WABA (a code-only callback) and left
+    a record waiting for this callback: fold it into this onboarding, with its webhook events."""
+    placeholders = db.session.scalars(sa.select(Onboarding).where(
+        Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
+        Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
+    for placeholder in placeholders:
+        stamps = [stamp for stamp in (onboarding.partner_added_at, placeholder.partner_added_at) if stamp]
+        onboarding.partner_added_at = max(stamps, default=None)
+        db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.onboarding_id == placeholder.id)
+                           .values(onboarding_id=onboarding.id))
+        db.session.delete(placeholder)
 
 
 def run_read_waba(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -354,8 +371,12 @@ POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": PO
 def _waba_record(waba_id: str) -> WhatsAppBusinessAccount:
     waba = db.session.get(WhatsAppBusinessAccount, waba_id)
     if waba is None:
-        waba = WhatsAppBusinessAccount(id=waba_id)
-        db.session.add(waba)
+        # A webhook (PARTNER_ADDED, business_capability_update…) may be creating it at this very moment:
+        # insert unless it exists, then read it, rather than fail this step on the primary key.
+        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        db.session.execute(insert(WhatsAppBusinessAccount.__table__).values(id=waba_id, details={})
+                           .on_conflict_do_nothing(index_elements=["id"]))
+        waba = db.session.get(WhatsAppBusinessAccount, waba_id)
     return waba
 
 
@@ -389,20 +410,35 @@ def _clear_error(record: OnboardingStep) -> None:
 
 def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone_number_id: str | None,
           business_id: str | None, client_ref: str | None = None) -> Onboarding:
-    """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode."""
-    onboarding = Onboarding(
-        page_id=page.id,
-        code_digest=code_digest(code),
-        client_ref=client_ref,
-        event=event,
-        source="callback",
-        status=OnboardingStatus.RUNNING,
-        waba_id=waba_id,
-        phone_number_id=phone_number_id,
-        business_id=business_id,
-    )
-    db.session.add(onboarding)
+    """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
+
+    When PARTNER_ADDED came first and left an onboarding waiting for this callback, that one is adopted.
+    """
+    fields = {
+        "page_id": page.id,
+        "code_digest": code_digest(code),
+        "client_ref": client_ref,
+        "event": event,
+        "source": "callback",
+        "status": OnboardingStatus.RUNNING,
+        "waba_id": waba_id,
+        "phone_number_id": phone_number_id,
+        "business_id": business_id,
+    }
+    waiting = waba_id and db.session.scalar(
+        sa.select(Onboarding.id).where(Onboarding.waba_id == waba_id, Onboarding.code_digest.is_(None),
+                                       Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)
+        .order_by(Onboarding.id.desc()).limit(1))
     try:
+        # Claimed only while it has no code, in one statement, so two callbacks cannot both adopt it.
+        if waiting and db.session.execute(
+            sa.update(Onboarding).where(Onboarding.id == waiting, Onboarding.code_digest.is_(None))
+            .values({name: value for name, value in fields.items() if value is not None})
+        ).rowcount:
+            onboarding = db.session.get(Onboarding, waiting, populate_existing=True)
+        else:
+            onboarding = Onboarding(**fields)
+            db.session.add(onboarding)
         db.session.commit()  # the unique code digest decides, in the database, who runs this code
     except IntegrityError:
         db.session.rollback()

@@ -68,6 +68,8 @@ class OnboardingStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     OFFBOARDED = "offboarded"
+    #: PARTNER_ADDED told us of the customer before their browser called back (the code is still to come).
+    AWAITING_CALLBACK = "awaiting_callback"
 
 
 class Onboarding(db.Model):
@@ -106,6 +108,8 @@ class Onboarding(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Meta's time of the PARTNER_ADDED linked to it: a PARTNER_REMOVED older than this is not for this onboarding.
+    partner_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     page: Mapped[SignupPage | None] = relationship()
     steps: Mapped[list[OnboardingStep]] = relationship(
@@ -197,6 +201,15 @@ class WhatsAppBusinessAccount(db.Model):
     subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     credit_allocation_config_id: Mapped[str | None] = mapped_column(sa.String(32))
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: Meta's time of the account_review_update that set ``account_review_status``.
+    account_review_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The latest account_update of each kind (violations, restrictions, bans, partner changes…), by
+    #: event name: ``{"DISABLED_UPDATE": {"occurred_at": iso, "ban_info": {...}}, ...}``. Every one is
+    #: also kept in ``webhook_events``.
+    account_events: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: business_capability_update: messaging limit and phone number caps, as Meta names them.
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    limits_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
@@ -227,6 +240,17 @@ class PhoneNumber(db.Model):
     registration_attempts: Mapped[int] = mapped_column(default=0)
     registration_window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: phone_number_name_update: the display name asked for, why it was rejected, Meta's time of the decision.
+    requested_verified_name: Mapped[str | None] = mapped_column(sa.String(200))
+    name_rejection_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    name_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: phone_number_quality_update: the messaging limit tier and the event that reported it.
+    messaging_limit: Mapped[str | None] = mapped_column(sa.String(32))
+    quality_event: Mapped[str | None] = mapped_column(sa.String(32))
+    quality_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: security: the latest PIN event (PIN_CHANGED means the PIN we keep may no longer be the number's).
+    security_event: Mapped[str | None] = mapped_column(sa.String(32))
+    security_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
@@ -246,6 +270,18 @@ class MessageTemplate(db.Model):
     category: Mapped[str | None] = mapped_column(sa.String(32))
     components: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+    # What the template webhooks report, each with Meta's time of the event that set it, so an older
+    # event arriving late never overwrites a newer one.
+    status_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    #: rejection_info, other_info (pauses), disable_info of the latest status event.
+    status_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    category_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: An announced recategorisation: the category Meta will switch to, and when.
+    pending_category: Mapped[str | None] = mapped_column(sa.String(32))
+    pending_category_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    quality_score: Mapped[str | None] = mapped_column(sa.String(16))
+    quality_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     waba: Mapped[WhatsAppBusinessAccount] = relationship(back_populates="templates")
 
@@ -277,8 +313,10 @@ class WebhookEvent(db.Model):
     """One change Meta delivered to the webhook, stored once whatever the batching or retries.
 
     ``dedupe_key`` is the message id (messages), message id plus status (statuses), or a digest of the
-    change otherwise. ``status``: ``stored`` (not applied yet), ``applied``, ``ignored`` (nothing to
-    apply), ``unparseable`` (signed but not Meta's envelope; ``raw`` keeps the body), ``failed``.
+    change otherwise (its field, entry id, entry time and value). ``status``: ``stored`` (not applied:
+    messages and statuses, which are kept and counted only), ``applied``, ``ignored`` (nothing to apply),
+    ``unparseable`` (signed but not Meta's envelope; ``raw`` keeps the body), ``failed``. ``error`` says
+    why an event failed or was ignored.
     """
 
     __tablename__ = "webhook_events"
@@ -291,6 +329,8 @@ class WebhookEvent(db.Model):
         sa.Index("ix_webhook_events_onboarding_id_received_at", "onboarding_id", "received_at"),
         sa.Index("ix_webhook_events_phone_number_id_received_at", "phone_number_id", "received_at"),
         sa.Index("ix_webhook_events_waba_id_field_received_at", "waba_id", "field", "received_at"),
+        # Messages and statuses are counted per number with this index alone.
+        sa.Index("ix_webhook_events_phone_number_id_kind", "phone_number_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -299,6 +339,9 @@ class WebhookEvent(db.Model):
     waba_id: Mapped[str | None] = mapped_column(sa.String(32))
     phone_number_id: Mapped[str | None] = mapped_column(sa.String(32))
     entry_id: Mapped[str | None] = mapped_column(sa.String(32))
+    #: ``message`` (one inbound message), ``status`` (one status of one sent message), ``change`` (any other
+    #: change), ``delivery`` (a whole body that is not Meta's envelope).
+    kind: Mapped[str | None] = mapped_column(sa.String(16))
     #: ``entry[].time`` (or the event's own timestamp): orders events about the same record.
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from . import graph, sdk
+from . import graph, sdk, webhooks
 from .state import OPERATIONS, SimulatorState
 
 bp = Blueprint("simulator", __name__, url_prefix="/_meta")
@@ -19,15 +19,18 @@ def init_app(app: Flask, state: SimulatorState | None = None) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(graph.bp)
     app.register_blueprint(sdk.bp)
+    webhooks.init_app(app)
     csrf = app.extensions.get("csrf")
     if csrf is not None:  # a fake of an outside service: no browser session, no CSRF tokens
         csrf.exempt(bp)
         csrf.exempt(graph.bp)
+        csrf.exempt(webhooks.bp)
 
 
 def create_simulator_app(config: dict) -> Flask:
     """The simulator alone, for a test or a separate process; ``config`` needs META_APP_ID,
-    META_APP_SECRET, META_SYSTEM_USER_TOKEN and META_SYSTEM_USER_ID."""
+    META_APP_SECRET, META_SYSTEM_USER_TOKEN and META_SYSTEM_USER_ID, and SIMULATOR_WEBHOOK_URL (the app's
+    ``…/webhooks/whatsapp``) for it to send webhooks."""
     app = Flask(__name__)
     app.config.update(config)
     init_app(app)

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from . import webhooks
 from .state import (
     CODE_TTL_SECONDS,
     REGISTER_LIMIT,
@@ -178,6 +179,8 @@ def exchange_code(sim: SimulatorState, *_):
         grant.used = True
         token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
         sim.tokens[token] = Grant(grant.business_id, list(grant.waba_ids), sim.clock())
+    # As Meta does when a customer finishes signup; sent once this answer is out, never holding it up.
+    webhooks.send_partner_added_after_response(grant.business_id, list(grant.waba_ids), int(sim.clock()))
     return {"access_token": token, "token_type": "bearer"}
 
 

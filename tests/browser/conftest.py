@@ -10,6 +10,7 @@ import pytest
 
 from esu import create_app
 from esu.extensions import db
+from esu.simulator.webhooks import sender
 
 from ..conftest import ServerThread, make_config
 
@@ -34,6 +35,8 @@ def live_config(migrated_database):
 def live_app(live_config):
     app = create_app(live_config)
     yield app
+    # The simulator sends PARTNER_ADDED after each exchange in a thread: let it land before emptying tables.
+    sender(app).flush()
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:

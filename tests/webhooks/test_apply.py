@@ -1,0 +1,202 @@
+"""Applying stored events to the records: in any order, once, and never at the cost of the delivery."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from esu import webhooks
+from esu.extensions import db
+from esu.models import MessageTemplate, Onboarding, PhoneNumber, WhatsAppBusinessAccount
+
+from .conftest import PHONE_ID, WABA_ID, envelope, events, text_message
+
+PARTNER_ID = "2949482758682047"
+
+
+def quality(limit: str, time: int) -> dict:
+    return envelope(("phone_number_quality_update", {"display_phone_number": "15550783881",
+                                                     "event": "THROUGHPUT_UPGRADE", "current_limit": limit}),
+                    time=time)
+
+
+def partner(event: str, waba_id: str, time: int, owner: str = "2329417887457253") -> dict:
+    return envelope(("account_update", {"event": event, "waba_info": {"waba_id": waba_id, "owner_business_id": owner}}),
+                    entry_id=PARTNER_ID, time=time)
+
+
+def onboardings(waba_id: str) -> list[Onboarding]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Onboarding).where(Onboarding.waba_id == waba_id).order_by(Onboarding.id)))
+
+
+# -- order -----------------------------------------------------------------------------------------------
+
+
+def test_an_older_quality_event_arriving_late_keeps_the_newer_state(deliver, phone):
+    assert deliver(quality("TIER_10K", 1750000200)).status_code == 200
+    assert deliver(quality("TIER_2K", 1750000100)).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(PhoneNumber, PHONE_ID).messaging_limit == "TIER_10K"
+    assert len(events()) == 2  # both kept all the same
+    assert deliver(quality("TIER_100K", 1750000300)).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(PhoneNumber, PHONE_ID).messaging_limit == "TIER_100K"
+
+
+def test_template_and_account_events_out_of_order(deliver):
+    def status(event: str, time: int) -> dict:
+        return envelope(("message_template_status_update", {
+            "event": event, "message_template_id": 77, "message_template_name": "welcome",
+            "message_template_language": "en_US", "reason": "NONE"}), time=time)
+
+    def ban(state: str, time: int) -> dict:
+        return envelope(("account_update", {"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": state}}),
+                        time=time)
+
+    for body in (status("APPROVED", 1750000200), status("PENDING", 1750000100), ban("DISABLE", 1750000200),
+                 ban("REINSTATE", 1750000100)):
+        assert deliver(body).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(MessageTemplate, "77").status == "APPROVED"
+    recorded = db.session.get(WhatsAppBusinessAccount, WABA_ID).account_events["DISABLED_UPDATE"]
+    assert recorded["ban_info"] == {"waba_ban_state": "DISABLE"}
+
+
+def test_the_same_state_reported_again_later_is_stored_and_applied(deliver):
+    """A change identical to an earlier one but at a later time is a new event (a template approved again
+    after an edit), not a retry of the first."""
+    review = ("account_review_update", {"decision": "APPROVED"})
+    assert deliver(envelope(review, time=1750000100)).status_code == 200
+    assert deliver(envelope(("account_review_update", {"decision": "REJECTED"}), time=1750000200)).status_code == 200
+    assert deliver(envelope(review, time=1750000300)).get_json()["stored"] == 1
+    db.session.expire_all()
+    assert db.session.get(WhatsAppBusinessAccount, WABA_ID).account_review_status == "APPROVED"
+
+
+# -- PARTNER_ADDED and PARTNER_REMOVED --------------------------------------------------------------------
+
+
+def test_partner_added_links_the_onboarding_the_callback_made(deliver, simulator, post_callback):
+    signup = simulator.signup()
+    body = post_callback(signup).get_json()
+    assert deliver(partner("PARTNER_ADDED", signup["waba_id"], 1750000000, owner=signup["business_id"])
+                   ).status_code == 200
+    [onboarding] = onboardings(signup["waba_id"])
+    assert (onboarding.id, onboarding.source, onboarding.status) == (body["id"], "callback", "completed")
+    [event] = events()
+    assert (event.entry_id, event.waba_id, event.onboarding_id) == (PARTNER_ID, signup["waba_id"], onboarding.id)
+
+
+def test_the_callback_adopts_the_onboarding_partner_added_made(deliver, simulator, post_callback):
+    signup = simulator.signup(business_name="Early Webhook Ltd")
+    deliver(partner("PARTNER_ADDED", signup["waba_id"], 1750000000, owner=signup["business_id"]))
+    [waiting] = onboardings(signup["waba_id"])
+    assert (waiting.status, waiting.source, waiting.page_id) == ("awaiting_callback", "webhook", None)
+
+    response = post_callback(signup)
+    assert response.status_code == 201
+    [onboarding] = onboardings(signup["waba_id"])
+    assert onboarding.id == waiting.id == response.get_json()["id"]
+    assert (onboarding.status, onboarding.source, onboarding.business_name) == (
+        "completed", "callback", "Early Webhook Ltd")
+    assert onboarding.page is not None and onboarding.business_token.startswith("EAA")
+    assert events()[0].onboarding_id == onboarding.id
+
+    assert post_callback(signup).status_code == 409  # the same code again is still refused
+    assert len(onboardings(signup["waba_id"])) == 1
+
+
+def test_partner_removed_offboards_the_customer(deliver, simulator, post_callback):
+    signup = simulator.signup()
+    post_callback(signup)
+    deliver(partner("PARTNER_ADDED", signup["waba_id"], 1750000000))
+    assert deliver(partner("PARTNER_REMOVED", signup["waba_id"], 1750000500)).status_code == 200
+    [onboarding] = onboardings(signup["waba_id"])
+    assert onboarding.status == "offboarded"
+    assert onboarding.offboarded_at.timestamp() == 1750000500
+    assert [event.onboarding_id for event in events()] == [onboarding.id, onboarding.id]
+
+
+def test_a_late_partner_removed_does_not_offboard_a_later_signup(deliver):
+    waba_id = "980198427658004"
+    deliver(partner("PARTNER_ADDED", waba_id, 1750000300))  # re-added after the removal below
+    deliver(partner("PARTNER_REMOVED", waba_id, 1750000200))
+    [onboarding] = onboardings(waba_id)
+    assert onboarding.status == "awaiting_callback"
+
+
+def test_a_late_partner_added_after_the_removal_creates_nothing(deliver):
+    waba_id = "980198427658004"
+    deliver(partner("PARTNER_REMOVED", waba_id, 1750000200))
+    deliver(partner("PARTNER_ADDED", waba_id, 1750000100))
+    assert onboardings(waba_id) == []
+    assert [event.status for event in events()] == ["applied", "applied"]
+    # Signing up again later is a new onboarding.
+    deliver(partner("PARTNER_ADDED", waba_id, 1750000900))
+    assert [onboarding.status for onboarding in onboardings(waba_id)] == ["awaiting_callback"]
+
+
+# -- failures never cost the delivery ------------------------------------------------------------------
+
+
+def test_a_failing_apply_marks_the_event_failed_and_keeps_the_others(deliver, monkeypatch, runner):
+    def broken(event, records):
+        raise RuntimeError("a bug in applying")
+
+    monkeypatch.setitem(webhooks.APPLIERS, "account_review_update", broken)
+    body = envelope(("account_review_update", {"decision": "APPROVED"}),
+                    ("business_capability_update", {"max_phone_numbers_per_waba": 25}),
+                    ("messages", text_message("wamid.SIBLING")))
+    response = deliver(body)
+    assert response.status_code == 200
+    by_field = {event.field: event for event in events()}
+    assert (by_field["account_review_update"].status, by_field["account_review_update"].error) == (
+        "failed", "RuntimeError: a bug in applying")
+    assert by_field["business_capability_update"].status == "applied"
+    assert by_field["messages"].status == "stored"
+    db.session.expire_all()
+    waba = db.session.get(WhatsAppBusinessAccount, WABA_ID)
+    assert (waba.limits, waba.account_review_status) == ({"max_phone_numbers_per_waba": 25}, None)
+
+    monkeypatch.undo()  # the fix is deployed
+    result = runner.invoke(args=["webhooks", "reapply"])
+    assert result.output == "Applied 1 webhook event(s) again; 0 failed again.\n"
+    assert events(field="account_review_update")[0].status == "applied"
+    assert db.session.get(WhatsAppBusinessAccount, WABA_ID).account_review_status == "APPROVED"
+
+
+def test_values_that_do_not_fit_fail_alone(deliver):
+    body = envelope(("account_review_update", {"decision": 42}),
+                    ("message_template_quality_update", {"message_template_id": "not an id"}),
+                    ("security", "not an object"),
+                    ("account_review_update", {"decision": "X" * 100}),
+                    ("business_capability_update", {"max_daily_conversations_per_business": "TIER_2K"}))
+    assert deliver(body).status_code == 200
+    statuses = [(event.field, event.status) for event in events()]
+    assert sorted(statuses) == [("account_review_update", "failed"), ("account_review_update", "failed"),
+                                ("business_capability_update", "applied"),
+                                ("message_template_quality_update", "failed"), ("security", "failed")]
+    assert all(event.error for event in events(status="failed"))
+
+
+def test_a_number_we_do_not_know_is_ignored_with_the_reason(deliver):
+    assert deliver(quality("TIER_2K", 1750000000)).status_code == 200
+    [event] = events()
+    assert event.status == "ignored"
+    assert "15550783881" in event.error
+
+
+# -- messages are counted per number ----------------------------------------------------------------------
+
+
+def test_messages_and_statuses_are_counted_per_number(deliver):
+    other = "106540352242999"
+    status = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID},
+              "statuses": [{"id": "wamid.OUT1", "status": "sent", "timestamp": "1750000000"},
+                           {"id": "wamid.OUT1", "status": "delivered", "timestamp": "1750000001"},
+                           {"id": "wamid.OUT1", "status": "read", "timestamp": "1750000002"}]}
+    deliver(envelope(("messages", text_message("wamid.IN1")), ("messages", text_message("wamid.IN2")),
+                     ("messages", text_message("wamid.IN3", phone_id=other)), ("messages", status)))
+    deliver(envelope(("messages", text_message("wamid.IN1")), ("messages", status)))  # a retry
+    assert webhooks.message_counts() == {PHONE_ID: {"message": 2, "status": 3}, other: {"message": 1, "status": 0}}
+    assert webhooks.message_counts([other]) == {other: {"message": 1, "status": 0}}
