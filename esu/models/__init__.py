@@ -293,3 +293,6 @@ class WebhookEvent(db.Model):
                                                       index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+from . import forwarding  # noqa: E402,F401
