@@ -84,6 +84,10 @@ def defaults() -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        # Forwarding to clients' own URLs: (connect, read) seconds per attempt, and how long a worker owns a
+        # claimed delivery (longer than any one attempt can take, or a second worker may send it too).
+        "FORWARD_TIMEOUT": (3.05, 10.0),
+        "FORWARD_LEASE_SECONDS": 120,
     }
 
 
