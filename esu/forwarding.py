@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import hashlib
 import hmac
 import http.cookiejar
@@ -492,47 +493,51 @@ def enqueue(event_ids: Iterable[int]) -> int:
     ids = sorted(set(event_ids))
     if not ids:
         return 0
-    confirmed = sa.exists().where(
-        OnboardingStep.onboarding_id == Onboarding.id,
-        OnboardingStep.name == "confirm_ids",
-        OnboardingStep.status == StepStatus.OK,
-    )
-    rows = db.session.execute(
-        sa.select(WebhookEvent.id, WebhookEvent.field, ForwardingTarget.id, ForwardingTarget.fields)
-        .join(Onboarding, Onboarding.waba_id == WebhookEvent.waba_id)
-        .join(ForwardingTarget, ForwardingTarget.page_id == Onboarding.page_id)
-        .where(
-            WebhookEvent.id.in_(ids),
-            ForwardingTarget.enabled.is_(True),
-            sa.or_(Onboarding.source == "webhook", confirmed),
-            sa.or_(Onboarding.offboarded_at.is_(None), Onboarding.offboarded_at >= WebhookEvent.received_at),
-        )
-        .distinct()
-    ).all()
+    dialect = db.session.get_bind().dialect.name
+    routes, insert = _enqueue_statements(dialect)
+    rows = db.session.execute(routes, {"event_ids": ids}).all()
     now = now_utc()
     wanted = sorted({(event_id, target_id) for event_id, event_field, target_id, target_fields in rows
                      if not target_fields or event_field in target_fields})
+    if not wanted:
+        return 0
     values = [
         {"target_id": target_id, "event_id": event_id, "message_id": new_message_id(),
          "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
         for event_id, target_id in wanted
     ]
-    insert = _dialect_insert()
-    added = 0
-    for start in range(0, len(values), 500):  # under every database's limit on bound parameters
-        statement = (insert(ForwardDelivery).values(values[start:start + 500])
-                     .on_conflict_do_nothing(index_elements=["target_id", "event_id"])
-                     .returning(ForwardDelivery.id))
-        added += len(db.session.execute(statement).all())
-    return added
+    return len(db.session.execute(insert, values).all())
 
 
-def _dialect_insert():
-    if db.session.get_bind().dialect.name == "postgresql":
+@functools.cache
+def _enqueue_statements(dialect: str):
+    """The SELECT of (event, target) routes and the outbox INSERT, built once: they run on the webhook's
+    path for every delivery from Meta. The INSERT takes any number of rows (SQLAlchemy sends them as
+    multi-row VALUES) and skips pairs already queued."""
+    confirmed = sa.exists().where(
+        OnboardingStep.onboarding_id == Onboarding.id,
+        OnboardingStep.name == "confirm_ids",
+        OnboardingStep.status == StepStatus.OK,
+    )
+    routes = (
+        sa.select(WebhookEvent.id, WebhookEvent.field, ForwardingTarget.id, ForwardingTarget.fields)
+        .join(Onboarding, Onboarding.waba_id == WebhookEvent.waba_id)
+        .join(ForwardingTarget, ForwardingTarget.page_id == Onboarding.page_id)
+        .where(
+            WebhookEvent.id.in_(sa.bindparam("event_ids", expanding=True)),
+            ForwardingTarget.enabled.is_(True),
+            sa.or_(Onboarding.source == "webhook", confirmed),
+            sa.or_(Onboarding.offboarded_at.is_(None), Onboarding.offboarded_at >= WebhookEvent.received_at),
+        )
+        .distinct()
+    )
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert
+    table = ForwardDelivery.__table__
+    outbox = insert(table).on_conflict_do_nothing(index_elements=["target_id", "event_id"]).returning(table.c.id)
+    return routes, outbox
 
 
 def replay(delivery: ForwardDelivery) -> None:
@@ -578,14 +583,16 @@ def send_test_event(target: ForwardingTarget, *, clock: Callable[[], datetime] =
                                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
                                lease_until=now + lease, created_at=now)
     db.session.add(delivery)
-    db.session.commit()
+    db.session.flush()
     (job,) = _load_jobs([delivery.id])
+    db.session.commit()
     sender = Sender.from_config(current_app.config, pool_size=1)
     try:
         result = sender.send(job, clock)
     finally:
         sender.close()
-    record_outcome(job, result, clock())
+    record_outcomes([(job, result)], clock())
+    db.session.commit()
     db.session.refresh(delivery)
     return delivery
 
@@ -619,68 +626,93 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0))
 
 
-def record_outcome(job: Job, result: AttemptResult, now: datetime) -> str:
-    """Log the attempt and move the delivery on, in one short transaction; answers its new status.
-
-    Writes only (no read first), so on SQLite it queues for the write lock instead of failing. The
-    delivery changes only while our lease on it holds: a worker that lost it just logs the attempt.
-    """
-    values: dict = {
-        "attempts": ForwardDelivery.attempts + 1,
-        "first_attempted_at": sa.func.coalesce(ForwardDelivery.first_attempted_at, result.attempted_at),
-        "lease_until": None,
-        "last_status_code": result.status_code,
-        "last_error": result.error,
-    }
+def next_state(job: Job, result: AttemptResult, now: datetime) -> tuple[str, datetime | None]:
+    """The status a delivery moves to after ``result``, and when to try again if it stays pending."""
     if result.outcome == Outcome.DELIVERED:
-        status = DeliveryStatus.DELIVERED
-        values["delivered_at"] = now
-    elif result.outcome == Outcome.RETRY and not job.is_test:
-        window_started_at = job.first_attempted_at or result.attempted_at
-        if now - window_started_at >= RETRY_WINDOW:
-            status = DeliveryStatus.DEAD
-        else:
-            status = DeliveryStatus.PENDING
-            wait_for = retry_delay(job.attempts + 1, parse_retry_after(result.retry_after, now))
-            values["next_attempt_at"] = now + wait_for
-    else:
-        status = DeliveryStatus.FAILED
-    values["status"] = status
+        return DeliveryStatus.DELIVERED, None
+    if result.outcome != Outcome.RETRY or job.is_test:
+        return DeliveryStatus.FAILED, None
+    if now - (job.first_attempted_at or result.attempted_at) >= RETRY_WINDOW:
+        return DeliveryStatus.DEAD, None
+    return DeliveryStatus.PENDING, now + retry_delay(job.attempts + 1, parse_retry_after(result.retry_after, now))
 
-    db.session.execute(
-        sa.update(ForwardDelivery)
-        .where(ForwardDelivery.id == job.delivery_id, ForwardDelivery.lease_until == job.lease_until)
-        .values(values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(sa.insert(ForwardAttempt).values(
-        delivery_id=job.delivery_id, attempted_at=result.attempted_at, status_code=result.status_code,
-        duration_ms=result.duration_ms, response_excerpt=result.excerpt, error=result.error,
-    ))
-    # The target's failing streak starts at its first failure after a success and ends at a success.
-    # Skipped when the target already was in that state as the job was loaded: one statement fewer on
-    # the common path, and the next delivery catches up if the state changed meanwhile.
-    targets = sa.update(ForwardingTarget).where(ForwardingTarget.id == job.target_id)
-    if status == DeliveryStatus.DELIVERED and job.target_failing:
-        db.session.execute(targets.where(ForwardingTarget.failing_since.is_not(None)).values(failing_since=None))
-    elif status != DeliveryStatus.DELIVERED and not job.target_failing:
-        db.session.execute(targets.where(ForwardingTarget.failing_since.is_(None))
-                           .values(failing_since=result.attempted_at))
-    if result.outcome == Outcome.GONE:
+
+def record_outcomes(finished: list[tuple[Job, AttemptResult]], now: datetime) -> list[str]:
+    """Log the attempts and move their deliveries on; answers their new statuses. The caller commits.
+
+    The same few statements whatever the number of deliveries (a worker records what finished
+    together at once), and writes only, so on SQLite they queue for the write lock instead of failing.
+    A delivery changes only while our lease on it holds: a worker that lost it just logs the attempt.
+    """
+    table = ForwardDelivery.__table__
+    deliveries, attempts, statuses = [], [], []
+    failing_from: dict[int, datetime] = {}
+    recovered: set[int] = set()
+    gone: set[int] = set()
+    for job, result in finished:
+        status, next_attempt_at = next_state(job, result, now)
+        statuses.append(status)
+        deliveries.append({
+            "b_id": job.delivery_id, "b_lease": job.lease_until, "b_status": status, "b_next": next_attempt_at,
+            "b_first": result.attempted_at, "b_code": result.status_code, "b_error": result.error,
+            "b_delivered": now if status == DeliveryStatus.DELIVERED else None,
+        })
+        attempts.append({
+            "delivery_id": job.delivery_id, "attempted_at": result.attempted_at, "status_code": result.status_code,
+            "duration_ms": result.duration_ms, "response_excerpt": result.excerpt, "error": result.error,
+        })
+        # A target's failing streak starts at its first failure after a success and ends at a success;
+        # left alone when the target already was in that state as the job was loaded (the common case).
+        if status == DeliveryStatus.DELIVERED and job.target_failing:
+            recovered.add(job.target_id)
+        elif status != DeliveryStatus.DELIVERED and not job.target_failing:
+            failing_from[job.target_id] = min(result.attempted_at, failing_from.get(job.target_id, result.attempted_at))
+        if result.outcome == Outcome.GONE:
+            gone.add(job.target_id)
+        if status != DeliveryStatus.DELIVERED:
+            logger.info("forward delivery %s to target %s: %s (%s)", job.delivery_id, job.target_id, status,
+                        result.error)
+
+    moved = db.session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("b_id"), table.c.lease_until == sa.bindparam("b_lease"))
+        .values(
+            status=sa.bindparam("b_status"),
+            attempts=table.c.attempts + 1,
+            next_attempt_at=sa.func.coalesce(sa.bindparam("b_next", type_=table.c.next_attempt_at.type),
+                                             table.c.next_attempt_at),
+            lease_until=None,
+            first_attempted_at=sa.func.coalesce(table.c.first_attempted_at,
+                                                sa.bindparam("b_first", type_=table.c.first_attempted_at.type)),
+            last_status_code=sa.bindparam("b_code"),
+            last_error=sa.bindparam("b_error"),
+            delivered_at=sa.bindparam("b_delivered"),
+        ),
+        deliveries,
+    ).rowcount
+    if 0 <= moved < len(deliveries):
+        logger.warning("forwarding: the lease of %d delivery(ies) ended before their outcome was recorded; "
+                       "another worker owns them now, so only the attempts are logged", len(deliveries) - moved)
+    db.session.execute(sa.insert(ForwardAttempt.__table__), attempts)
+
+    targets = ForwardingTarget.__table__
+    if recovered:
+        db.session.execute(sa.update(targets).where(targets.c.id.in_(recovered), targets.c.failing_since.is_not(None))
+                           .values(failing_since=None))
+    for target_id, since in failing_from.items():
+        db.session.execute(sa.update(targets).where(targets.c.id == target_id, targets.c.failing_since.is_(None))
+                           .values(failing_since=since))
+    for target_id in gone:
         reason = f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
-        db.session.execute(targets.where(ForwardingTarget.enabled.is_(True))
+        db.session.execute(sa.update(targets).where(targets.c.id == target_id, targets.c.enabled.is_(True))
                            .values(enabled=False, disabled_reason=reason))
-        _stop_pending(job.target_id, "target disabled: " + reason)
-        logger.warning("forwarding target %s disabled: its receiver answered 410 Gone", job.target_id)
-    db.session.commit()
-    if status != DeliveryStatus.DELIVERED:
-        logger.info("forward delivery %s to target %s: %s (%s)", job.delivery_id, job.target_id, status,
-                    result.error)
-    return status
+        _stop_pending(target_id, "target disabled: " + reason)
+        logger.warning("forwarding target %s disabled: its receiver answered 410 Gone", target_id)
+    return statuses
 
 
 def _record_target_disabled(job: Job) -> str:
-    """A delivery claimed after its target was disabled: failed without an attempt."""
+    """A delivery claimed after its target was disabled: failed without an attempt; commits."""
     db.session.execute(
         sa.update(ForwardDelivery)
         .where(ForwardDelivery.id == job.delivery_id, ForwardDelivery.lease_until == job.lease_until)
@@ -694,8 +726,8 @@ def _record_target_disabled(job: Job) -> str:
 # -- the worker ------------------------------------------------------------------------------------
 
 
-def claim(limit: int, now: datetime, lease: timedelta) -> list[int]:
-    """Lease up to ``limit`` due deliveries to this worker and commit; answers their ids.
+def claim(limit: int, now: datetime, lease: timedelta) -> list[Job]:
+    """Lease up to ``limit`` due deliveries to this worker and answer them ready to send; commits.
 
     PostgreSQL skips rows another worker is claiming at this moment (``FOR UPDATE SKIP LOCKED``), and a
     claimed row stays out of every claim until its lease ends. SQLite runs one writer at a time.
@@ -719,8 +751,9 @@ def claim(limit: int, now: datetime, lease: timedelta) -> list[int]:
         .returning(ForwardDelivery.id)
         .execution_options(synchronize_session=False)
     ).all()
-    db.session.commit()
-    return list(ids)
+    jobs = _load_jobs(ids) if ids else []
+    db.session.commit()  # nothing is held open while we send
+    return jobs
 
 
 def _load_jobs(ids: list[int]) -> list[Job]:
@@ -730,6 +763,8 @@ def _load_jobs(ids: list[int]) -> list[Job]:
         .outerjoin(WebhookEvent, ForwardDelivery.event_id == WebhookEvent.id)
         .where(ForwardDelivery.id.in_(ids))
         .order_by(ForwardDelivery.next_attempt_at)
+        # The rows as the claim just left them (their lease), even if this session had them loaded.
+        .execution_options(populate_existing=True)
     ).all()
     jobs = [
         Job(delivery_id=delivery.id, target_id=target.id, message_id=delivery.message_id, url=target.url,
@@ -739,7 +774,6 @@ def _load_jobs(ids: list[int]) -> list[Job]:
             target_failing=target.failing_since is not None)
         for delivery, target, event in rows
     ]
-    db.session.commit()  # nothing is held open while we send
     return jobs
 
 
@@ -775,13 +809,16 @@ def run_worker(batch_size: int = DEFAULT_BATCH_SIZE, once: bool = False, stop_ev
     sender = Sender.from_config(current_app.config, pool_size=batch_size)
     stats = WorkerStats()
     in_flight: dict[Future, Job] = {}
+    claim_at_least = max(1, batch_size // 4)
     drained = False  # with ``once``: a claim found nothing due, so finish what is in flight and stop
     with ThreadPoolExecutor(batch_size, thread_name_prefix="esu-forward") as pool:
         try:
             while True:
-                if not (drained or stop_event.is_set()) and len(in_flight) < batch_size:
+                # Claim in handfuls rather than one slot at a time: fewer transactions per delivery.
+                if not (drained or stop_event.is_set()) and (batch_size - len(in_flight) >= claim_at_least
+                                                             or not in_flight):
                     try:
-                        jobs = _load_jobs(claim(batch_size - len(in_flight), clock(), lease))
+                        jobs = claim(batch_size - len(in_flight), clock(), lease)
                     except SQLAlchemyError:
                         db.session.rollback()
                         if once:
@@ -802,18 +839,28 @@ def run_worker(batch_size: int = DEFAULT_BATCH_SIZE, once: bool = False, stop_ev
                         stop_event.wait(poll_interval)
                     continue
                 done, _ = wait(in_flight, timeout=poll_interval, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = in_flight.pop(future)
-                    try:
-                        stats.add(record_outcome(job, future.result(), clock()))
-                    except Exception:
-                        db.session.rollback()
-                        stats.errors += 1
-                        logger.exception("forwarding: the outcome of delivery %s was not recorded; it will be "
-                                         "sent again once its lease ends", job.delivery_id)
+                _record_finished([(in_flight.pop(future), future) for future in done], clock(), stats)
         finally:
             sender.close()
     return stats
+
+
+def _record_finished(finished: list[tuple[Job, Future]], now: datetime, stats: WorkerStats) -> None:
+    """Record the attempts that just finished, in one transaction. If that fails, their leases still
+    hold: they are sent again, with the same ``webhook-id``, once the leases end (at-least-once)."""
+    if not finished:
+        return
+    try:
+        statuses = record_outcomes([(job, future.result()) for job, future in finished], now)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        stats.errors += len(finished)
+        logger.exception("forwarding: the outcome of deliveries %s was not recorded; they will be sent again "
+                         "once their leases end", [job.delivery_id for job, _ in finished])
+        return
+    for status in statuses:
+        stats.add(status)
 
 
 def start_background_worker(app, *, batch_size: int = DEFAULT_BATCH_SIZE,

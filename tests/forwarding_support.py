@@ -59,6 +59,11 @@ class Received:
         return self.headers["webhook-id"]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a worker opens many connections at once; the default backlog is 5
+
+
 class Receiver:
     """A client's webhook endpoint: records every request and answers from a script (then 200)."""
 
@@ -97,8 +102,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
