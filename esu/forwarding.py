@@ -6,7 +6,7 @@ How it fits together:
   one ``ForwardDelivery`` (the outbox) per event and matching target, so nothing stored is ever left
   unforwarded and Meta's endpoint pays for one SELECT and one INSERT.
 - ``run_worker`` (``flask --app wsgi forward``) claims due deliveries with a lease, sends them without
-  holding a transaction, and records each outcome in a short one. Any number of workers may run on
+  holding a transaction, and records the outcomes in short ones. Any number of workers may run on
   PostgreSQL (``FOR UPDATE SKIP LOCKED``); run a single one on SQLite, which has one writer at a time.
 - Sending follows Standard Webhooks: ``webhook-id`` (the same on every retry, so receivers can drop
   repeats), ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256>``. Delivery is
@@ -128,7 +128,7 @@ def payload(event: WebhookEvent | None, delivery_created_at: datetime) -> bytes:
     if event is None:
         data = {"id": None, "field": TEST_FIELD, "waba_id": None, "phone_number_id": None,
                 "occurred_at": _iso(delivery_created_at),
-                "value": {"message": "A test event from esu: this target is reachable and verifies signatures."}}
+                "value": {"message": "A test event from esu: if its signature checks out, forwarding works."}}
     else:
         data = {"id": event.id, "field": event.field, "waba_id": event.waba_id,
                 "phone_number_id": event.phone_number_id, "occurred_at": _iso(event.occurred_at),
@@ -196,7 +196,10 @@ class DestinationPolicy:
         """``check_url``, then (outside development) every address the host resolves to."""
         self.check_url(url)
         parts = urlsplit(url)
-        self.vetted_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        try:
+            self.vetted_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        except OSError:
+            raise DestinationRefused(f"{parts.hostname} does not resolve to an address") from None
 
     def vetted_address(self, host: str, port: int) -> str:
         """The address to connect to for ``host``: in development the host itself; elsewhere one of its
@@ -403,8 +406,8 @@ def _read_excerpt(response: requests.Response, deadline: float) -> str | None:
                 break
     except (requests.RequestException, OSError):
         pass  # the status is the answer; the body is only a hint
-    text = b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_CHARS]
-    return text or None
+    text = b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "")[:EXCERPT_CHARS]
+    return text or None  # (PostgreSQL text cannot hold NUL: a receiver's answer must not stop the recording)
 
 
 # -- targets ---------------------------------------------------------------------------------------
@@ -463,6 +466,7 @@ def disable_target(target: ForwardingTarget, reason: str) -> int:
 
 
 def enable_target(target: ForwardingTarget) -> None:
+    """Forward to ``target`` again (its stopped deliveries stay failed until replayed). Flushes."""
     target.enabled = True
     target.disabled_reason = None
     target.failing_since = None
@@ -616,10 +620,10 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return timedelta(seconds=int(value))
+        return timedelta(seconds=min(int(value), RETRY_AFTER_CAP.total_seconds()))
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -697,7 +701,8 @@ def record_outcomes(finished: list[tuple[Job, AttemptResult]], now: datetime) ->
 
     targets = ForwardingTarget.__table__
     if recovered:
-        db.session.execute(sa.update(targets).where(targets.c.id.in_(recovered), targets.c.failing_since.is_not(None))
+        db.session.execute(sa.update(targets)
+                           .where(targets.c.id.in_(sorted(recovered)), targets.c.failing_since.is_not(None))
                            .values(failing_since=None))
     for target_id, since in failing_from.items():
         db.session.execute(sa.update(targets).where(targets.c.id == target_id, targets.c.failing_since.is_(None))

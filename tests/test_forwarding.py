@@ -181,6 +181,21 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date(page, receiver, clock)
     assert delivery_of(event_id).next_attempt_at == clock() + timedelta(seconds=3600 - 21)
 
 
+def test_a_hostile_answer_cannot_stop_the_recording(page, receiver, clock):
+    """NUL bytes (which PostgreSQL text refuses) and an absurd Retry-After are recorded sanely, not retried
+    for ever as unrecordable."""
+    add_target(page, receiver)
+    (event_id,) = store_events(onboard(page))
+    receiver.answer((503, {"Retry-After": "9" * 40}, b"\x00\x00down\x00"))
+
+    stats = work(clock)
+
+    assert stats.counts == {"pending": 1} and stats.errors == 0
+    delivery = delivery_of(event_id)
+    assert delivery.next_attempt_at == clock() + forwarding.RETRY_AFTER_CAP
+    assert attempts_of(delivery)[0].response_excerpt == "down"
+
+
 def test_410_gone_disables_the_target_and_stops_its_pending_deliveries(page, receiver, clock):
     target = add_target(page, receiver)
     waba_id = onboard(page)

@@ -77,6 +77,7 @@ def prod_page(production):
     ("https://esu.example.com/webhooks/whatsapp", "esu itself"),
     ("https://ESU.example.com./webhooks/whatsapp", "esu itself"),
     ("https://alias.example.net/webhooks/whatsapp", "an address of esu itself"),
+    ("https://nowhere.example.net/hooks", "does not resolve"),
 ])
 def test_targets_to_internal_addresses_or_esu_are_refused(prod_page, dns, url, reason):
     dns.update({"internal.example.net": "10.0.0.5", "esu.example.com": "93.184.216.80",

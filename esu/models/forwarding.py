@@ -38,9 +38,6 @@ class ForwardingTarget(db.Model):
 
     page: Mapped[SignupPage] = relationship()
 
-    def forwards(self, field: str | None) -> bool:
-        return not self.fields or field in self.fields
-
     def __repr__(self) -> str:
         return f"<ForwardingTarget {self.id} {self.url}>"
 
