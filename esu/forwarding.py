@@ -798,7 +798,7 @@ class WorkerStats:
         return sum(self.counts.values())
 
     def __str__(self) -> str:
-        parts = ", ".join(f"{count} {status}" for status, count in sorted(self.counts.items())) or "nothing due"
+        parts = ", ".join(f"{count} {status}" for status, count in sorted(self.counts.items())) or "nothing sent"
         return parts + (f", {self.errors} not recorded" if self.errors else "")
 
 
