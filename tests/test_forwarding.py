@@ -67,12 +67,18 @@ def test_enqueue_picks_the_owning_pages_targets_and_their_fields(page):
     forwarding.disable_target(switched_off, "not now")
     others, _ = forwarding.create_target(other, "http://127.0.0.1:9/other")
     db.session.commit()
+    reported = create_page("reported", "Found by Meta's PARTNER_ADDED")
+    from_meta, _ = forwarding.create_target(reported, "http://127.0.0.1:9/reported")
+    db.session.add(Onboarding(page_id=reported.id, event="PARTNER_ADDED", source="webhook", status="completed",
+                              waba_id="777"))
+    db.session.commit()
     ours = onboard(page)
     theirs = onboard(other)
     onboard(other, ours, confirmed=False)  # someone on the other page claimed our WABA: not proven
 
     message, account, elsewhere, orphan = (store_events(ours)[0], store_events(ours, field="account_update")[0],
                                            store_events(theirs)[0], store_events("999")[0])
+    (reported_event,) = store_events("777")
 
     def targets_of(event_id):
         return sorted(db.session.scalars(sa.select(ForwardDelivery.target_id)
@@ -82,11 +88,26 @@ def test_enqueue_picks_the_owning_pages_targets_and_their_fields(page):
     assert targets_of(account) == sorted([everything.id, accounts.id])
     assert targets_of(elsewhere) == [others.id]
     assert targets_of(orphan) == []
+    assert targets_of(reported_event) == [from_meta.id]
 
     # The ingest may queue the same events again (a retried transaction): nothing is added.
-    assert forwarding.enqueue([message, account, elsewhere, orphan]) == 0
+    assert forwarding.enqueue([message, account, elsewhere, orphan, reported_event]) == 0
     db.session.commit()
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 4
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 5
+
+
+def test_disabling_a_target_stops_its_pending_deliveries(page):
+    target, _ = forwarding.create_target(page, "http://127.0.0.1:9/hooks")
+    db.session.commit()
+    store_events(onboard(page), count=2)
+    assert forwarding.disable_target(target, "the client moved") == 2
+    db.session.commit()
+    assert forwarding.delivery_counts(target) == {"failed": 2}
+    assert {d.last_error for d in forwarding.deliveries(target)} == {"stopped: the client moved"}
+    with pytest.raises(ForwardingError, match="must start with"):
+        forwarding.update_target(target, url="gopher://127.0.0.1/")
+    forwarding.update_target(target, url="http://127.0.0.1:10/new", fields=["security"])
+    assert (target.url, target.fields) == ("http://127.0.0.1:10/new", ["security"])
 
 
 def test_events_after_offboarding_are_not_forwarded(page, clock):
