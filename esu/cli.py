@@ -1,9 +1,11 @@
-"""Command-line tools: ``flask --app wsgi pages|keys|demo …``."""
+"""Command-line tools: ``flask --app wsgi pages|keys|forward|demo …``."""
 
 from __future__ import annotations
 
 import re
 import secrets
+import signal
+import threading
 
 import click
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
+from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
 from .models import SignupPage
@@ -29,6 +32,7 @@ def init_app(app) -> None:
     app.cli.add_command(keys)
     app.cli.add_command(webhooks)
     app.cli.add_command(demo)
+    app.cli.add_command(forward)
 
 
 def create_page(slug: str, title: str, **fields) -> SignupPage:
@@ -146,5 +150,29 @@ def demo(host: str, port: int) -> None:
     db.session.commit()
     click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
     click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
-    # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)
+    stop_forwarding = forwarding.start_background_worker(current_app._get_current_object())
+    try:
+        # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
+    finally:
+        stop_forwarding()
+
+
+@click.command("forward")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--batch-size", default=forwarding.DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(1, 200),
+              help="Deliveries claimed and in flight at once.")
+@click.option("--poll-interval", default=1.0, show_default=True, type=click.FloatRange(0.05),
+              help="Seconds between looks for due deliveries when there is nothing to do.")
+def forward(once: bool, batch_size: int, poll_interval: float) -> None:
+    """Send queued deliveries to the clients' forwarding targets, until stopped (SIGTERM or Ctrl-C).
+
+    Run it beside the web server. Any number may run on PostgreSQL; run one on SQLite.
+    """
+    stop_event = threading.Event()
+    if not once:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop_event.set())
+        click.echo(f"Forwarding worker started (batch size {batch_size}); stop with Ctrl-C or SIGTERM.")
+    stats = forwarding.run_worker(batch_size, once=once, stop_event=stop_event, poll_interval=poll_interval)
+    click.echo(f"Forwarding: {stats}.")

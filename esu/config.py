@@ -89,6 +89,10 @@ def defaults() -> dict:
         "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
         # Redis down: count login failures in each process rather than refuse every login.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Forwarding to clients' own URLs: (connect, read) seconds per attempt, and how long a worker owns a
+        # claimed delivery (longer than any one attempt can take, or a second worker may send it too).
+        "FORWARD_TIMEOUT": (3.05, 10.0),
+        "FORWARD_LEASE_SECONDS": 120,
     }
 
 

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from . import forwarding
 from .extensions import db
 from .models import (
     MessageTemplate,
@@ -284,6 +285,8 @@ def receive(body: bytes) -> Receipt:
               if row["status"] == STORED and row["field"] in APPLIERS]
     if events:
         apply(events)
+    # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
+    forwarding.enqueue([event_id for event_id, row in new if row["waba_id"]])
     return Receipt(changes=len(rows), stored=len(new), failed=sum(event.status == FAILED for event in events))
 
 

@@ -354,3 +354,4 @@ class WebhookEvent(db.Model):
 
 
 from . import admin  # noqa: F401  (the admin's tables, after the models they refer to)
+from . import forwarding  # noqa: E402,F401

@@ -1,0 +1,923 @@
+"""Per-client webhook forwarding: every stored event of a client's WABAs, signed, to that client's URLs.
+
+How it fits together:
+
+- The webhook ingest stores ``WebhookEvent`` rows and calls ``enqueue(ids)`` in the same transaction:
+  one ``ForwardDelivery`` (the outbox) per event and matching target, so nothing stored is ever left
+  unforwarded and Meta's endpoint pays for one SELECT and one INSERT.
+- ``run_worker`` (``flask --app wsgi forward``) claims due deliveries with a lease, sends them without
+  holding a transaction, and records the outcomes in short ones. Any number of workers may run on
+  PostgreSQL (``FOR UPDATE SKIP LOCKED``); run a single one on SQLite, which has one writer at a time.
+- Sending follows Standard Webhooks: ``webhook-id`` (the same on every retry, so receivers can drop
+  repeats), ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256>``. Delivery is
+  at-least-once: a worker that dies between sending and recording leaves the lease to expire, and the
+  delivery goes again with the same ``webhook-id``.
+- Outbound requests never follow redirects, have timeouts, and outside development may only reach
+  public addresses over https, never esu itself (checked when a target is saved and again on every
+  connection, after DNS).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import functools
+import hashlib
+import hmac
+import http.cookiejar
+import ipaddress
+import json
+import logging
+import random
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+import sqlalchemy as sa
+from flask import current_app, has_request_context, request
+from requests.adapters import HTTPAdapter
+from sqlalchemy.exc import SQLAlchemyError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError
+
+from .extensions import db
+from .models import Onboarding, OnboardingStep, SignupPage, StepStatus, WebhookEvent, now_utc
+from .models.forwarding import DeliveryStatus, ForwardAttempt, ForwardDelivery, ForwardingTarget
+
+logger = logging.getLogger(__name__)
+
+#: Waits after the 1st, 2nd… failed attempt; then every ``LATER_RETRY_EVERY`` until ``RETRY_WINDOW`` is over.
+RETRY_SCHEDULE = (
+    timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
+    timedelta(hours=1), timedelta(hours=2), timedelta(hours=4), timedelta(hours=8),
+)
+LATER_RETRY_EVERY = timedelta(hours=12)
+#: A delivery still failing this long after its first attempt is given up (``dead``).
+RETRY_WINDOW = timedelta(days=3)
+#: Each wait is stretched or shrunk by up to this fraction, so failures of many deliveries spread out.
+JITTER = 0.2
+#: A receiver's ``Retry-After`` is honoured up to this long.
+RETRY_AFTER_CAP = timedelta(hours=12)
+#: Statuses worth another try besides 5xx: too many requests, and the receiver's own timeout.
+RETRYABLE_STATUSES = frozenset({408, 429})
+EXCERPT_CHARS = 500
+EXCERPT_BYTES = 4 * EXCERPT_CHARS
+DEFAULT_BATCH_SIZE = 20
+#: The ``field`` of the event ``send_test_event`` sends.
+TEST_FIELD = "esu_test"
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: Meta's WhatsApp webhook fields, offered when choosing what a target receives (others are accepted too).
+KNOWN_FIELDS = (
+    "messages", "account_update", "account_alerts", "account_review_update", "business_capability_update",
+    "message_template_status_update", "message_template_quality_update", "message_template_components_update",
+    "template_category_update", "phone_number_name_update", "phone_number_quality_update", "security",
+    "history", "smb_app_state_sync", "smb_message_echoes", "partner_solutions", "user_preferences",
+    "payment_configuration_update", "automatic_events",
+)
+UNDELIVERED = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+
+
+class ForwardingError(ValueError):
+    """A forwarding request that cannot be carried out; the message says why, in words for the admin."""
+
+
+class DestinationRefused(ForwardingError):
+    """A target URL, or the address it resolves to, that esu will not send to."""
+
+
+# -- signing ---------------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_message_id() -> str:
+    return "msg_" + secrets.token_hex(16)
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: HMAC-SHA256 of ``{id}.{timestamp}.{body}`` with the decoded secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "Content-Type": "application/json",
+        "User-Agent": "esu-forwarder/1",
+    }
+
+
+def payload(event: WebhookEvent | None, delivery_created_at: datetime) -> bytes:
+    """The JSON body of a delivery, built from the stored event: the same bytes on every attempt."""
+    if event is None:
+        data = {"id": None, "field": TEST_FIELD, "waba_id": None, "phone_number_id": None,
+                "occurred_at": _iso(delivery_created_at),
+                "value": {"message": "A test event from esu: if its signature checks out, forwarding works."}}
+    else:
+        data = {"id": event.id, "field": event.field, "waba_id": event.waba_id,
+                "phone_number_id": event.phone_number_id, "occurred_at": _iso(event.occurred_at),
+                "value": event.value}
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+# -- where we may send -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """Where forwarding may connect. Development: anywhere (tests and demos use local receivers).
+    Elsewhere: https only, to public addresses, never to esu's own host (SSRF)."""
+
+    restricted: bool
+    own_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_config(cls, config) -> DestinationPolicy:
+        own = set()
+        if config.get("ESU_PUBLIC_URL"):
+            own.add(_hostname(urlsplit(config["ESU_PUBLIC_URL"]).hostname))
+        if has_request_context():
+            own.add(_hostname(urlsplit("//" + request.host).hostname))
+        own.discard("")
+        return cls(restricted=config["ESU_ENV"] != "development", own_hosts=frozenset(own))
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL by its text alone: scheme, host, credentials, esu itself, a forbidden IP literal."""
+        if len(url) > 2048:
+            raise DestinationRefused("the URL is longer than 2048 characters")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise DestinationRefused("the URL cannot be parsed") from None
+        allowed = ("https",) if self.restricted else ("https", "http")
+        if parts.scheme not in allowed:
+            raise DestinationRefused("the URL must start with https://" if self.restricted
+                                     else "the URL must start with https:// or http://")
+        host = _hostname(parts.hostname)
+        if not host:
+            raise DestinationRefused("the URL has no host")
+        if parts.username is not None or parts.password is not None:
+            raise DestinationRefused("the URL must not carry a user name or password: the signature "
+                                     "authenticates esu")
+        if not self.restricted:
+            return
+        if host in self.own_hosts:
+            raise DestinationRefused(f"{host} is esu itself")
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        reason = forbidden_address(literal)
+        if reason:
+            raise DestinationRefused(f"{host} is a {reason} address")
+
+    def check_destination(self, url: str) -> None:
+        """``check_url``, then (outside development) every address the host resolves to."""
+        self.check_url(url)
+        parts = urlsplit(url)
+        try:
+            self.vetted_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        except OSError:
+            raise DestinationRefused(f"{parts.hostname} does not resolve to an address") from None
+
+    def vetted_address(self, host: str, port: int) -> str:
+        """The address to connect to for ``host``: in development the host itself; elsewhere one of its
+        resolved addresses, once every one of them is allowed."""
+        if not self.restricted:
+            return host
+        host = _hostname(host)
+        if host in self.own_hosts:
+            raise DestinationRefused(f"{host} is esu itself")
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        own_addresses = self._own_addresses()
+        for *_, sockaddr in infos:
+            address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+            reason = forbidden_address(address)
+            if reason:
+                raise DestinationRefused(f"{host} resolves to {address}, a {reason} address")
+            if address in own_addresses:
+                raise DestinationRefused(f"{host} resolves to {address}, an address of esu itself")
+        return infos[0][4][0]
+
+    def _own_addresses(self) -> set:
+        addresses = set()
+        for host in self.own_hosts:
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                continue
+            addresses.update(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos)
+        return addresses
+
+
+def _hostname(host: str | None) -> str:
+    return (host or "").strip("[]").rstrip(".").lower()
+
+
+def forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``address`` is not a public unicast address (so not one to forward to), or None."""
+    embedded = None
+    if address.version == 6:
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+    for candidate in (embedded, address):  # the IPv4 address inside says more than the IPv6 wrapping
+        if candidate is None:
+            continue
+        for attribute, reason in (("is_loopback", "loopback"), ("is_unspecified", "unspecified"),
+                                  ("is_link_local", "link-local"), ("is_multicast", "multicast"),
+                                  ("is_private", "private"), ("is_reserved", "reserved")):
+            if getattr(candidate, attribute):
+                return reason
+        if not candidate.is_global:
+            return "non-public"
+    return None
+
+
+# -- sending ---------------------------------------------------------------------------------------
+
+
+class _VettedConnection:
+    """Connects to the address the policy vetted after resolving the name itself, so a name that
+    resolves elsewhere by the time we connect (DNS rebinding) is refused too. TLS still checks the name."""
+
+    policy: DestinationPolicy
+
+    def _new_conn(self):
+        name = self._dns_host
+        try:
+            address = self.policy.vetted_address(name, self.port)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        self._dns_host = address
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _VettingAdapter(HTTPAdapter):
+    def __init__(self, policy: DestinationPolicy, pool_maxsize: int):
+        self.policy = policy
+        super().__init__(pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        vetted = {"policy": self.policy}
+        http_connection = type("VettedHTTPConnection", (_VettedConnection, HTTPConnection), vetted)
+        https_connection = type("VettedHTTPSConnection", (_VettedConnection, HTTPSConnection), vetted)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("VettedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_connection}),
+            "https": type("VettedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_connection}),
+        }
+
+
+class Outcome:
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+@dataclass
+class AttemptResult:
+    """What one HTTP attempt came to, before it is recorded."""
+
+    outcome: str
+    attempted_at: datetime
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    excerpt: str | None = None
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed delivery with everything needed to send it, read before the transaction ends."""
+
+    delivery_id: int
+    target_id: int
+    message_id: str
+    url: str
+    secret: str
+    body: bytes
+    attempts: int
+    first_attempted_at: datetime | None
+    lease_until: datetime | None
+    is_test: bool
+    target_enabled: bool
+    target_failing: bool
+
+
+class Sender:
+    """Posts signed deliveries with one pooled session: timeouts, no redirects, no proxies from the
+    environment, no cookies kept, every connection vetted by the destination policy. Thread-safe."""
+
+    def __init__(self, policy: DestinationPolicy, timeout: tuple[float, float], pool_size: int = DEFAULT_BATCH_SIZE):
+        self.policy = policy
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        adapter = _VettingAdapter(policy, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    @classmethod
+    def from_config(cls, config, pool_size: int = DEFAULT_BATCH_SIZE) -> Sender:
+        return cls(DestinationPolicy.from_config(config), tuple(config["FORWARD_TIMEOUT"]), pool_size)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(self, job: Job, clock: Callable[[], datetime] = now_utc) -> AttemptResult:
+        """One attempt. Never raises for the receiver's or the network's failures: they are the result."""
+        attempted_at = clock()
+        started = time.monotonic()
+
+        def result(outcome: str, **fields) -> AttemptResult:
+            return AttemptResult(outcome, attempted_at, round((time.monotonic() - started) * 1000), **fields)
+
+        headers = signed_headers(job.secret, job.message_id, int(attempted_at.timestamp()), job.body)
+        try:
+            self.policy.check_url(job.url)
+            response = self.session.post(job.url, data=job.body, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False, stream=True)
+        except DestinationRefused as exc:
+            return result(Outcome.FAILED, error=f"destination refused: {exc}")
+        # The exceptions' own text can carry the URL, and receivers put tokens in URLs: keep the kind only.
+        except requests.exceptions.ConnectTimeout:
+            return result(Outcome.RETRY, error="timed out connecting")
+        except requests.exceptions.ReadTimeout:
+            return result(Outcome.RETRY, error="timed out waiting for the response")
+        except requests.exceptions.SSLError:
+            return result(Outcome.RETRY, error="TLS failed (certificate or handshake)")
+        except requests.exceptions.ConnectionError:
+            return result(Outcome.RETRY, error="could not connect")
+        except requests.RequestException as exc:
+            return result(Outcome.RETRY, error=f"request failed ({type(exc).__name__})")
+        try:
+            excerpt = _read_excerpt(response, started + sum(self.timeout))
+        finally:
+            response.close()
+        code = response.status_code
+        fields = {"status_code": code, "excerpt": excerpt}
+        if 200 <= code < 300:
+            return result(Outcome.DELIVERED, **fields)
+        if code == 410:
+            return result(Outcome.GONE, error="HTTP 410 Gone: the receiver asked to stop", **fields)
+        if code >= 500 or code in RETRYABLE_STATUSES:
+            return result(Outcome.RETRY, error=f"HTTP {code}", retry_after=response.headers.get("Retry-After"),
+                          **fields)
+        if 300 <= code < 400:
+            return result(Outcome.FAILED, error=f"HTTP {code}: redirects are not followed", **fields)
+        return result(Outcome.FAILED, error=f"HTTP {code}", **fields)
+
+
+def _read_excerpt(response: requests.Response, deadline: float) -> str | None:
+    """The start of the body, read for a bounded number of bytes and time (a receiver can trickle)."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=512):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= EXCERPT_BYTES or time.monotonic() > deadline:
+                break
+    except (requests.RequestException, OSError):
+        pass  # the status is the answer; the body is only a hint
+    text = b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "")[:EXCERPT_CHARS]
+    return text or None  # (PostgreSQL text cannot hold NUL: a receiver's answer must not stop the recording)
+
+
+# -- targets ---------------------------------------------------------------------------------------
+
+
+def _normalise_fields(fields: Iterable[str] | None) -> list[str]:
+    chosen = []
+    for name in fields or ():
+        name = str(name).strip()
+        if not FIELD_NAME.match(name):
+            raise ForwardingError(f"'{name}' is not a webhook field name (lowercase letters, digits and _)")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def create_target(page: SignupPage, url: str, fields: Iterable[str] | None = None) -> tuple[ForwardingTarget, str]:
+    """Add a forwarding target to ``page``; answers it and its signing secret, which is shown only now.
+
+    Raises ForwardingError (DestinationRefused) with a reason fit for the admin. Flushes, does not commit.
+    """
+    url = url.strip()
+    DestinationPolicy.from_config(current_app.config).check_destination(url)
+    secret = new_secret()
+    target = ForwardingTarget(page_id=page.id, url=url, secret=secret, fields=_normalise_fields(fields),
+                              enabled=True)
+    db.session.add(target)
+    db.session.flush()
+    return target, secret
+
+
+def update_target(target: ForwardingTarget, *, url: str | None = None, fields: Iterable[str] | None = None) -> None:
+    """Change a target's URL or fields (the secret stays). Flushes, does not commit."""
+    if url is not None and url.strip() != target.url:
+        DestinationPolicy.from_config(current_app.config).check_destination(url.strip())
+        target.url = url.strip()
+    if fields is not None:
+        target.fields = _normalise_fields(fields)
+    db.session.flush()
+
+
+def rotate_secret(target: ForwardingTarget) -> str:
+    """Give ``target`` a new signing secret and answer it (shown once). Flushes, does not commit."""
+    target.secret = new_secret()
+    db.session.flush()
+    return target.secret
+
+
+def disable_target(target: ForwardingTarget, reason: str) -> int:
+    """Stop forwarding to ``target``: its pending deliveries become failed (replayable once it is enabled
+    again). Answers how many were stopped. Flushes, does not commit."""
+    target.enabled = False
+    target.disabled_reason = reason
+    db.session.flush()
+    return _stop_pending(target.id, reason)
+
+
+def enable_target(target: ForwardingTarget) -> None:
+    """Forward to ``target`` again (its stopped deliveries stay failed until replayed). Flushes."""
+    target.enabled = True
+    target.disabled_reason = None
+    target.failing_since = None
+    db.session.flush()
+
+
+def _stop_pending(target_id: int, reason: str) -> int:
+    result = db.session.execute(
+        sa.update(ForwardDelivery)
+        .where(ForwardDelivery.target_id == target_id, ForwardDelivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.FAILED, last_error=f"stopped: {reason}")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+# -- the outbox ------------------------------------------------------------------------------------
+
+
+def enqueue(event_ids: Iterable[int]) -> int:
+    """Queue the stored events ``event_ids`` for every enabled target that wants them; answers how many
+    deliveries were added. Called by the webhook ingest inside its transaction: flushes, never commits.
+
+    An event goes to the targets of the pages whose onboarding owns its WABA: one whose ``confirm_ids``
+    step proved the customer granted that WABA (or that Meta reported, ``source='webhook'``), until it
+    is offboarded. Queuing the same event twice adds nothing (unique target and event).
+    """
+    ids = sorted(set(event_ids))
+    if not ids:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    routes, insert = _enqueue_statements(dialect)
+    rows = db.session.execute(routes, {"event_ids": ids}).all()
+    now = now_utc()
+    wanted = sorted({(event_id, target_id) for event_id, event_field, target_id, target_fields in rows
+                     if not target_fields or event_field in target_fields})
+    if not wanted:
+        return 0
+    values = [
+        {"target_id": target_id, "event_id": event_id, "message_id": new_message_id(),
+         "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for event_id, target_id in wanted
+    ]
+    return len(db.session.execute(insert, values).all())
+
+
+@functools.cache
+def _enqueue_statements(dialect: str):
+    """The SELECT of (event, target) routes and the outbox INSERT, built once: they run on the webhook's
+    path for every delivery from Meta. The INSERT takes any number of rows (SQLAlchemy sends them as
+    multi-row VALUES) and skips pairs already queued."""
+    confirmed = sa.exists().where(
+        OnboardingStep.onboarding_id == Onboarding.id,
+        OnboardingStep.name == "confirm_ids",
+        OnboardingStep.status == StepStatus.OK,
+    )
+    routes = (
+        sa.select(WebhookEvent.id, WebhookEvent.field, ForwardingTarget.id, ForwardingTarget.fields)
+        .join(Onboarding, Onboarding.waba_id == WebhookEvent.waba_id)
+        .join(ForwardingTarget, ForwardingTarget.page_id == Onboarding.page_id)
+        .where(
+            WebhookEvent.id.in_(sa.bindparam("event_ids", expanding=True)),
+            ForwardingTarget.enabled.is_(True),
+            sa.or_(Onboarding.source == "webhook", confirmed),
+            sa.or_(Onboarding.offboarded_at.is_(None), Onboarding.offboarded_at >= WebhookEvent.received_at),
+        )
+        .distinct()
+    )
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = ForwardDelivery.__table__
+    outbox = insert(table).on_conflict_do_nothing(index_elements=["target_id", "event_id"]).returning(table.c.id)
+    return routes, outbox
+
+
+def replay(delivery: ForwardDelivery) -> None:
+    """Send a failed or dead delivery again, from a fresh retry window, with the same ``webhook-id``
+    (the receiver never acknowledged it). Flushes, does not commit."""
+    if delivery.status not in UNDELIVERED:
+        raise ForwardingError(f"only failed deliveries can be replayed; this one is {delivery.status}")
+    if not delivery.target.enabled:
+        raise ForwardingError("the target is disabled: enable it before replaying its deliveries")
+    delivery.status = DeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.first_attempted_at = None
+    delivery.next_attempt_at = now_utc()
+    delivery.lease_until = None
+    db.session.flush()
+
+
+def replay_failed(target: ForwardingTarget) -> int:
+    """``replay`` every failed or dead delivery of ``target``; answers how many. Flushes, does not commit."""
+    if not target.enabled:
+        raise ForwardingError("the target is disabled: enable it before replaying its deliveries")
+    result = db.session.execute(
+        sa.update(ForwardDelivery)
+        .where(ForwardDelivery.target_id == target.id, ForwardDelivery.status.in_(UNDELIVERED))
+        .values(status=DeliveryStatus.PENDING, attempts=0, first_attempted_at=None, next_attempt_at=now_utc(),
+                lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def send_test_event(target: ForwardingTarget, *, clock: Callable[[], datetime] = now_utc) -> ForwardDelivery:
+    """Send a test event to ``target`` now and answer its delivery, with the attempt's outcome.
+
+    The delivery is committed (leased to us) before the request, so a crash mid-way leaves it to a
+    worker. A test event is tried once: it reports, it does not retry.
+    """
+    if not target.enabled:
+        raise ForwardingError("the target is disabled: enable it before sending a test event")
+    now = clock()
+    lease = timedelta(seconds=current_app.config["FORWARD_LEASE_SECONDS"])
+    delivery = ForwardDelivery(target_id=target.id, event_id=None, message_id=new_message_id(),
+                               status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
+                               lease_until=now + lease, created_at=now)
+    db.session.add(delivery)
+    db.session.flush()
+    (job,) = _load_jobs([delivery.id])
+    db.session.commit()
+    sender = Sender.from_config(current_app.config, pool_size=1)
+    try:
+        result = sender.send(job, clock)
+    finally:
+        sender.close()
+    record_outcomes([(job, result)], clock())
+    db.session.commit()
+    db.session.refresh(delivery)
+    return delivery
+
+
+# -- recording -------------------------------------------------------------------------------------
+
+
+def retry_delay(attempts: int, retry_after: timedelta | None = None) -> timedelta:
+    """How long to wait after the ``attempts``-th failed attempt: the schedule with jitter, and never
+    less than the receiver's ``Retry-After`` (capped)."""
+    base = RETRY_SCHEDULE[attempts - 1] if attempts <= len(RETRY_SCHEDULE) else LATER_RETRY_EVERY
+    delay = base * random.uniform(1 - JITTER, 1 + JITTER)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """``Retry-After`` as a wait: delay-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=min(int(value), RETRY_AFTER_CAP.total_seconds()))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+def next_state(job: Job, result: AttemptResult, now: datetime) -> tuple[str, datetime | None]:
+    """The status a delivery moves to after ``result``, and when to try again if it stays pending."""
+    if result.outcome == Outcome.DELIVERED:
+        return DeliveryStatus.DELIVERED, None
+    if result.outcome != Outcome.RETRY or job.is_test:
+        return DeliveryStatus.FAILED, None
+    if now - (job.first_attempted_at or result.attempted_at) >= RETRY_WINDOW:
+        return DeliveryStatus.DEAD, None
+    return DeliveryStatus.PENDING, now + retry_delay(job.attempts + 1, parse_retry_after(result.retry_after, now))
+
+
+def record_outcomes(finished: list[tuple[Job, AttemptResult]], now: datetime) -> list[str]:
+    """Log the attempts and move their deliveries on; answers their new statuses. The caller commits.
+
+    The same few statements whatever the number of deliveries (a worker records what finished
+    together at once), and writes only, so on SQLite they queue for the write lock instead of failing.
+    A delivery changes only while our lease on it holds: a worker that lost it just logs the attempt.
+    """
+    table = ForwardDelivery.__table__
+    deliveries, attempts, statuses = [], [], []
+    failing_from: dict[int, datetime] = {}
+    recovered: set[int] = set()
+    gone: set[int] = set()
+    for job, result in finished:
+        status, next_attempt_at = next_state(job, result, now)
+        statuses.append(status)
+        deliveries.append({
+            "b_id": job.delivery_id, "b_lease": job.lease_until, "b_status": status, "b_next": next_attempt_at,
+            "b_first": result.attempted_at, "b_code": result.status_code, "b_error": result.error,
+            "b_delivered": now if status == DeliveryStatus.DELIVERED else None,
+        })
+        attempts.append({
+            "delivery_id": job.delivery_id, "attempted_at": result.attempted_at, "status_code": result.status_code,
+            "duration_ms": result.duration_ms, "response_excerpt": result.excerpt, "error": result.error,
+        })
+        # A target's failing streak starts at its first failure after a success and ends at a success;
+        # left alone when the target already was in that state as the job was loaded (the common case).
+        if status == DeliveryStatus.DELIVERED and job.target_failing:
+            recovered.add(job.target_id)
+        elif status != DeliveryStatus.DELIVERED and not job.target_failing:
+            failing_from[job.target_id] = min(result.attempted_at, failing_from.get(job.target_id, result.attempted_at))
+        if result.outcome == Outcome.GONE:
+            gone.add(job.target_id)
+        if status != DeliveryStatus.DELIVERED:
+            logger.info("forward delivery %s to target %s: %s (%s)", job.delivery_id, job.target_id, status,
+                        result.error)
+
+    moved = db.session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("b_id"), table.c.lease_until == sa.bindparam("b_lease"))
+        .values(
+            status=sa.bindparam("b_status"),
+            attempts=table.c.attempts + 1,
+            next_attempt_at=sa.func.coalesce(sa.bindparam("b_next", type_=table.c.next_attempt_at.type),
+                                             table.c.next_attempt_at),
+            lease_until=None,
+            first_attempted_at=sa.func.coalesce(table.c.first_attempted_at,
+                                                sa.bindparam("b_first", type_=table.c.first_attempted_at.type)),
+            last_status_code=sa.bindparam("b_code"),
+            last_error=sa.bindparam("b_error"),
+            delivered_at=sa.bindparam("b_delivered"),
+        ),
+        deliveries,
+    ).rowcount
+    if 0 <= moved < len(deliveries):
+        logger.warning("forwarding: the lease of %d delivery(ies) ended before their outcome was recorded; "
+                       "another worker owns them now, so only the attempts are logged", len(deliveries) - moved)
+    db.session.execute(sa.insert(ForwardAttempt.__table__), attempts)
+
+    targets = ForwardingTarget.__table__
+    if recovered:
+        db.session.execute(sa.update(targets)
+                           .where(targets.c.id.in_(sorted(recovered)), targets.c.failing_since.is_not(None))
+                           .values(failing_since=None))
+    for target_id, since in failing_from.items():
+        db.session.execute(sa.update(targets).where(targets.c.id == target_id, targets.c.failing_since.is_(None))
+                           .values(failing_since=since))
+    for target_id in gone:
+        reason = f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
+        db.session.execute(sa.update(targets).where(targets.c.id == target_id, targets.c.enabled.is_(True))
+                           .values(enabled=False, disabled_reason=reason))
+        _stop_pending(target_id, "target disabled: " + reason)
+        logger.warning("forwarding target %s disabled: its receiver answered 410 Gone", target_id)
+    return statuses
+
+
+def _record_target_disabled(job: Job) -> str:
+    """A delivery claimed after its target was disabled: failed without an attempt; commits."""
+    db.session.execute(
+        sa.update(ForwardDelivery)
+        .where(ForwardDelivery.id == job.delivery_id, ForwardDelivery.lease_until == job.lease_until)
+        .values(status=DeliveryStatus.FAILED, lease_until=None, last_error="stopped: target disabled")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return DeliveryStatus.FAILED
+
+
+# -- the worker ------------------------------------------------------------------------------------
+
+
+def claim(limit: int, now: datetime, lease: timedelta) -> list[Job]:
+    """Lease up to ``limit`` due deliveries to this worker and answer them ready to send; commits.
+
+    PostgreSQL skips rows another worker is claiming at this moment (``FOR UPDATE SKIP LOCKED``), and a
+    claimed row stays out of every claim until its lease ends. SQLite runs one writer at a time.
+    """
+    due = (
+        sa.select(ForwardDelivery.id)
+        .where(
+            ForwardDelivery.status == DeliveryStatus.PENDING,
+            ForwardDelivery.next_attempt_at <= now,
+            sa.or_(ForwardDelivery.lease_until.is_(None), ForwardDelivery.lease_until < now),
+        )
+        .order_by(ForwardDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = db.session.scalars(
+        sa.update(ForwardDelivery)
+        .where(ForwardDelivery.id.in_(due))
+        .values(lease_until=now + lease)
+        .returning(ForwardDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    jobs = _load_jobs(ids) if ids else []
+    db.session.commit()  # nothing is held open while we send
+    return jobs
+
+
+def _load_jobs(ids: list[int]) -> list[Job]:
+    rows = db.session.execute(
+        sa.select(ForwardDelivery, ForwardingTarget, WebhookEvent)
+        .join(ForwardingTarget, ForwardDelivery.target_id == ForwardingTarget.id)
+        .outerjoin(WebhookEvent, ForwardDelivery.event_id == WebhookEvent.id)
+        .where(ForwardDelivery.id.in_(ids))
+        .order_by(ForwardDelivery.next_attempt_at)
+        # The rows as the claim just left them (their lease), even if this session had them loaded.
+        .execution_options(populate_existing=True)
+    ).all()
+    jobs = [
+        Job(delivery_id=delivery.id, target_id=target.id, message_id=delivery.message_id, url=target.url,
+            secret=target.secret, body=payload(event, delivery.created_at), attempts=delivery.attempts,
+            first_attempted_at=delivery.first_attempted_at, lease_until=delivery.lease_until,
+            is_test=delivery.event_id is None, target_enabled=target.enabled,
+            target_failing=target.failing_since is not None)
+        for delivery, target, event in rows
+    ]
+    return jobs
+
+
+@dataclass
+class WorkerStats:
+    """What a worker run did, by the status each delivery ended the attempt in."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Deliveries whose outcome could not be recorded: they go again once their lease ends.
+    errors: int = 0
+
+    def add(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+    @property
+    def attempted(self) -> int:
+        return sum(self.counts.values())
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{count} {status}" for status, count in sorted(self.counts.items())) or "nothing sent"
+        return parts + (f", {self.errors} not recorded" if self.errors else "")
+
+
+def run_worker(batch_size: int = DEFAULT_BATCH_SIZE, once: bool = False, stop_event: threading.Event | None = None,
+               *, poll_interval: float = 1.0, clock: Callable[[], datetime] = now_utc) -> WorkerStats:
+    """Send due deliveries until ``stop_event`` is set (or, with ``once``, until none is due).
+
+    Up to ``batch_size`` requests are in flight at once, each in a thread of its own; a slow receiver
+    holds one of them, not the others. Only this thread touches the database. Needs an app context.
+    """
+    stop_event = stop_event or threading.Event()
+    lease = timedelta(seconds=current_app.config["FORWARD_LEASE_SECONDS"])
+    sender = Sender.from_config(current_app.config, pool_size=batch_size)
+    stats = WorkerStats()
+    in_flight: dict[Future, Job] = {}
+    claim_at_least = max(1, batch_size // 4)
+    drained = False  # with ``once``: a claim found nothing due, so finish what is in flight and stop
+    with ThreadPoolExecutor(batch_size, thread_name_prefix="esu-forward") as pool:
+        try:
+            while True:
+                # Claim in handfuls rather than one slot at a time: fewer transactions per delivery.
+                if not (drained or stop_event.is_set()) and (batch_size - len(in_flight) >= claim_at_least
+                                                             or not in_flight):
+                    try:
+                        jobs = claim(batch_size - len(in_flight), clock(), lease)
+                    except SQLAlchemyError:
+                        db.session.rollback()
+                        if once:
+                            raise
+                        logger.exception("forwarding: could not claim deliveries; trying again shortly")
+                        stop_event.wait(poll_interval)
+                        continue
+                    drained = once and not jobs
+                    for job in jobs:
+                        if job.target_enabled:
+                            in_flight[pool.submit(sender.send, job, clock)] = job
+                        else:
+                            stats.add(_record_target_disabled(job))
+                if not in_flight:
+                    if drained or stop_event.is_set():
+                        break
+                    if not once:
+                        stop_event.wait(poll_interval)
+                    continue
+                done, _ = wait(in_flight, timeout=poll_interval, return_when=FIRST_COMPLETED)
+                _record_finished([(in_flight.pop(future), future) for future in done], clock(), stats)
+        finally:
+            sender.close()
+    return stats
+
+
+def _record_finished(finished: list[tuple[Job, Future]], now: datetime, stats: WorkerStats) -> None:
+    """Record the attempts that just finished, in one transaction. If that fails, their leases still
+    hold: they are sent again, with the same ``webhook-id``, once the leases end (at-least-once)."""
+    if not finished:
+        return
+    try:
+        statuses = record_outcomes([(job, future.result()) for job, future in finished], now)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        stats.errors += len(finished)
+        logger.exception("forwarding: the outcome of deliveries %s was not recorded; they will be sent again "
+                         "once their leases end", [job.delivery_id for job, _ in finished])
+        return
+    for status in statuses:
+        stats.add(status)
+
+
+def start_background_worker(app, *, batch_size: int = DEFAULT_BATCH_SIZE,
+                            poll_interval: float = 1.0) -> Callable[[], None]:
+    """Run the worker in a daemon thread of this process (the demo does); answers a function that stops
+    it and waits for what is in flight."""
+    stop_event = threading.Event()
+
+    def work() -> None:
+        with app.app_context():
+            run_worker(batch_size, stop_event=stop_event, poll_interval=poll_interval)
+
+    thread = threading.Thread(target=work, name="esu-forward-worker", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stop_event.set()
+        thread.join(timeout=sum(app.config["FORWARD_TIMEOUT"]) + poll_interval + 5)
+
+    return stop
+
+
+# -- what the admin reads --------------------------------------------------------------------------
+
+
+def failing_targets(since: timedelta = timedelta(days=1), *, now: datetime | None = None) -> list[ForwardingTarget]:
+    """Enabled targets whose deliveries have failed, with no success, for at least ``since``."""
+    cutoff = (now or now_utc()) - since
+    return list(db.session.scalars(
+        sa.select(ForwardingTarget)
+        .where(ForwardingTarget.enabled.is_(True), ForwardingTarget.failing_since <= cutoff)
+        .order_by(ForwardingTarget.failing_since)
+    ))
+
+
+def deliveries(target: ForwardingTarget, *, status: str | Iterable[str] | None = None, limit: int = 50,
+               before_id: int | None = None) -> list[ForwardDelivery]:
+    """A target's deliveries, newest first; ``status`` one or several (``UNDELIVERED`` for the failed)."""
+    query = sa.select(ForwardDelivery).where(ForwardDelivery.target_id == target.id)
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        query = query.where(ForwardDelivery.status.in_(statuses))
+    if before_id is not None:
+        query = query.where(ForwardDelivery.id < before_id)
+    return list(db.session.scalars(query.order_by(ForwardDelivery.id.desc()).limit(limit)))
+
+
+def delivery_counts(target: ForwardingTarget) -> dict[str, int]:
+    """How many of a target's deliveries are in each status."""
+    rows = db.session.execute(
+        sa.select(ForwardDelivery.status, sa.func.count())
+        .where(ForwardDelivery.target_id == target.id)
+        .group_by(ForwardDelivery.status)
+    )
+    return {status: count for status, count in rows}
