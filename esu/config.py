@@ -86,6 +86,9 @@ def defaults() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "ADMIN_LOGIN_LIMIT": "5 per minute",  # failed admin logins per client IP
+        # Per client IP, across a page's onboarding calls (callback, retry, codes) and its funnel events.
+        "SIGNUP_CALLBACK_LIMIT": "20 per minute",
+        "SIGNUP_EVENTS_LIMIT": "120 per minute",
         "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
         # Redis down: count login failures in each process rather than refuse every login.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

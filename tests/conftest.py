@@ -148,6 +148,8 @@ def make_config(database_url: str, simulator_url: str, **overrides) -> dict:
         "ESU_SIMULATOR": False,
         "META_GRAPH_URL": f"{simulator_url}/_meta/graph",
         "GRAPH_BACKOFF_SECONDS": 0.01,
+        # Each app its own rate-limit counters, also when they live in a shared Redis (REDIS_URL).
+        "RATELIMIT_KEY_PREFIX": secrets.token_hex(8),
         **META,
         **overrides,
     }

@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from .. import signup_events
-from ..extensions import db
+from ..extensions import db, limiter
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
 
@@ -214,6 +214,7 @@ def parse_event(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/<slug>/events")
+@limiter.limit(lambda: current_app.config["SIGNUP_EVENTS_LIMIT"], scope="signup-events")
 def events(slug: str):
     """Record one funnel event the widget reports: view, launch, cancel (with the screen), error, finish."""
     signup_page = enabled_page(slug)
@@ -224,6 +225,7 @@ def events(slug: str):
 
 
 @bp.post("/<slug>/callback")
+@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
 def callback(slug: str):
     """Run the whole onboarding for a finished signup, inside this request, and answer its record."""
     signup_page = enabled_page(slug)
@@ -252,6 +254,7 @@ def status(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/retry")
+@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
 def retry(slug: str, ref: str):
     """Run the failed steps again."""
     onboarding = onboarding_service.retry(owned_onboarding(slug, ref))
@@ -259,6 +262,7 @@ def retry(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/request-code")
+@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
 def request_code(slug: str, ref: str):
     """Ask Meta to send the number's verification code by SMS or voice."""
     onboarding = owned_onboarding(slug, ref)
@@ -270,6 +274,7 @@ def request_code(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/verify-code")
+@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
 def verify_code(slug: str, ref: str):
     """Check the code the person typed; registration goes on when it is right."""
     onboarding = owned_onboarding(slug, ref)
