@@ -30,4 +30,4 @@ test: $(VENV)/.dev chromium
 ## test-all: the suite on SQLite, then on the local PostgreSQL, as CI runs it
 test-all:
 	$(MAKE) test
-	$(MAKE) test DATABASE_URL=$(PG_URL) REDIS_URL=redis://127.0.0.1:6379/0
+	$(MAKE) test DATABASE_URL=$(PG_URL) REDIS_URL=redis://127.0.0.1:6379/15

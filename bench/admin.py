@@ -145,19 +145,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
         env = {"DATABASE_URL": database_url, "ESU_SIMULATOR": "0", "ESU_ADMIN_PASSWORD": PASSWORD}
-        server = AppServer(env, port=free_port(), pages=[])
+        server = AppServer(env, port=free_port(), pages=["client-0"], prepare=False)
         server.flask("db", "upgrade")
         seconds = seed(database_url, args.onboardings, args.events)
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "admin", "set-password"], cwd=ROOT,
                        env=server.env, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        server.pages = ["client-0"]
-        server.flask = lambda *a: None  # already migrated and seeded
         with server as app:
             session = login(app.url)
             middle = args.onboardings // 2
             views = {
                 "list": "/admin/onboardings",
-                "filtered list": "/admin/onboardings?status=failed&page=client-3",
+                "filtered list": "/admin/onboardings?status=failed&page=3",
                 "search name": f"/admin/onboardings?q=Business%20{middle}",
                 "search WABA id": f"/admin/onboardings?q={600000000000000 + middle}",
                 "search number": f"/admin/onboardings?q=1555{middle:07d}",

@@ -58,13 +58,15 @@ def csrf_session(app_url: str, slug: str) -> tuple[requests.Session, str]:
 class AppServer:
     """The app under gunicorn on 127.0.0.1 with a migrated database and the given signup pages."""
 
-    def __init__(self, env: dict[str, str], port: int, pages: list[str] = (), gunicorn_args: list[str] = ()):
+    def __init__(self, env: dict[str, str], port: int, pages: list[str] = (), gunicorn_args: list[str] = (),
+                 prepare: bool = True):
         self.env = {**os.environ, **META, "SECRET_KEY": "bench-" + "s" * 32, **env}
         self.env.setdefault("ESU_ENCRYPTION_KEYS", "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo=")
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.pages = pages
         self.gunicorn_args = list(gunicorn_args) or ["--workers", "2", "--threads", "8", "--worker-class", "gthread"]
+        self.prepare = prepare  # migrate and create the pages first
         self.process: subprocess.Popen | None = None
 
     def flask(self, *args: str) -> None:
@@ -72,9 +74,10 @@ class AppServer:
                        stdout=subprocess.DEVNULL)
 
     def __enter__(self) -> AppServer:
-        self.flask("db", "upgrade")
-        for slug in self.pages:
-            self.flask("pages", "create", slug, "--title", f"Bench {slug}")
+        if self.prepare:
+            self.flask("db", "upgrade")
+            for slug in self.pages:
+                self.flask("pages", "create", slug, "--title", f"Bench {slug}")
         self.process = subprocess.Popen(
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
              "warning", "wsgi:app"],
@@ -85,7 +88,7 @@ class AppServer:
             try:
                 requests.get(f"{self.url}/signup/{self.pages[0] if self.pages else ''}", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still importing
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not start")
 

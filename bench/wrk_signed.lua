@@ -28,7 +28,8 @@ function request()
   index = index + 1
   if index > #bodies then index, wrapped = 1, 1 end
   sent = sent + 1
-  local headers = {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[index]}
+  local headers = {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[index],
+                   ["X-Forwarded-Proto"] = "https"}
   return wrk.format("POST", "/webhooks/whatsapp", headers, bodies[index])
 end
 

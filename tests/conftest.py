@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from esu import create_app
-from esu.extensions import db
+from esu.extensions import db, limiter
 from esu.simulator import create_simulator_app
 
 APP_SECRET = "test-app-secret-" + "x" * 16
@@ -45,6 +45,15 @@ def _no_network_beyond_loopback(monkeypatch):
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def reset_rate_limits() -> None:
+    """Fresh rate-limit counters for a new app, also when they live in Redis; a test that points the
+    limiter at an unreachable Redis has nothing to reset."""
+    try:
+        limiter.reset()
+    except Exception:  # noqa: BLE001 - the storage's own connection errors
+        pass
 
 
 @pytest.fixture(scope="session")
@@ -148,8 +157,6 @@ def make_config(database_url: str, simulator_url: str, **overrides) -> dict:
         "ESU_SIMULATOR": False,
         "META_GRAPH_URL": f"{simulator_url}/_meta/graph",
         "GRAPH_BACKOFF_SECONDS": 0.01,
-        # Each app its own rate-limit counters, also when they live in a shared Redis (REDIS_URL).
-        "RATELIMIT_KEY_PREFIX": secrets.token_hex(8),
         **META,
         **overrides,
     }
@@ -165,6 +172,8 @@ def app_config(migrated_database, simulator_server):
 def app(app_config, simulator):
     app = create_app(app_config)
     with app.app_context():
+        # Each test starts with fresh rate-limit counters, also when they live in Redis (REDIS_URL).
+        reset_rate_limits()
         yield app
         db.session.remove()
         # Each test starts from empty tables; the schema stays.

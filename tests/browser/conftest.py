@@ -12,7 +12,7 @@ from esu import create_app
 from esu.extensions import db
 from esu.simulator.webhooks import sender
 
-from ..conftest import ServerThread, make_config
+from ..conftest import ServerThread, make_config, reset_rate_limits
 
 CHROMIUM = os.environ.get("ESU_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -34,6 +34,8 @@ def live_config(migrated_database):
 @pytest.fixture
 def live_app(live_config):
     app = create_app(live_config)
+    with app.app_context():
+        reset_rate_limits()
     yield app
     # The simulator sends PARTNER_ADDED after each exchange in a thread: let it land before emptying tables.
     sender(app).flush()
