@@ -86,7 +86,9 @@ class AppServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                requests.get(f"{self.url}/signup/{self.pages[0] if self.pages else ''}", timeout=1)
+                # As the TLS proxy would: production redirects plain HTTP.
+                requests.get(f"{self.url}/signup/{self.pages[0] if self.pages else ''}", timeout=1,
+                             headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
                 return self
             except requests.RequestException:  # not listening yet, or still importing
                 time.sleep(0.1)
