@@ -47,6 +47,15 @@ def _no_network_beyond_loopback(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+def empty_tables() -> None:
+    """End of a test: every table emptied (the schema stays for the next), connections closed."""
+    db.session.remove()
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+    db.engine.dispose()
+
+
 def reset_rate_limits() -> None:
     """Fresh rate-limit counters for a new app, also when they live in Redis; a test that points the
     limiter at an unreachable Redis has nothing to reset."""
@@ -175,12 +184,7 @@ def app(app_config, simulator):
         # Each test starts with fresh rate-limit counters, also when they live in Redis (REDIS_URL).
         reset_rate_limits()
         yield app
-        db.session.remove()
-        # Each test starts from empty tables; the schema stays.
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
+        empty_tables()
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from werkzeug.serving import make_server
 from esu import create_app
 from esu.cli import create_page
 from esu.config import ENV_SETTINGS, PRODUCTION_SECRETS, ConfigError, defaults, finish
-from esu.extensions import db
+
+from .conftest import empty_tables
 
 from .helpers import csrf_from
 
@@ -64,11 +65,7 @@ def make_app(migrated_database):
     yield make
     for app in made:
         with app.app_context():
-            db.session.remove()
-            with db.engine.begin() as connection:
-                for table in reversed(db.metadata.sorted_tables):
-                    connection.execute(table.delete())
-            db.engine.dispose()
+            empty_tables()
 
 
 # -- production ---------------------------------------------------------------------------------------

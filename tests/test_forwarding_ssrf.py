@@ -16,6 +16,8 @@ from esu.extensions import db
 from esu.forwarding import DestinationRefused
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
 
+from .conftest import empty_tables
+
 from .forwarding_support import clock, onboard, receiver, store_events  # noqa: F401 - fixtures
 
 PUBLIC = "93.184.216.34"
@@ -29,11 +31,7 @@ def production(app_config, simulator):
     app = create_app(config)
     with app.app_context():
         yield app
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
+        empty_tables()
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from esu import create_app
-from esu.extensions import db
 from esu.simulator.webhooks import sender
 
-from ..conftest import ServerThread, make_config, reset_rate_limits
+from ..conftest import ServerThread, empty_tables, make_config, reset_rate_limits
 
 CHROMIUM = os.environ.get("ESU_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -40,11 +39,7 @@ def live_app(live_config):
     # The simulator sends PARTNER_ADDED after each exchange in a thread: let it land before emptying tables.
     sender(app).flush()
     with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
+        empty_tables()
 
 
 @pytest.fixture
