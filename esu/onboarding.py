@@ -514,7 +514,8 @@ def _needs(step: Step, onboarding: Onboarding, ctx: Context) -> tuple[str, ...]:
 
 def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
     ctx = _context(onboarding, code)
-    onboarding.status = OnboardingStatus.RUNNING
+    # The status is already ``running``: whoever called claimed it in the database (start, _claim).
+    # Writing it again from here could undo an offboarding that landed since.
     onboarding.failure_reason = None
     todo: list[Step] = []
     for step in STEPS:
@@ -653,14 +654,24 @@ def _conclude(onboarding: Onboarding) -> None:
     failed = [record for record in sequence if record.status == StepStatus.FAILED]
     waiting = [record for record in sequence if record.status == StepStatus.WAITING]
     if failed:
-        onboarding.status = OnboardingStatus.FAILED
         first = failed[0]
-        onboarding.failure_reason = f"{LABELS.get(first.name, first.name)}: {first.detail or first.error_message}"
+        outcome = {"status": OnboardingStatus.FAILED,
+                   "failure_reason": f"{LABELS.get(first.name, first.name)}: {first.detail or first.error_message}"}
     elif waiting:
-        onboarding.status = OnboardingStatus.AWAITING_VERIFICATION
+        outcome = {"status": OnboardingStatus.AWAITING_VERIFICATION}
     elif all(record.status in DONE for record in sequence):
-        onboarding.status = OnboardingStatus.COMPLETED
-        onboarding.completed_at = onboarding.completed_at or now_utc()
+        outcome = {"status": OnboardingStatus.COMPLETED, "completed_at": onboarding.completed_at or now_utc()}
+    else:
+        return
+    # Only onto an onboarding still running: the steps ran without a transaction open, and meanwhile a
+    # webhook, in this process or another, may have offboarded the customer (PARTNER_REMOVED); this run's
+    # outcome must not write "completed" over that. The caller's commit reloads ``onboarding``.
+    db.session.execute(
+        sa.update(Onboarding)
+        .where(Onboarding.id == onboarding.id, Onboarding.status == OnboardingStatus.RUNNING)
+        .values(outcome)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # -- an unverified number: the person asks for a code, enters it, registration goes on ----------------
