@@ -148,9 +148,11 @@ def finish(config, instance_path: Path) -> None:
             "SQLALCHEMY_DATABASE_URI"
         ].removeprefix("postgres://")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # Writers wait for each other instead of failing at once with "database is locked".
+        # Writers wait for each other instead of failing at once with "database is locked". No ping before
+        # each checkout: a file has no server to go away, and the ping is a statement on every request.
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
             "connect_args": {"timeout": 15},
         }
 

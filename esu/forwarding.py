@@ -497,9 +497,10 @@ def enqueue(event_ids: Iterable[int]) -> int:
     ids = sorted(set(event_ids))
     if not ids:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    routes, insert = _enqueue_statements(dialect)
-    rows = db.session.execute(routes, {"event_ids": ids}).all()
+    # Core on the request's connection: this runs for every delivery from Meta.
+    connection = db.session.connection()
+    routes, insert = _enqueue_statements(connection.dialect.name)
+    rows = connection.execute(routes, {"event_ids": ids}).all()
     now = now_utc()
     wanted = sorted({(event_id, target_id) for event_id, event_field, target_id, target_fields in rows
                      if not target_fields or event_field in target_fields})
@@ -510,7 +511,7 @@ def enqueue(event_ids: Iterable[int]) -> int:
          "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
         for event_id, target_id in wanted
     ]
-    return len(db.session.execute(insert, values).all())
+    return len(connection.execute(insert, values).all())
 
 
 @functools.cache

@@ -298,7 +298,9 @@ def _insert(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     connection = db.session.connection()
     table = WebhookEvent.__table__
     statement = _insert_unless_exists(connection.dialect.name, table, "dedupe_key", ("dedupe_key", "id"))
-    ids = dict(connection.execute(statement, rows).all())
+    # One row (nearly every delivery) as a plain execute: a list would take the multi-row path, which
+    # renders its SQL anew each time.
+    ids = dict(connection.execute(statement, rows[0] if len(rows) == 1 else rows).all())
     return [(ids[row["dedupe_key"]], row) for row in rows if row["dedupe_key"] in ids]
 
 
