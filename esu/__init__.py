@@ -35,7 +35,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import crypto, graph
+    from . import crypto, graph, sqlite
     from .extensions import csrf, db, limiter, migrate, render_migration_item
 
     db.init_app(app)
@@ -46,22 +46,7 @@ def register_extensions(app: Flask) -> None:
     crypto.init_app(app)
     graph.init_app(app)
     with app.app_context():
-        _tune_sqlite(db.engine)
-
-
-def _tune_sqlite(engine) -> None:
-    """WAL lets readers (progress polls) run beside the writer; foreign keys are off by default."""
-    if engine.dialect.name != "sqlite":
-        return
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        sqlite.tune(db.engine)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 from cryptography.fernet import Fernet
 
+from .sqlite import QueuedWritersConnection
+
 #: The simulator's own Meta app, used when no real one is configured.
 SIMULATED_APP_ID = "1000000000000001"
 SIMULATED_SYSTEM_USER_ID = "1000000000000002"
@@ -153,7 +155,7 @@ def finish(config, instance_path: Path) -> None:
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **config["SQLALCHEMY_ENGINE_OPTIONS"],
             "pool_pre_ping": False,
-            "connect_args": {"timeout": 15},
+            "connect_args": {"timeout": 15, "factory": QueuedWritersConnection},
         }
 
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):

@@ -1,0 +1,93 @@
+"""SQLite writers queue on a lock file instead of polling the database lock (esu/sqlite.py)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+
+import pytest
+
+from esu.sqlite import QueuedWritersConnection, writer_lock_path
+
+
+def connect(path, timeout: float = 5.0) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=timeout, factory=QueuedWritersConnection, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    return connection
+
+
+@pytest.fixture
+def database(tmp_path):
+    path = tmp_path / "queue.sqlite"
+    connection = connect(path)
+    connection.execute("CREATE TABLE rows (worker INTEGER, n INTEGER)")
+    connection.close()
+    return path
+
+
+def insert_many(path: str, worker: int, count: int) -> None:
+    # A busy timeout of 1 ms: without the queue, two processes writing this fast meet "database is locked".
+    connection = connect(path, timeout=0.001)
+    for n in range(count):
+        connection.execute("INSERT INTO rows VALUES (?, ?)", (worker, n))
+        connection.commit()
+    connection.close()
+
+
+def test_writers_in_two_processes_queue_instead_of_failing(database):
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=insert_many, args=(str(database), worker, 400)) for worker in (1, 2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in workers] == [0, 0]
+    connection = connect(database)
+    counts = dict(connection.execute("SELECT worker, count(*) FROM rows GROUP BY worker"))
+    connection.close()
+    assert counts == {1: 400, 2: 400}
+
+
+def test_a_plain_connection_with_the_same_timeout_does_meet_the_lock(database):
+    """The yardstick for the test above: the failure it prevents is real."""
+    holder = connect(database)
+    holder.execute("INSERT INTO rows VALUES (0, 0)")  # holds SQLite's write lock until it commits
+    plain = sqlite3.connect(database, timeout=0.001)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        plain.execute("INSERT INTO rows VALUES (9, 9)")
+    plain.close()
+    holder.close()
+
+
+@pytest.mark.parametrize("end", ["rollback", "close"])
+def test_the_lock_is_given_back_when_the_transaction_ends_any_way(database, end):
+    first, second = connect(database), connect(database, timeout=1)
+    first.execute("INSERT INTO rows VALUES (1, 1)")
+    getattr(first, end)()
+    second.execute("INSERT INTO rows VALUES (2, 2)")
+    second.commit()
+    assert second.execute("SELECT worker FROM rows").fetchall() == [(2,)]
+    first.close()
+    second.close()
+
+
+def test_a_thread_waiting_on_itself_fails_after_the_timeout_instead_of_hanging(database):
+    first, second = connect(database), connect(database, timeout=0.2)
+    first.execute("INSERT INTO rows VALUES (1, 1)")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        second.execute("INSERT INTO rows VALUES (2, 2)")
+    first.close()
+    second.close()
+
+
+def test_readers_do_not_wait_for_the_writer(database):
+    writer, reader = connect(database), connect(database, timeout=0.2)
+    writer.execute("INSERT INTO rows VALUES (1, 1)")
+    assert reader.execute("SELECT count(*) FROM rows").fetchone() == (0,)  # WAL: the last committed state
+    writer.close()
+    reader.close()
+
+
+def test_the_lock_file_sits_beside_the_database_and_memory_has_none(tmp_path):
+    assert writer_lock_path(tmp_path / "esu.sqlite") == str(tmp_path / "esu.sqlite") + "-writer"
+    assert writer_lock_path(":memory:") is None
