@@ -7,6 +7,7 @@ import logging
 import re
 import socket
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -150,9 +151,12 @@ def production(app_config, stored_admin, monkeypatch):
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    # Read here, through the test app's session: inside the production app's context that session would
+    # borrow (and keep) a connection of the production app's engine.
+    account = SimpleNamespace(session_nonce=stored_admin.session_nonce)
     with app.app_context():
         client = app.test_client()
-        log_in_session(client, stored_admin)
+        log_in_session(client, account)
         yield HttpsAdminClient(client)
         empty_tables()
 
