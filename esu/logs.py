@@ -41,6 +41,8 @@ SECRET_PARAMETER = re.compile(
     r"""["']?\s*[=:]\s*["']?)(?P<value>(?!\[masked\])[^"'&\s,;})\]]+)""",
     re.IGNORECASE,
 )
+#: A forwarding target's signing secret (Standard Webhooks): shown to the admin once, never logged.
+WEBHOOK_SECRET = re.compile(r"\bwhsec_[A-Za-z0-9+/]{16,}=*")
 BEARER = re.compile(r"(?P<name>\bBearer\s+)(?P<value>[A-Za-z0-9._~+/=|-]+)", re.IGNORECASE)
 #: Configured secrets shorter than this are not masked by value: they would mask ordinary words.
 MIN_LITERAL_LENGTH = 8
@@ -60,6 +62,7 @@ def mask(text: str) -> str:
     """``text`` with every token, credential parameter and configured secret replaced by a mask."""
     text = SECRET_PARAMETER.sub(lambda match: match["name"] + MASK, text)
     text = BEARER.sub(lambda match: match["name"] + MASK, text)
+    text = WEBHOOK_SECRET.sub("whsec_" + MASK, text)
     for secret in _literal_secrets:
         if secret in text:
             text = text.replace(secret, MASK)

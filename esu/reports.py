@@ -12,10 +12,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.orm import defer
 
+from . import forwarding
 from .extensions import db
 from .models import (
     Onboarding,
@@ -68,6 +70,7 @@ class AttentionItem:
     #: Open the onboardings list searched for this (a WABA or phone number id).
     search: str | None = None
     webhook_event_id: int | None = None
+    forwarding_target_id: int | None = None
 
 
 @dataclass
@@ -212,6 +215,18 @@ def failed_webhooks() -> Signal:
     query = sa.select(WebhookEvent).where(WebhookEvent.status == "failed")
     return Signal("webhook_failed", "Webhooks that could not be applied", "Stored, but applying them to the "
                   "records failed.", capped_count(query), _webhook_items(query, lambda row: row.error))
+
+
+@signal
+def failing_forwarding_targets() -> Signal:
+    # Few rows (a client has a target or two), so the list itself is counted.
+    failing = forwarding.failing_targets(forwarding.FAILING_FLAG_AFTER)
+    items = [AttentionItem(urlsplit(target.url).hostname or target.url, f"{target.page.title} · failing since",
+                           target.failing_since, forwarding_target_id=target.id) for target in failing[:SAMPLE]]
+    return Signal("forwarding", "Forwarding targets failing for a day",
+                  "Their receivers have refused or missed every delivery for over a day. Open one to see the "
+                  "receiver's answers; fix it with the client, then replay the failed deliveries.",
+                  len(failing), items)
 
 
 # -- onboardings by day -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import secrets
 import time
 from datetime import datetime, timedelta
 
+from esu import forwarding
 from esu.extensions import db
 from esu.models import (
     Onboarding,
@@ -19,6 +20,7 @@ from esu.models import (
     now_utc,
 )
 from esu.models.admin import AdminAccount
+from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
 
 PASSWORD = "correct horse battery staple"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -36,7 +38,7 @@ class AdminClient:
 
     def csrf_token(self) -> str:
         if self._token is None:
-            html = self.client.get("/admin/pages").get_data(as_text=True)
+            html = self.get("/admin/pages").get_data(as_text=True)
             match = CSRF_META.search(html)
             assert match, "admin pages carry a CSRF token"
             self._token = match.group(1)
@@ -111,3 +113,32 @@ def gen_signup_event(page: SignupPage, kind: str, *, current_step: str | None = 
     db.session.add(event)
     db.session.flush()
     return event
+
+
+def gen_target(page: SignupPage, url: str = "http://127.0.0.1:9/hooks", **fields) -> ForwardingTarget:
+    """A forwarding target as ``create_target`` leaves it (development: any local URL is fine)."""
+    target = ForwardingTarget(page_id=page.id, url=url, secret=forwarding.new_secret(),
+                              fields=fields.pop("fields", []), enabled=fields.pop("enabled", True), **fields)
+    db.session.add(target)
+    db.session.flush()
+    return target
+
+
+def gen_delivery(target: ForwardingTarget, event: WebhookEvent | None = None, *, status: str = "delivered",
+                 attempts: tuple[tuple[int | None, str | None, str | None], ...] = (),
+                 created_at: datetime | None = None) -> ForwardDelivery:
+    """A delivery of ``event`` (a test event when None) and its attempts: (status code, excerpt, error)."""
+    now = created_at or now_utc()
+    delivery = ForwardDelivery(target_id=target.id, event_id=event.id if event else None,
+                               message_id=forwarding.new_message_id(), status=status, attempts=len(attempts),
+                               next_attempt_at=now, created_at=now,
+                               delivered_at=now if status == "delivered" else None,
+                               last_status_code=attempts[-1][0] if attempts else None,
+                               last_error=attempts[-1][2] if attempts else None)
+    db.session.add(delivery)
+    db.session.flush()
+    for index, (code, excerpt, error) in enumerate(attempts):
+        db.session.add(ForwardAttempt(delivery_id=delivery.id, attempted_at=now + timedelta(seconds=index),
+                                      status_code=code, duration_ms=12, response_excerpt=excerpt, error=error))
+    db.session.flush()
+    return delivery

@@ -16,8 +16,18 @@ from esu.blueprints.admin.auth import LOGIN_FAILED, safe_next
 from esu.extensions import db
 from esu.models import Onboarding, SignupPage
 from esu.models.admin import ADMIN_ID, AdminAccount, AdminAction, admin_account, authenticate
+from esu.models.forwarding import ForwardDelivery, ForwardingTarget
 
-from .admin_support import CSRF_META, PASSWORD, gen_onboarding, gen_page, gen_webhook_event, log_in_session
+from .admin_support import (
+    CSRF_META,
+    PASSWORD,
+    gen_delivery,
+    gen_onboarding,
+    gen_page,
+    gen_target,
+    gen_webhook_event,
+    log_in_session,
+)
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
@@ -39,8 +49,11 @@ def records(app):
     onboarding = gen_onboarding(page, status="failed", business_name="Secret Business Ltd",
                                 steps=(("exchange_code", "ok"), ("subscribe_webhooks", "failed")))
     event = gen_webhook_event(waba_id=onboarding.waba_id)
+    target = gen_target(page)
+    delivery = gen_delivery(target, event, status="failed")
     db.session.commit()
-    return {"onboarding_id": onboarding.id, "page_id": page.id, "event_id": event.id}
+    return {"onboarding_id": onboarding.id, "page_id": page.id, "event_id": event.id, "target_id": target.id,
+            "delivery_id": delivery.id}
 
 
 def admin_urls(app, records, method: str) -> list[tuple[str, str]]:
@@ -52,13 +65,22 @@ def admin_urls(app, records, method: str) -> list[tuple[str, str]]:
     return urls
 
 
+def assert_forwarding_untouched(records) -> None:
+    db.session.expire_all()
+    target = db.session.get(ForwardingTarget, records["target_id"])
+    assert target.enabled and target.url == "http://127.0.0.1:9/hooks"
+    assert db.session.get(ForwardDelivery, records["delivery_id"]).status == "failed"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 1
+
+
 # -- access -----------------------------------------------------------------------------------------
 
 
 def test_every_admin_page_sends_anonymous_visitors_to_the_login(app, client, records):
     urls = admin_urls(app, records, "GET")
     assert {"admin.dashboard", "admin.onboardings", "admin.onboardings_csv", "admin.onboarding", "admin.webhooks",
-            "admin.webhook", "admin.pages", "admin.page", "admin.new_page"} <= {endpoint for endpoint, _ in urls}
+            "admin.webhook", "admin.pages", "admin.page", "admin.new_page", "admin.target"} <= {
+        endpoint for endpoint, _ in urls}
     for endpoint, url in urls:
         response = client.get(url)
         assert response.status_code == 302, endpoint
@@ -70,7 +92,9 @@ def test_every_admin_action_refuses_anonymous_posts(app, client, records):
     token = login_form_token(client)  # a real token: the refusal must come from the login guard
     urls = admin_urls(app, records, "POST")
     assert {"admin.logout", "admin.retry", "admin.reveal_pin", "admin.disable_page", "admin.enable_page",
-            "admin.page", "admin.new_page"} <= {endpoint for endpoint, _ in urls}
+            "admin.page", "admin.new_page", "admin.new_target", "admin.target", "admin.disable_target",
+            "admin.delete_target", "admin.rotate_secret", "admin.send_test_event", "admin.replay_failed",
+            "admin.replay_delivery"} <= {endpoint for endpoint, _ in urls}
     for endpoint, url in urls:
         response = client.post(url, data={"csrf_token": token, "slug": "taken-over", "title": "Taken over"})
         assert response.status_code == 401, endpoint
@@ -79,6 +103,7 @@ def test_every_admin_action_refuses_anonymous_posts(app, client, records):
     page = db.session.get(SignupPage, records["page_id"])
     assert page.enabled and page.slug == "secret-shop"
     assert db.session.get(Onboarding, records["onboarding_id"]).status == "failed"
+    assert_forwarding_untouched(records)
 
 
 def test_every_admin_form_needs_its_csrf_token(app, admin, records):
@@ -87,6 +112,7 @@ def test_every_admin_form_needs_its_csrf_token(app, admin, records):
         assert response.status_code == 400, endpoint
         assert "security token" in response.get_data(as_text=True)
     assert db.session.get(SignupPage, records["page_id"]).enabled
+    assert_forwarding_untouched(records)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AdminAction)) == 0
     assert admin.get("/admin/").status_code == 200  # still logged in: logout without a token did nothing
 

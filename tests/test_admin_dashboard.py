@@ -11,7 +11,7 @@ from esu import reports
 from esu.extensions import db
 from esu.models import PhoneNumber, WhatsAppBusinessAccount, now_utc
 
-from .admin_support import gen_onboarding, gen_page, gen_signup_event, gen_webhook_event
+from .admin_support import gen_onboarding, gen_page, gen_signup_event, gen_target, gen_webhook_event
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
@@ -137,6 +137,7 @@ def test_dashboard_queries_do_not_grow_with_records(admin, count_queries):
             gen_onboarding(page, status="failed")
             gen_signup_event(page, "view")
             gen_webhook_event(status="unparseable")
+            gen_target(page, failing_since=now_utc() - timedelta(days=2))
         db.session.commit()
 
     seed(2)

@@ -14,6 +14,8 @@ from .conftest import APP_SECRET, SYSTEM_USER_TOKEN
 
 #: Shaped like a customer's business token; unlike the configured secrets, known to no setting.
 BUSINESS_TOKEN = "EAAGm0PX4ZCpsBAbusinesstoken123"
+#: A forwarding target's signing secret, as esu.forwarding.new_secret makes them.
+WEBHOOK_SECRET = "whsec_MfKQ9r7+xvHnYW2t/0pL3aD8cE1bF4gH5iJ6kK7lM8n="
 
 
 @pytest.fixture
@@ -91,8 +93,9 @@ def test_secrets_are_masked(app, log_lines):
     except RuntimeError:
         log.exception("crashed")
     log.warning("configured token in text: %s", SYSTEM_USER_TOKEN)
+    log.warning("forwarding secret %s", WEBHOOK_SECRET)
     output = json.dumps(log_lines())
-    for secret in (APP_SECRET, "EAAxyz0123456789abcdef", "ab12" * 16, BUSINESS_TOKEN, SYSTEM_USER_TOKEN,
+    for secret in (WEBHOOK_SECRET, APP_SECRET, "EAAxyz0123456789abcdef", "ab12" * 16, BUSINESS_TOKEN, SYSTEM_USER_TOKEN,
                    "EAAinsidetraceback123", "not-an-EAA-token-but-still-secret"):
         assert secret not in output
     lines = log_lines()
@@ -101,6 +104,7 @@ def test_secrets_are_masked(app, log_lines):
     assert lines[2]["message"] == "Authorization: Bearer [masked]"
     assert lines[4]["detail"] == "secret [masked]"
     assert "RuntimeError: boom with EAA[masked] and [masked]" in lines[5]["exception"]
+    assert lines[-1]["message"] == "forwarding secret whsec_[masked]"
 
 
 def test_handlers_after_ours_see_the_masked_record(app, log_lines, caplog):

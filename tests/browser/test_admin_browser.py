@@ -1,4 +1,5 @@
-"""The admin in Chromium: log in, open a failed onboarding, retry it; the dashboard on a laptop and a phone."""
+"""The admin in Chromium: log in, open a failed onboarding, retry it; the dashboard on a laptop and a phone;
+add a forwarding target and send it a test event."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from esu.models import now_utc
 from esu.models.admin import set_admin_password
 
 from ..admin_support import PASSWORD, gen_onboarding, gen_signup_event
+from ..forwarding_support import Clock, Receiver
 
 
 def seed_history(page) -> None:
@@ -90,3 +92,54 @@ def test_admin_logs_in_and_retries_a_failed_onboarding(live_server, browser_page
         assert overflow <= 0, f"{path} scrolls sideways on a phone by {overflow}px"
     tab.goto(f"{live_server.url}/admin/")
     screenshot(tab, "admin-dashboard-phone")
+
+
+def test_admin_adds_a_forwarding_target_and_sends_a_test_event(live_server, browser_page, screenshot):
+    receiver = Receiver(Clock())
+    try:
+        with live_server.app.app_context():
+            page_id = create_page("relay", "Connect WhatsApp", client_name="Relay Co").id
+            set_admin_password(PASSWORD)
+            db.session.commit()
+
+        tab = browser_page
+        tab.goto(f"{live_server.url}/admin/pages/{page_id}")
+        tab.get_by_label("Password").fill(PASSWORD)
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(f"**/admin/pages/{page_id}")
+
+        forwarding = tab.locator("#forwarding")
+        assert "No forwarding targets yet" in forwarding.inner_text()
+        forwarding.get_by_label("URL").fill(receiver.url)
+        forwarding.get_by_label("messages", exact=True).check()
+        forwarding.get_by_role("button", name="Add target").click()
+        tab.wait_for_load_state()
+
+        secret = tab.locator(".secret-value code").inner_text()
+        assert secret.startswith("whsec_")
+        receiver.secret = secret
+        screenshot(tab, "admin-forwarding-secret")
+
+        tab.get_by_role("button", name="Send a test event").click()
+        tab.wait_for_load_state()
+        assert "Test event delivered (HTTP 200)." in tab.get_by_role("status").inner_text()
+        assert tab.locator(".secret").count() == 0  # the redirect after the test shows no secret
+        assert [request.verified for request in receiver.received] == [True]
+        tab.locator("tr.delivery-delivered summary").click()
+        assert "HTTP 200" in tab.locator("ol.attempts").inner_text()
+        screenshot(tab, "admin-forwarding-target")
+
+        tab.goto(f"{live_server.url}/admin/pages/{page_id}")
+        row = tab.locator("table.targets tbody tr")
+        assert receiver.url in row.inner_text() and "messages" in row.inner_text()
+        assert secret not in tab.content()
+        tab.locator("#forwarding").scroll_into_view_if_needed()
+        screenshot(tab, "admin-forwarding-page")
+
+        tab.set_viewport_size({"width": 390, "height": 844})
+        for path in (f"/admin/pages/{page_id}", tab.locator("table.targets a").first.get_attribute("href")):
+            tab.goto(f"{live_server.url}{path}")
+            overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} scrolls sideways on a phone by {overflow}px"
+    finally:
+        receiver.stop()

@@ -1,4 +1,4 @@
-"""The admin's forms: login, POST-only buttons, list filters and the signup page editor."""
+"""The admin's forms: login, POST-only buttons, list filters, the signup page editor and forwarding targets."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ import re
 
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ...cli import SLUG
 from ...extensions import db
+from ...forwarding import KNOWN_FIELDS
 from ...models import OnboardingStatus, SignupPage
 from ...models.admin import MAX_PASSWORD_LENGTH
+from ...models.forwarding import DeliveryStatus
 
 # ISO 3166-1 alpha-2: the countries Meta's pre-fill accepts for the business address.
 COUNTRY_CODES = frozenset("""
@@ -35,6 +47,9 @@ STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, 
                                                     for status in OnboardingStatus]
 WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
                           SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
+#: "undelivered" is failed or dead: what replay sends again.
+DELIVERY_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("undelivered", "failed or dead (replayable)")] + [
+    SelectChoice(status.value) for status in DeliveryStatus]
 
 
 def _strip(value):
@@ -70,6 +85,31 @@ class WebhookFilterForm(FilterForm):
     waba = StringField("WABA id", filters=[_strip], validators=[Optional(), Regexp(r"^\d{1,32}$",
                        message="A WABA id is digits only.")])
     status = SelectField("Status", choices=WEBHOOK_STATUS_CHOICES, default="")
+
+
+class DeliveryFilterForm(FilterForm):
+    status = SelectField("Status", choices=DELIVERY_STATUS_CHOICES, default="")
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ForwardingTargetForm(FlaskForm):
+    """Where a client's events go. Whether esu may send there is the forwarding policy's call (the view
+    asks it), not a validator's: it depends on the environment and on DNS."""
+
+    url = StringField("URL", filters=[_strip], validators=[DataRequired(), Length(max=2048)],
+                      description="The client's endpoint; https:// except in development.")
+    fields = CheckboxesField("Fields", description="None checked: every field, also ones Meta adds later.")
+
+    def __init__(self, *args, current_fields: list[str] | tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        # A target saved with a field the list does not know (from the shell) keeps it when edited here.
+        self.fields.choices = [*KNOWN_FIELDS, *(name for name in current_fields if name not in KNOWN_FIELDS)]
 
 
 class SignupPageForm(FlaskForm):

@@ -1,4 +1,4 @@
-"""Signup pages: list, create, edit, disable and enable again."""
+"""Signup pages: list, create, edit, disable and enable again. Their forwarding targets: forwarding.py."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
+from ... import forwarding as forwarding_service
 from ...cli import create_page
 from ...extensions import db
 from ...models import SignupPage
 from . import bp, record
-from .forms import EmptyForm, SignupPageForm
+from .forms import EmptyForm, ForwardingTargetForm, SignupPageForm
 
 #: What a site's template needs to show a page's widget.
 WIDGET_INCLUDE = '{% from "signup/_widget.html" import embedded_signup %}{{ embedded_signup(page) }}'
@@ -43,7 +44,8 @@ def new_page():
             db.session.commit()
             flash(f"Created the signup page {page.slug}.", "ok")
             return redirect(url_for("admin.page", page_id=page.id))
-    return render_template("admin/page.html", form=form, page=None, widget_include=WIDGET_INCLUDE)
+    return render_template("admin/page.html", form=form, page=None, widget_include=WIDGET_INCLUDE, targets=[],
+                           target_form=None)
 
 
 @bp.route("/pages/<int:page_id>", methods=["GET", "POST"])
@@ -65,8 +67,18 @@ def page(page_id: int):
         else:
             flash(f"Saved the signup page {signup_page.slug}.", "ok")
             return redirect(url_for("admin.page", page_id=page_id))
+    return render_page(signup_page, form)
+
+
+def render_page(signup_page: SignupPage, form: SignupPageForm | None = None,
+                target_form: ForwardingTargetForm | None = None):
+    """A page's admin page: its settings form, and its forwarding targets with the form that adds one."""
+    if form is None:
+        form = SignupPageForm(page=signup_page, formdata=None)
+        form.fill_from(signup_page)
     return render_template("admin/page.html", form=form, page=signup_page, widget_include=WIDGET_INCLUDE,
-                           button=EmptyForm())
+                           button=EmptyForm(), targets=forwarding_service.page_targets(signup_page),
+                           target_form=target_form or ForwardingTargetForm(formdata=None))
 
 
 def _set_enabled(page_id: int, enabled: bool):

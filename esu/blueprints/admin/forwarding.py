@@ -1,0 +1,221 @@
+"""Forwarding targets: add one to a signup page, edit, switch off and on, new secret, delete; a target's
+deliveries with their attempts, replay, and a test event. The rules are esu.forwarding's."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from ... import forwarding as forwarding_service
+from ...extensions import db
+from ...forwarding import DestinationRefused, ForwardingError
+from ...models import now_utc
+from ...models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
+from . import bp, record
+from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm
+from .pages import page_or_404, render_page
+from .paging import PAGE_SIZE
+
+#: The README section a receiver's developer needs, named next to a new secret.
+VERIFY_HINT = "README, “Forwarding to clients' own systems”"
+
+
+def target_or_404(target_id: int) -> ForwardingTarget:
+    return db.get_or_404(ForwardingTarget, target_id, description="There is no such forwarding target.")
+
+
+def describe(target: ForwardingTarget) -> str:
+    """The target in the admin action log: its id and host. Not the whole URL: receivers put tokens in
+    paths and query strings."""
+    return f"target {target.id} ({urlsplit(target.url).hostname or '?'})"
+
+
+def refused(form: ForwardingTargetForm, error: ForwardingError) -> None:
+    """Show the policy's refusal on the field it is about."""
+    field = form.url if isinstance(error, DestinationRefused) else form.fields
+    field.errors = [*field.errors, f"Not allowed: {error}."]
+
+
+def status_filter(value: str | None) -> str | tuple[str, ...] | None:
+    """What a status filter value selects (``undelivered``: failed or dead)."""
+    if value == "undelivered":
+        return forwarding_service.UNDELIVERED
+    return value or None
+
+
+def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = None,
+                  revealed_secret: str | None = None, created: bool = False):
+    """The target's page; ``revealed_secret`` only in the answer to the POST that made the secret."""
+    filters_form = DeliveryFilterForm(formdata=request.args)
+    if not filters_form.validate():
+        abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(errors)}"
+                                         for name, errors in filters_form.errors.items()))
+    after = request.args.get("after", "")
+    before_id = int(after) if after.isdigit() and len(after) <= 18 else None
+    rows = forwarding_service.deliveries(target, status=status_filter(filters_form.status.data), limit=PAGE_SIZE + 1,
+                                         before_id=before_id, with_attempts=True)
+    filters = {"status": filters_form.status.data} if filters_form.status.data else {}
+    if form is None:
+        form = ForwardingTargetForm(formdata=None, current_fields=target.fields)
+        form.url.data, form.fields.data = target.url, list(target.fields)
+    return render_template(
+        "admin/target.html", target=target, page=target.page, form=form, filters_form=filters_form,
+        rows=rows[:PAGE_SIZE], filters=filters, paged=before_id is not None,
+        next_url=url_for("admin.target", target_id=target.id, **filters, after=rows[PAGE_SIZE - 1].id)
+        if len(rows) > PAGE_SIZE else None,
+        counts=forwarding_service.delivery_counts(target), undelivered=forwarding_service.UNDELIVERED,
+        button=EmptyForm(),
+        revealed_secret=revealed_secret, created=created, verify_hint=VERIFY_HINT,
+    )
+
+
+@bp.post("/pages/<int:page_id>/forwarding")
+def new_target(page_id: int):
+    """Add a forwarding target to a signup page. Its signing secret is in this answer only: never stored
+    in the session, a redirect or a log."""
+    signup_page = page_or_404(page_id)
+    form = ForwardingTargetForm()
+    if form.validate_on_submit():
+        try:
+            target, secret = forwarding_service.create_target(signup_page, form.url.data, form.fields.data)
+        except ForwardingError as error:
+            db.session.rollback()
+            refused(form, error)
+        else:
+            record("created_forwarding_target", detail=describe(target), page=signup_page)
+            db.session.commit()
+            return render_target(target, revealed_secret=secret, created=True)
+    return render_page(signup_page, target_form=form)
+
+
+@bp.route("/forwarding/<int:target_id>", methods=["GET", "POST"])
+def target(target_id: int):
+    """One forwarding target: its state, its settings to edit, and its deliveries newest first (filter
+    by status), each with every attempt: status code, time, duration, the receiver's answer, the error."""
+    forwarding_target = target_or_404(target_id)
+    form = None
+    if request.method == "POST":
+        form = ForwardingTargetForm(current_fields=forwarding_target.fields)
+        if form.validate_on_submit():
+            try:
+                forwarding_service.update_target(forwarding_target, url=form.url.data, fields=form.fields.data)
+            except ForwardingError as error:
+                db.session.rollback()
+                refused(form, error)
+            else:
+                record("updated_forwarding_target", detail=describe(forwarding_target), page=forwarding_target.page)
+                db.session.commit()
+                flash("Saved the forwarding target.", "ok")
+                return redirect(url_for("admin.target", target_id=target_id))
+    return render_target(forwarding_target, form)
+
+
+@bp.post("/forwarding/<int:target_id>/disable")
+def disable_target(target_id: int):
+    """Stop forwarding to a target; its pending deliveries become failed (replayable once enabled)."""
+    forwarding_target = target_or_404(target_id)
+    reason = f"disabled in the admin on {now_utc():%Y-%m-%d %H:%M} UTC"
+    stopped = forwarding_service.disable_target(forwarding_target, reason)
+    record("disabled_forwarding_target", detail=f"{describe(forwarding_target)}, {stopped} pending stopped",
+           page=forwarding_target.page)
+    db.session.commit()
+    flash(f"Disabled the target. {stopped} pending deliveries were stopped; replay them after enabling it.", "ok")
+    return redirect(url_for("admin.target", target_id=target_id))
+
+
+@bp.post("/forwarding/<int:target_id>/enable")
+def enable_target(target_id: int):
+    """Forward to a disabled target again (what failed meanwhile waits for a replay)."""
+    forwarding_target = target_or_404(target_id)
+    forwarding_service.enable_target(forwarding_target)
+    record("enabled_forwarding_target", detail=describe(forwarding_target), page=forwarding_target.page)
+    db.session.commit()
+    flash("Enabled the target: new events are forwarded to it again.", "ok")
+    return redirect(url_for("admin.target", target_id=target_id))
+
+
+@bp.post("/forwarding/<int:target_id>/rotate-secret")
+def rotate_secret(target_id: int):
+    """Give a target a new signing secret, shown in this answer only; the old one stops working at once."""
+    forwarding_target = target_or_404(target_id)
+    secret = forwarding_service.rotate_secret(forwarding_target)
+    record("rotated_forwarding_secret", detail=describe(forwarding_target), page=forwarding_target.page)
+    db.session.commit()
+    return render_target(forwarding_target, revealed_secret=secret)
+
+
+@bp.post("/forwarding/<int:target_id>/delete")
+def delete_target(target_id: int):
+    """Delete a disabled target with its deliveries and their attempts."""
+    forwarding_target = target_or_404(target_id)
+    signup_page, detail = forwarding_target.page, describe(forwarding_target)
+    try:
+        forwarding_service.delete_target(forwarding_target)
+    except ForwardingError as error:
+        db.session.rollback()
+        flash(f"Not deleted: {error}.", "error")
+        return redirect(url_for("admin.target", target_id=target_id))
+    record("deleted_forwarding_target", detail=detail, page=signup_page)
+    db.session.commit()
+    flash(f"Deleted the forwarding {detail}.", "ok")
+    return redirect(url_for("admin.page", page_id=signup_page.id) + "#forwarding")
+
+
+@bp.post("/forwarding/<int:target_id>/test")
+def send_test_event(target_id: int):
+    """Send a signed test event to the target now, and say how the receiver answered."""
+    forwarding_target = target_or_404(target_id)
+    try:
+        delivery = forwarding_service.send_test_event(forwarding_target)
+    except ForwardingError as error:
+        flash(f"No test event sent: {error}.", "error")
+        return redirect(url_for("admin.target", target_id=target_id))
+    delivered = delivery.status == DeliveryStatus.DELIVERED
+    outcome = f"delivered (HTTP {delivery.last_status_code})" if delivered else f"failed: {delivery.last_error}"
+    record("sent_forwarding_test", detail=f"{describe(forwarding_target)}, {outcome}", page=forwarding_target.page)
+    db.session.commit()
+    flash(f"Test event {outcome}.", "ok" if delivered else "error")
+    return redirect(url_for("admin.target", target_id=target_id))
+
+
+def back_to_list(target_id: int):
+    """The target's page, with the status filter the button was pressed under."""
+    status = request.form.get("status", "")
+    valid = status in {choice.value for choice in DeliveryFilterForm(formdata=None).status.choices}
+    return redirect(url_for("admin.target", target_id=target_id, **({"status": status} if status and valid else {})))
+
+
+@bp.post("/forwarding/<int:target_id>/replay-failed")
+def replay_failed(target_id: int):
+    """Queue every failed or dead delivery of the target to be sent again (same ``webhook-id``)."""
+    forwarding_target = target_or_404(target_id)
+    try:
+        queued = forwarding_service.replay_failed(forwarding_target)
+    except ForwardingError as error:
+        flash(f"Nothing replayed: {error}.", "error")
+        return back_to_list(target_id)
+    record("replayed_failed_deliveries", detail=f"{describe(forwarding_target)}, {queued} queued",
+           page=forwarding_target.page)
+    db.session.commit()
+    flash(f"Queued {queued} failed {'delivery' if queued == 1 else 'deliveries'} to be sent again; "
+          "the forwarding worker sends them shortly.", "ok")
+    return back_to_list(target_id)
+
+
+@bp.post("/forwarding/<int:target_id>/deliveries/<int:delivery_id>/replay")
+def replay_delivery(target_id: int, delivery_id: int):
+    """Queue one failed or dead delivery to be sent again (same ``webhook-id``)."""
+    delivery = db.get_or_404(ForwardDelivery, delivery_id, description="There is no such delivery.")
+    if delivery.target_id != target_id:
+        abort(404, description="There is no such delivery.")
+    try:
+        forwarding_service.replay(delivery)
+    except ForwardingError as error:
+        flash(f"Not replayed: {error}.", "error")
+        return back_to_list(target_id)
+    record("replayed_delivery", detail=f"delivery {delivery.id} to {describe(delivery.target)}",
+           page=delivery.target.page)
+    db.session.commit()
+    flash(f"Queued delivery {delivery.id} to be sent again; the forwarding worker sends it shortly.", "ok")
+    return back_to_list(target_id)
