@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -49,6 +50,51 @@ def serve_in_thread(wsgi_app) -> str:
     return f"http://127.0.0.1:{server.server_port}"
 
 
+def run_wrk(url: str, script: str, script_args: list[str], seconds: int, connections: int, threads: int) -> dict:
+    """wrk at fixed concurrency with one of our Lua scripts; answers the JSON summary the script prints."""
+    result = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", str(ROOT / "bench" / script), url, "--", *script_args],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def requests_per_second(stats: dict) -> float:
+    return stats["requests"] / (stats["duration_us"] / 1e6)
+
+
+class BareServer:
+    """A WSGI app of bench/ (the natural limit, the yardstick) under the same gunicorn config as the app."""
+
+    def __init__(self, module: str, env: dict[str, str] | None = None, gunicorn_args: list[str] = ()):
+        self.module = module
+        self.env = {**os.environ, **META, **(env or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.gunicorn_args = list(gunicorn_args)
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> BareServer:
+        # From the project's root, as the app's server: gunicorn reads the same gunicorn.conf.py.
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
+             "warning", f"bench.{self.module}:app"], cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/signup/x", timeout=1)
+                time.sleep(0.5)  # let every worker finish importing before the clock starts
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not start bench.{self.module}")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
 def csrf_session(app_url: str, slug: str) -> tuple[requests.Session, str]:
     session = requests.Session()
     html = session.get(f"{app_url}/signup/{slug}", timeout=10).text
@@ -58,14 +104,17 @@ def csrf_session(app_url: str, slug: str) -> tuple[requests.Session, str]:
 class AppServer:
     """The app under gunicorn on 127.0.0.1 with a migrated database and the given signup pages."""
 
-    def __init__(self, env: dict[str, str], port: int, pages: list[str] = (), gunicorn_args: list[str] = (),
+    def __init__(self, env: dict[str, str], port: int, pages: list[str] = (), gunicorn_args: list[str] | None = None,
                  prepare: bool = True):
         self.env = {**os.environ, **META, "SECRET_KEY": "bench-" + "s" * 32, **env}
         self.env.setdefault("ESU_ENCRYPTION_KEYS", "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo=")
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.pages = pages
-        self.gunicorn_args = list(gunicorn_args) or ["--workers", "2", "--threads", "8", "--worker-class", "gthread"]
+        # None: more threads than production's, for benchmarks of many slow callbacks at once; [] or any
+        # flags: gunicorn.conf.py (read from the project's root) with those flags over it.
+        self.gunicorn_args = (["--workers", "2", "--threads", "8", "--worker-class", "gthread"] if gunicorn_args is None
+                              else list(gunicorn_args))
         self.prepare = prepare  # migrate and create the pages first
         self.process: subprocess.Popen | None = None
 

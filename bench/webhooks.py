@@ -1,14 +1,18 @@
 """Webhook ingest under load, beside its natural limit.
 
-The app under gunicorn (2 workers, the same flags for both) on 127.0.0.1 is loaded by wrk at a fixed
-concurrency with correctly signed, realistic, all-different deliveries; then a bare Flask route that
-only answers 200, under the same gunicorn flags, in the same run. Prints requests/s of both, their
-ratio, p50 and p99, the count stored versus sent, and each gunicorn worker's peak RSS.
+The app under gunicorn with its production config (gunicorn.conf.py: 2 workers of 4 threads) on
+127.0.0.1 is loaded by wrk at a fixed concurrency with correctly signed, realistic, all-different
+deliveries; then, in the same run and under the same config, a bare Flask route that only answers 200
+(the natural limit) and a minimal handler that only checks the HMAC and inserts one row through
+Flask-SQLAlchemy (the yardstick the app must beat while doing its real work). Prints requests/s of
+each, their ratio to the bare route, p50 and p99, the count stored versus sent, and each gunicorn
+worker's peak RSS.
 
 Every delivery wrk may have had in flight when it stopped is sent again afterwards, as Meta would
 retry an unacknowledged one, so "stored == sent" means nothing was lost and nothing kept twice.
 
     .venv/bin/python bench/webhooks.py [--seconds 10] [--connections 16] [--database-url URL]
+                                       [--gunicorn "--workers 2 --threads 1"]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import META, ROOT, AppServer, free_port  # noqa: E402
+from bench.common import META, ROOT, AppServer, BareServer, free_port, requests_per_second, run_wrk  # noqa: E402
 
 WABAS = [str(300000000000000 + n) for n in range(20)]
 PHONES = [str(400000000000000 + n) for n in range(20)]
@@ -83,13 +87,9 @@ def write_bodies(path: Path, count: int) -> list[bytes]:
     return bodies
 
 
-def run_wrk(url: str, bodies_file: Path, seconds: int, connections: int, threads: int) -> dict:
-    result = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-         "-s", str(ROOT / "bench" / "wrk_signed.lua"), url, "--", str(bodies_file), str(threads)],
-        capture_output=True, text=True, check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def load(url: str, bodies_file: Path, args) -> dict:
+    return run_wrk(url, "wrk_signed.lua", [str(bodies_file), str(args.threads)], args.seconds, args.connections,
+                   args.threads)
 
 
 def peak_rss_mb(master_pid: int) -> list[float]:
@@ -136,8 +136,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--bodies", type=int, default=80000, help="distinct deliveries prepared")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--gunicorn", default="--workers 2 --worker-class sync",
-                        help="gunicorn flags for both servers")
+    parser.add_argument("--gunicorn", default="", help="gunicorn flags over gunicorn.conf.py, for all three servers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (make bench does)")
@@ -153,39 +152,26 @@ def main() -> None:
 
         with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
             time.sleep(0.5)  # let both workers finish importing before the clock starts
-            app_stats = run_wrk(app.url, bodies_file, args.seconds, args.connections, args.threads)
+            app_stats = load(app.url, bodies_file, args)
             rss = peak_rss_mb(app.process.pid)
             resent = resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
             stored = stored_count(app.env)
 
-        bare_port = free_port()
-        bare = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{bare_port}",
-                                 *gunicorn_args, "--log-level", "warning", "bench.bare_app:app"], cwd=ROOT)
-        try:
-            for _ in range(100):
-                try:
-                    requests.get(f"http://127.0.0.1:{bare_port}/signup/x", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
-            time.sleep(0.5)
-            bare_stats = run_wrk(f"http://127.0.0.1:{bare_port}", bodies_file, args.seconds, args.connections,
-                                 args.threads)
-        finally:
-            bare.terminate()
-            bare.wait(timeout=30)
-
-    def rps(stats: dict) -> float:
-        return stats["requests"] / (stats["duration_us"] / 1e6)
+        with BareServer("minimal_app", {"DATABASE_URL": database_url}, gunicorn_args) as minimal:
+            minimal_stats = load(minimal.url, bodies_file, args)
+        with BareServer("bare_app", {}, gunicorn_args) as bare:
+            bare_stats = load(bare.url, bodies_file, args)
 
     sent = min(app_stats["sent"], len(bodies)) if not app_stats["wrapped"] else len(bodies)
-    print(f"Webhook ingest: {args.seconds} s at {args.connections} connections, gunicorn {args.gunicorn}, "
-          f"{database_url.split(':')[0]}")
-    for label, stats in (("app", app_stats), ("bare route", bare_stats)):
-        print(f"  {label:<11} {rps(stats):8.0f} req/s   p50 {stats['p50_us'] / 1000:6.1f} ms   "
+    print(f"Webhook ingest: {args.seconds} s at {args.connections} connections, gunicorn.conf.py "
+          f"{args.gunicorn}, {database_url.split(':')[0]}")
+    for label, stats in (("app", app_stats), ("minimal", minimal_stats), ("bare route", bare_stats)):
+        print(f"  {label:<11} {requests_per_second(stats):8.0f} req/s   p50 {stats['p50_us'] / 1000:6.1f} ms   "
               f"p99 {stats['p99_us'] / 1000:6.1f} ms   non-2xx {stats['non_2xx']}   socket errors "
               f"{stats['socket_errors']}")
-    print(f"  ratio app/bare: {rps(app_stats) / rps(bare_stats):.2f}   (target >= 0.30)")
+    ratio = requests_per_second(app_stats) / requests_per_second(bare_stats)
+    yardstick = requests_per_second(minimal_stats) / requests_per_second(bare_stats)
+    print(f"  ratio app/bare: {ratio:.2f}   (target >= 0.30; the minimal handler: {yardstick:.2f})")
     print(f"  stored {stored} / sent {sent} distinct changes ({resent} re-sent after the run, as Meta retries)"
           f"   {'OK' if stored == sent else 'MISMATCH'}")
     print(f"  peak RSS per worker: {', '.join(f'{mb:.0f} MB' for mb in rss)}   (target <= 150 MB)")
