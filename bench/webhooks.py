@@ -119,14 +119,38 @@ def resend_in_flight(url: str, bodies: list[bytes], stats: dict, threads: int, c
     return resent
 
 
-def stored_count(env: dict[str, str]) -> int:
-    """Rows stored, counted by the app's own code with the server's settings."""
-    code = ("from esu import create_app; from esu.extensions import db; import sqlalchemy as sa; "
-            "from esu.models import WebhookEvent\napp = create_app()\nwith app.app_context(): "
-            "print(db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)))")
-    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+def run_in_app(env: dict[str, str], code: str) -> str:
+    """Run ``code`` in an app context with the server's settings; answers its last line of output."""
+    preamble = ("from esu import create_app; from esu.extensions import db; import sqlalchemy as sa; "
+                "from esu.models import *; from esu.models.forwarding import *\napp = create_app()\n")
+    output = subprocess.run([sys.executable, "-c", preamble + "with app.app_context():\n" + code], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=True).stdout
-    return int(output.strip().splitlines()[-1])
+    return output.strip().splitlines()[-1]
+
+
+def enable_forwarding(env: dict[str, str]) -> None:
+    """Every bench WABA onboarded on the bench page, and that page forwarding every field to one target (no
+    worker runs: the deliveries stay queued, so the outbox insert is all the ingest does more)."""
+    run_in_app(env, f"""
+    page = db.session.scalar(sa.select(SignupPage).where(SignupPage.slug == "bench"))
+    for waba_id, phone_id in zip({WABAS!r}, {PHONES!r}):
+        onboarding = Onboarding(page_id=page.id, event="FINISH", source="callback", status="completed",
+                                waba_id=waba_id, phone_number_id=phone_id)
+        onboarding.steps.append(OnboardingStep(name="confirm_ids", position=10, status="ok", attempts=1, runs=1))
+        db.session.add(onboarding)
+    db.session.add(ForwardingTarget(page_id=page.id, url="https://receiver.example/hooks", secret="whsec_" + "A" * 44,
+                                    fields=[], enabled=True))
+    db.session.commit()
+    print("ok")
+""")
+
+
+def stored_count(env: dict[str, str]) -> tuple[int, int]:
+    """Events stored and deliveries queued, counted by the app's own code with the server's settings."""
+    events, deliveries = run_in_app(env, "    print(db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)),"
+                                         " db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)))"
+                                    ).split()
+    return int(events), int(deliveries)
 
 
 def main() -> None:
@@ -137,6 +161,8 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=80000, help="distinct deliveries prepared")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--gunicorn", default="", help="gunicorn flags over gunicorn.conf.py, for all three servers")
+    parser.add_argument("--forwarding", action="store_true",
+                        help="the WABAs onboarded on a page with a forwarding target: every event is queued too")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (make bench does)")
@@ -151,11 +177,13 @@ def main() -> None:
                "ESU_ENCRYPTION_KEYS": "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo="}
 
         with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
+            if args.forwarding:
+                enable_forwarding(app.env)
             time.sleep(0.5)  # let both workers finish importing before the clock starts
             app_stats = load(app.url, bodies_file, args)
             rss = peak_rss_mb(app.process.pid)
             resent = resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
-            stored = stored_count(app.env)
+            stored, queued = stored_count(app.env)
 
         with BareServer("minimal_app", {"DATABASE_URL": database_url}, gunicorn_args) as minimal:
             minimal_stats = load(minimal.url, bodies_file, args)
@@ -164,7 +192,7 @@ def main() -> None:
 
     sent = min(app_stats["sent"], len(bodies)) if not app_stats["wrapped"] else len(bodies)
     print(f"Webhook ingest: {args.seconds} s at {args.connections} connections, gunicorn.conf.py "
-          f"{args.gunicorn}, {database_url.split(':')[0]}")
+          f"{args.gunicorn}, {database_url.split(':')[0]}, forwarding {'on' if args.forwarding else 'off'}")
     for label, stats in (("app", app_stats), ("minimal", minimal_stats), ("bare route", bare_stats)):
         print(f"  {label:<11} {requests_per_second(stats):8.0f} req/s   p50 {stats['p50_us'] / 1000:6.1f} ms   "
               f"p99 {stats['p99_us'] / 1000:6.1f} ms   non-2xx {stats['non_2xx']}   socket errors "
@@ -174,6 +202,9 @@ def main() -> None:
     print(f"  ratio app/bare: {ratio:.2f}   (target >= 0.30; the minimal handler: {yardstick:.2f})")
     print(f"  stored {stored} / sent {sent} distinct changes ({resent} re-sent after the run, as Meta retries)"
           f"   {'OK' if stored == sent else 'MISMATCH'}")
+    if args.forwarding:
+        print(f"  forwarding deliveries queued: {queued} (one per stored event)   "
+              f"{'OK' if queued == stored else 'MISMATCH'}")
     print(f"  peak RSS per worker: {', '.join(f'{mb:.0f} MB' for mb in rss)}   (target <= 150 MB)")
 
 
