@@ -18,7 +18,7 @@ from esu import webhooks
 from esu.extensions import db
 from esu.models import MessageTemplate, PhoneNumber, WhatsAppBusinessAccount
 
-from .conftest import URL, WABA_ID, encode, envelope, sign
+from .conftest import URL, WABA_ID, encode, envelope, sign, text_message
 from .test_apply import quality
 
 TEMPLATE_ID = "8088"
@@ -146,6 +146,26 @@ def test_two_deliveries_about_one_record_at_once_keep_both_changes(app, records,
 
     assert answers == {"first": 200, "second": 200}
     check()
+
+
+def test_messages_and_statuses_lock_no_record(deliver, records):
+    """Most of what Meta sends: stored and forwarded, never waiting behind an account's events."""
+    status = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881",
+                                                            "phone_number_id": "106540352242922"},
+              "statuses": [{"id": "wamid.SENT1", "status": "delivered", "timestamp": "1750000000",
+                            "recipient_id": "16505551234"}]}
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        response = deliver(envelope(("messages", text_message("wamid.LOCKLESS")), ("messages", status)))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    assert response.get_json() == {"changes": 2, "stored": 2}
+    assert not [statement for statement in statements if " FOR " in statement.upper()]
 
 
 @pytest.fixture
