@@ -381,6 +381,14 @@ def apply(events: list[Event]) -> None:
     except Exception as error:
         if is_database_unavailable(error):
             raise
+        # The rollback released the batch's row locks: take them again, in their order, before each
+        # event takes its own in the events' order (which another batch could take the other way round).
+        try:
+            with db.session.begin_nested():
+                Records(events)
+        except Exception as again:
+            if is_database_unavailable(again):
+                raise
         for event in events:
             event.reset()
             try:
@@ -412,7 +420,15 @@ def reapply(limit: int = 1000) -> tuple[int, int]:
 
 
 class Records:
-    """The records a batch of events concerns, loaded (or created) in a few queries up front."""
+    """The records a batch of events concerns, loaded (or created) in a few queries up front.
+
+    Each is locked until the transaction ends: the appliers read, compare Meta's times and write back
+    (the account's event history, its limits…), and another worker applying another event to the same
+    record must wait for this one rather than read it as it was and write over its change. Locks are
+    taken in one order (accounts, templates, numbers, onboardings; each in a fixed order) so that two
+    batches wait for each other instead of deadlocking. Messages and statuses load nothing and lock
+    nothing.
+    """
 
     def __init__(self, events: Iterable[Event]):
         events = list(events)
@@ -433,16 +449,18 @@ class Records:
         phone_wabas = {event.waba_id for event in events if event.waba_id and event.field in PHONE_FIELDS}
         self.phones: dict[tuple[str, str], PhoneNumber] = {}
         if phone_wabas:
-            for phone in db.session.scalars(sa.select(PhoneNumber).where(PhoneNumber.waba_id.in_(phone_wabas))):
+            for phone in db.session.scalars(_locked(
+                sa.select(PhoneNumber).where(PhoneNumber.waba_id.in_(phone_wabas)).order_by(PhoneNumber.id)
+            )):
                 self.phones[(phone.waba_id, _digits(phone.display_phone_number))] = phone
 
         partner_wabas = {event.waba_id for event in events if event.waba_id and event.field == "account_update"}
         self.onboardings: dict[str, list[Onboarding]] = {}
         if partner_wabas:
-            for onboarding in db.session.scalars(
+            for onboarding in db.session.scalars(_locked(
                 sa.select(Onboarding).where(Onboarding.waba_id.in_(partner_wabas))
                 .order_by(Onboarding.created_at.desc(), Onboarding.id.desc())
-            ):
+            )):
                 self.onboardings.setdefault(onboarding.waba_id, []).append(onboarding)
 
     def waba(self, event: Event) -> WhatsAppBusinessAccount:
@@ -463,19 +481,28 @@ class Records:
 
 
 def _ensure(model, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The records with these ids, inserting the missing ones (``ON CONFLICT DO NOTHING``, so two
+    """The records with these ids, locked, inserting the missing ones (``ON CONFLICT DO NOTHING``, so two
     deliveries creating the same one at once do not collide)."""
     if not rows:
         return {}
-    found = {record.id: record
-             for record in db.session.scalars(sa.select(model).where(model.id.in_([row["id"] for row in rows])))}
+    found = {record.id: record for record in db.session.scalars(
+        _locked(sa.select(model).where(model.id.in_([row["id"] for row in rows])).order_by(model.id)))}
     missing = [row for row in rows if row["id"] not in found]
     if missing:
         connection = db.session.connection()
         connection.execute(_insert_unless_exists(connection.dialect.name, model.__table__, "id"), missing)
+        # Read again with the lock: one another worker inserted meanwhile is theirs until they commit.
         found.update((record.id, record) for record in db.session.scalars(
-            sa.select(model).where(model.id.in_([row["id"] for row in missing]))))
+            _locked(sa.select(model).where(model.id.in_([row["id"] for row in missing])).order_by(model.id))))
     return found
+
+
+def _locked(query: sa.Select) -> sa.Select:
+    """``query`` locking the rows it reads until the transaction ends, and reading them as they are then
+    (not as this session may have loaded them before). ``FOR NO KEY UPDATE`` on PostgreSQL: the lock an
+    UPDATE of these rows takes anyway, which still lets others insert rows referring to them. SQLite has
+    no row locks and needs none: its writers are already one at a time."""
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
 
 
 # -- what each field changes ----------------------------------------------------------------------------
