@@ -19,8 +19,6 @@ from esu.config import ENV_SETTINGS, PRODUCTION_SECRETS, ConfigError, defaults, 
 
 from .conftest import empty_tables
 
-from .helpers import csrf_from
-
 DEV_SECRETS = {
     "SECRET_KEY": secrets.token_hex(16),
     "ESU_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -190,7 +188,7 @@ def test_one_single_threaded_server_onboards_through_its_own_simulator(make_app)
     try:
         browser = requests.Session()
         signup = browser.post(f"{url}/_meta/signup", json={}, timeout=10).json()
-        token = csrf_from(browser.get(f"{url}/signup/demo", timeout=10).text)
+        token = browser.get(f"{url}/signup/demo/session", timeout=10).json()["csrf_token"]
         response = browser.post(f"{url}/signup/demo/callback", json=signup, timeout=20,
                                 headers={"X-CSRFToken": token})
     finally:

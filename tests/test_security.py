@@ -155,8 +155,9 @@ def test_health_check_answers_over_plain_http(production_client):
 
 
 def test_behind_one_proxy_https_gives_secure_cookie_and_hsts(production_client, page):
+    # The session (and its cookie) starts when the widget asks for its token; the page itself sets none.
     response = production_client.get(
-        f"/signup/{page.slug}",
+        f"/signup/{page.slug}/session",
         base_url=f"http://{PUBLIC}",
         headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
     )
@@ -212,7 +213,7 @@ def test_any_environment_but_development_has_secure_cookies(make_app):
 
 
 def test_development_keeps_plain_http_and_ordinary_cookies(client, page):
-    response = client.get(f"/signup/{page.slug}")
+    response = client.get(f"/signup/{page.slug}/session")
     assert response.status_code == 200
     assert "Secure" not in response.headers["Set-Cookie"]
     assert "Strict-Transport-Security" not in response.headers
