@@ -37,28 +37,28 @@ class Entry:
 
 
 class PageCache:
-    """Rendered pages by (slug, the request's root URL), thread-safe for gthread workers."""
+    """Rendered pages by (slug, scheme, host), thread-safe for gthread workers."""
 
     def __init__(self, ttl: float, max_entries: int = MAX_ENTRIES):
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], Entry] = {}
+        self._entries: dict[tuple[str, str, str], Entry] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> Entry | None:
+    def get(self, key: tuple[str, str, str]) -> Entry | None:
         return self._entries.get(key)
 
     def is_fresh(self, entry: Entry) -> bool:
         return time.monotonic() - entry.checked_at < self.ttl
 
-    def put(self, key: tuple[str, str], body: bytes, updated_at: datetime) -> None:
+    def put(self, key: tuple[str, str, str], body: bytes, updated_at: datetime) -> None:
         with self._lock:
             self._entries.pop(key, None)
             while len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = Entry(body, updated_at, time.monotonic())
 
-    def checked(self, key: tuple[str, str], entry: Entry) -> None:
+    def checked(self, key: tuple[str, str, str], entry: Entry) -> None:
         """The row still matches ``entry``: trust it for another TTL."""
         with self._lock:
             if self._entries.get(key) is entry:

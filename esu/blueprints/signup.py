@@ -114,9 +114,9 @@ def page(slug: str):
     """The signup page: the client's text and the Embedded Signup widget. The same bytes for every visitor
     (no token, no session cookie), so each process serves them from ``esu.signup_cache``."""
     pages = signup_cache.cache()
-    # The root URL is part of the key: in simulator mode the widget trusts the SDK's origin, which may be
-    # the request's own.
-    key = (slug, request.url_root)
+    # The scheme and host are part of the key: in simulator mode the widget trusts the SDK's origin, which
+    # may be the request's own.
+    key = (slug, request.scheme, request.host)
     entry = pages.get(key)
     if entry is not None and pages.is_fresh(entry):
         return page_response(entry.body)
