@@ -228,3 +228,19 @@ def test_the_graph_version_defaults_to_v25(tmp_path):
     finish(config, tmp_path)
 
     assert config["META_GRAPH_VERSION"] == "v25.0"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 5.0), ("0", 0.0), ("2.5", 2.5)])
+def test_signup_page_cache_seconds(tmp_path, value, seconds):
+    config = defaults() | ENV_SETTINGS | DEV_SECRETS
+    if value is not None:
+        config["SIGNUP_PAGE_CACHE_SECONDS"] = value
+    finish(config, tmp_path)
+    assert config["SIGNUP_PAGE_CACHE_SECONDS"] == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_signup_page_cache_seconds_must_be_seconds_not_below_zero(tmp_path, value):
+    config = defaults() | ENV_SETTINGS | DEV_SECRETS | {"SIGNUP_PAGE_CACHE_SECONDS": value}
+    with pytest.raises(ConfigError, match="SIGNUP_PAGE_CACHE_SECONDS"):
+        finish(config, tmp_path)
