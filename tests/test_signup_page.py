@@ -206,13 +206,28 @@ def test_page_sets_no_cookie_and_carries_no_token(client, page):
 
 
 def test_two_visitors_get_the_same_bytes_and_headers(app, page):
+    """The first answer is Flask's; the second comes from the cache, with the same headers but its own id."""
     first, second = app.test_client().get("/signup/demo"), app.test_client().get("/signup/demo")
     assert first.status_code == second.status_code == 200
     assert first.data == second.data
     assert first.mimetype == second.mimetype == "text/html"
     policy = render_policy(app.extensions["esu_csp"]["signup"])
-    assert first.headers["Content-Security-Policy"] == second.headers["Content-Security-Policy"] == policy
-    assert first.headers["Cross-Origin-Opener-Policy"] == second.headers["Cross-Origin-Opener-Policy"]
+    assert first.headers["Content-Security-Policy"] == policy
+    assert first.headers["Cross-Origin-Opener-Policy"] == "same-origin-allow-popups"
+
+    def replayed(response):
+        return sorted((name, value) for name, value in response.headers if name != "X-Request-Id")
+
+    assert replayed(first) == replayed(second)
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+
+
+def test_a_cached_answer_carries_the_offered_request_id_or_its_own(client, page):
+    assert client.get("/signup/demo").status_code == 200
+    offered = client.get("/signup/demo", headers={"X-Request-Id": "lb-1234abcd"})
+    assert offered.headers["X-Request-Id"] == "lb-1234abcd"
+    made = client.get("/signup/demo", headers={"X-Request-Id": "<bad>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-Id"])
 
 
 def test_the_session_url_gives_a_token_the_callback_accepts(client, page, simulator):

@@ -112,31 +112,24 @@ def graph_error(error: GraphError):
 @bp.get("/<slug>")
 def page(slug: str):
     """The signup page: the client's text and the Embedded Signup widget. The same bytes for every visitor
-    (no token, no session cookie), so each process serves them from ``esu.signup_cache``."""
+    (no token, no session cookie): ``esu.signup_cache`` answers it while fresh, and here it is checked
+    against the page's row, or rendered."""
     pages = signup_cache.cache()
-    # The scheme and host are part of the key: in simulator mode the widget trusts the SDK's origin, which
-    # may be the request's own.
-    key = (slug, request.scheme, request.host)
+    key = signup_cache.page_key(request.environ, slug)
     entry = pages.get(key)
-    if entry is not None and pages.is_fresh(entry):
-        return page_response(entry.body)
     with db.engine.connect() as connection:
         state = signup_cache.page_state(connection, slug)
     if state is None or not state.enabled:
         pages.forget(slug)
         abort(404, description=f"There is no signup page '{slug}'.")
     if entry is not None and entry.updated_at == state.updated_at:
-        pages.checked(key, entry)
-        return page_response(entry.body)
-    signup_page = enabled_page(slug)
-    body = render_template("signup/page.html", page=signup_page).encode()
-    # A template that asked for the CSP nonce made this answer one visitor's own: never cache it.
+        body, updated_at = entry.body, entry.updated_at
+    else:
+        signup_page = enabled_page(slug)
+        body, updated_at = render_template("signup/page.html", page=signup_page).encode(), signup_page.updated_at
+    # A template that asked for the CSP nonce made this answer one visitor's own: never keep it.
     if "csp_nonce" not in g:
-        pages.put(key, body, signup_page.updated_at)
-    return page_response(body)
-
-
-def page_response(body: bytes) -> Response:
+        request.environ[signup_cache.CACHEABLE] = (key, updated_at)
     return Response(body, mimetype="text/html")
 
 
