@@ -36,13 +36,13 @@ def register_security(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from . import crypto, graph, signup_cache, sqlite
-    from .extensions import csrf, db, init_limiter, migrate, render_migration_item
+    from .extensions import csrf, db, limiter, migrate, render_migration_item
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
                      render_item=render_migration_item, compare_type=True)
     csrf.init_app(app)
-    init_limiter(app)
+    limiter.init_app(app)
     crypto.init_app(app)
     graph.init_app(app)
     signup_cache.init_app(app)

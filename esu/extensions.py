@@ -28,25 +28,6 @@ csrf = CSRFProtect()
 # No default or application limits: only views decorated with ``limiter.limit`` are ever limited (never
 # the webhook, which must answer Meta every time). Storage: RATELIMIT_STORAGE_URI, set in config.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
-#: Views no limit can ever apply to, served on every visit: Flask-Limiter's before_request, which looks for
-#: limits and evaluates none, is skipped for them (a fifth of a cached signup page's cost).
-UNLIMITED_ENDPOINTS = frozenset({"signup.page", "static"})
-
-
-def init_limiter(app) -> None:
-    """``limiter.init_app``, with its per-request check skipped for ``UNLIMITED_ENDPOINTS``."""
-    from flask import request
-
-    limiter.init_app(app)
-    hooks = app.before_request_funcs.setdefault(None, [])
-    for index, hook in enumerate(hooks):
-        if hook == limiter._check_request_limit:
-            def check_limits(check=hook):
-                if request.endpoint in UNLIMITED_ENDPOINTS:
-                    return None
-                return check()
-
-            hooks[index] = check_limits
 
 
 def render_migration_item(type_, obj, autogen_context):
