@@ -35,7 +35,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import crypto, graph, sqlite
+    from . import crypto, graph, signup_cache, sqlite
     from .extensions import csrf, db, limiter, migrate, render_migration_item
 
     db.init_app(app)
@@ -45,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     crypto.init_app(app)
     graph.init_app(app)
+    signup_cache.init_app(app)
     with app.app_context():
         sqlite.tune(db.engine)
 

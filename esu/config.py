@@ -52,6 +52,8 @@ ENV_SETTINGS: dict[str, str | None] = {
     "ESU_FORCE_HTTPS": None,
     "ESU_TRUSTED_HOSTS": None,
     "REDIS_URL": None,
+    # How long a process serves a signup page's cached HTML before checking the page's row again.
+    "SIGNUP_PAGE_CACHE_SECONDS": "5",
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -165,6 +167,12 @@ def finish(config, instance_path: Path) -> None:
             "connect_args": {"connect_timeout": 5, **config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})},
         }
 
+    try:
+        config["SIGNUP_PAGE_CACHE_SECONDS"] = float(config.get("SIGNUP_PAGE_CACHE_SECONDS") or 0)
+    except (TypeError, ValueError):
+        raise ConfigError("SIGNUP_PAGE_CACHE_SECONDS must be a number of seconds (0: check every request).") from None
+    if config["SIGNUP_PAGE_CACHE_SECONDS"] < 0:
+        raise ConfigError("SIGNUP_PAGE_CACHE_SECONDS cannot be negative.")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     # Rate-limit counters (admin logins) are shared by every worker when Redis is configured.
     config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")

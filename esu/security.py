@@ -19,6 +19,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, redirect, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -104,7 +105,10 @@ def add_headers(response):
     policies = current_app.extensions["esu_csp"]
     signup = is_signup_page()
     policy = policies["signup"] if signup else policies["default"]
-    response.headers["Content-Security-Policy"] = render_policy(policy, g.get("csp_nonce"))
+    nonce = g.get("csp_nonce")
+    # Without a nonce the header is always the same text: rendered once, at start-up.
+    rendered = render_policy(policy, nonce) if nonce else policies["rendered"][policy is policies["signup"]]
+    response.headers["Content-Security-Policy"] = rendered
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups" if signup else "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
@@ -120,11 +124,24 @@ def untrusted_host(_error: SecurityError):
     return Response("Unknown host.\n", status=400, mimetype="text/plain")
 
 
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, minus the work of building the signer for a request without a cookie
+    (most signup page visitors): nothing to verify, so an empty session, as Flask itself answers."""
+
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     hops = app.config["ESU_PROXY_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-    app.extensions["esu_csp"] = {"default": BASE_POLICY, "signup": signup_policy(app.config)}
+    signup = signup_policy(app.config)
+    app.extensions["esu_csp"] = {"default": BASE_POLICY, "signup": signup,
+                                 "rendered": {False: render_policy(BASE_POLICY), True: render_policy(signup)}}
+    app.session_interface = CookieSessionInterface()
     app.before_request(require_https)
     app.after_request(add_headers)
     app.add_template_global(csp_nonce)

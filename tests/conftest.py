@@ -207,11 +207,10 @@ def page(app):
 
 @pytest.fixture
 def csrf_token(client, page):
-    """The CSRF token the signup page carries in <meta name="csrf-token">."""
-    html = client.get(f"/signup/{page.slug}").get_data(as_text=True)
-    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert match, "the signup page carries no CSRF token"
-    return match.group(1)
+    """The CSRF token the widget fetches from the page's session URL when the person clicks."""
+    response = client.get(f"/signup/{page.slug}/session")
+    assert response.status_code == 200, response.status_code
+    return response.get_json()["csrf_token"]
 
 
 @pytest.fixture

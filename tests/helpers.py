@@ -43,18 +43,14 @@ def call_counts(simulator) -> Counter:
     return Counter(call["operation"] for call in simulator.calls())
 
 
-def csrf_from(html: str) -> str:
-    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert match, "the page carries no CSRF token"
-    return match.group(1)
-
-
 def browser_session(base_url: str, slug: str = "demo") -> tuple[requests.Session, str]:
-    """A requests session that opened the signup page, and the CSRF token that page carried."""
+    """A requests session that opened the signup page and, as the widget does on a click, asked the page's
+    session URL for its CSRF token."""
     session = requests.Session()
-    response = session.get(f"{base_url}/signup/{slug}", timeout=10)
+    session.get(f"{base_url}/signup/{slug}", timeout=10).raise_for_status()
+    response = session.get(f"{base_url}/signup/{slug}/session", timeout=10)
     response.raise_for_status()
-    return session, csrf_from(response.text)
+    return session, response.json()["csrf_token"]
 
 
 def database_text(engine: sa.Engine) -> str:

@@ -106,6 +106,17 @@ def test_edit_a_page(admin):
     assert "phone" not in page.prefill["business"]
 
 
+def test_an_edit_shows_on_the_next_get_of_the_page(admin, client):
+    page = gen_page("autumn", title="Autumn sale")
+    db.session.commit()
+    assert b"Autumn sale" in client.get("/signup/autumn").data  # now cached in this process
+    assert admin.post(f"/admin/pages/{page.id}", data={"slug": "autumn", "title": "Winter sale"}).status_code == 302
+    assert b"Winter sale" in client.get("/signup/autumn").data
+    assert admin.post(f"/admin/pages/{page.id}", data={"slug": "winter", "title": "Winter sale"}).status_code == 302
+    assert client.get("/signup/autumn").status_code == 404
+    assert b"Winter sale" in client.get("/signup/winter").data
+
+
 def test_editing_keeps_the_own_slug_but_not_another_pages(admin):
     gen_page("taken")
     page = gen_page("mine")
@@ -120,6 +131,7 @@ def test_editing_keeps_the_own_slug_but_not_another_pages(admin):
 def test_disable_and_enable_a_page(admin, client):
     page = gen_page("seasonal")
     db.session.commit()
+    assert client.get("/signup/seasonal").status_code == 200  # now cached in this process
     response = admin.post(f"/admin/pages/{page.id}/disable", data={"back": "list"})
     assert response.status_code == 302 and response.headers["Location"] == "/admin/pages"
     assert client.get("/signup/seasonal").status_code == 404

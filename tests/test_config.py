@@ -19,8 +19,6 @@ from esu.config import ENV_SETTINGS, PRODUCTION_SECRETS, ConfigError, defaults, 
 
 from .conftest import empty_tables
 
-from .helpers import csrf_from
-
 DEV_SECRETS = {
     "SECRET_KEY": secrets.token_hex(16),
     "ESU_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -190,7 +188,7 @@ def test_one_single_threaded_server_onboards_through_its_own_simulator(make_app)
     try:
         browser = requests.Session()
         signup = browser.post(f"{url}/_meta/signup", json={}, timeout=10).json()
-        token = csrf_from(browser.get(f"{url}/signup/demo", timeout=10).text)
+        token = browser.get(f"{url}/signup/demo/session", timeout=10).json()["csrf_token"]
         response = browser.post(f"{url}/signup/demo/callback", json=signup, timeout=20,
                                 headers={"X-CSRFToken": token})
     finally:
@@ -230,3 +228,19 @@ def test_the_graph_version_defaults_to_v25(tmp_path):
     finish(config, tmp_path)
 
     assert config["META_GRAPH_VERSION"] == "v25.0"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 5.0), ("0", 0.0), ("2.5", 2.5)])
+def test_signup_page_cache_seconds(tmp_path, value, seconds):
+    config = defaults() | ENV_SETTINGS | DEV_SECRETS
+    if value is not None:
+        config["SIGNUP_PAGE_CACHE_SECONDS"] = value
+    finish(config, tmp_path)
+    assert config["SIGNUP_PAGE_CACHE_SECONDS"] == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_signup_page_cache_seconds_must_be_seconds_not_below_zero(tmp_path, value):
+    config = defaults() | ENV_SETTINGS | DEV_SECRETS | {"SIGNUP_PAGE_CACHE_SECONDS": value}
+    with pytest.raises(ConfigError, match="SIGNUP_PAGE_CACHE_SECONDS"):
+        finish(config, tmp_path)

@@ -94,8 +94,7 @@ def test_logs_and_answers_carry_no_token_or_secret(app, app_config, simulator, p
         nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
     offline = create_app({**app_config, "META_GRAPH_URL": nowhere})
     with offline.test_client() as browser:
-        html = browser.get("/signup/demo").get_data(as_text=True)
-        token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+        token = browser.get("/signup/demo/session").get_json()["csrf_token"]
         body = {"code": simulator.signup()["code"], "client_ref": new_ref()}
         lost = browser.post("/signup/demo/callback", json=body, headers={"X-CSRFToken": token})
     assert lost.get_json()["steps"][0]["detail"] == "network error talking to Graph (ConnectionError)"

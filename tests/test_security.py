@@ -7,6 +7,7 @@ from cryptography.fernet import Fernet
 from flask import render_template_string, request
 
 from esu import create_app
+from esu.cli import create_page
 from esu.config import ConfigError
 
 PUBLIC = "esu.example"
@@ -155,8 +156,9 @@ def test_health_check_answers_over_plain_http(production_client):
 
 
 def test_behind_one_proxy_https_gives_secure_cookie_and_hsts(production_client, page):
+    # The session (and its cookie) starts when the widget asks for its token; the page itself sets none.
     response = production_client.get(
-        f"/signup/{page.slug}",
+        f"/signup/{page.slug}/session",
         base_url=f"http://{PUBLIC}",
         headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
     )
@@ -212,10 +214,31 @@ def test_any_environment_but_development_has_secure_cookies(make_app):
 
 
 def test_development_keeps_plain_http_and_ordinary_cookies(client, page):
-    response = client.get(f"/signup/{page.slug}")
+    response = client.get(f"/signup/{page.slug}/session")
     assert response.status_code == 200
     assert "Secure" not in response.headers["Set-Cookie"]
     assert "Strict-Transport-Security" not in response.headers
+
+
+def test_https_answers_are_kept_apart_from_plain_http(production_client, page):
+    """In production plain HTTP is redirected, also once the HTTPS page is cached."""
+    secure = {"X-Forwarded-Proto": "https"}
+    for _ in range(2):
+        response = production_client.get("/signup/demo", base_url=f"http://{PUBLIC}", headers=secure)
+        assert response.status_code == 200 and "Strict-Transport-Security" in response.headers
+    plain = production_client.get("/signup/demo", base_url=f"http://{PUBLIC}")
+    assert plain.status_code == 308
+
+
+def test_a_cached_page_is_not_replayed_for_an_untrusted_host(make_app, app):  # app: empties the tables after
+    app = make_app(ESU_TRUSTED_HOSTS=PUBLIC)
+    with app.app_context():
+        create_page("shop", "Shop")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/signup/shop", base_url=f"http://{PUBLIC}").status_code == 200
+    assert client.get("/signup/shop", base_url="http://evil.example").status_code == 400
+
 
 
 def test_unexpected_host_is_refused(make_app):

@@ -6,16 +6,21 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
-from flask import render_template_string
+from flask import g, render_template_string
+from jinja2 import ChoiceLoader, DictLoader
 
+from esu import signup_cache
 from esu.extensions import db
-from esu.models import SignupEvent
+from esu.models import SignupEvent, SignupPage, now_utc
+from esu.security import render_policy
 
 from .conftest import META
+from .helpers import new_ref
 
 PREFILL = {
     "name": "Wind & Wool",
@@ -90,7 +95,7 @@ def test_page_passes_its_settings_to_the_sdk_as_meta_documents(client, page):
     }
     assert settings["sdk_url"] == "https://connect.facebook.net/en_US/sdk.js"
     assert settings["urls"] == {"callback": "/signup/demo/callback", "events": "/signup/demo/events",
-                                "onboardings": "/signup/demo/onboardings/"}
+                                "onboardings": "/signup/demo/onboardings/", "session": "/signup/demo/session"}
     assert settings["simulator_origin"] is None  # with the real Meta, only facebook.com is trusted
 
 
@@ -171,26 +176,170 @@ def test_page_weighs_under_15_kb_gzipped(client, page):
     assert sum(sizes.values()) < 15 * 1024, sizes
 
 
-def test_agency_template_without_the_csrf_meta_tag_still_reports(app, client, page):
-    """The one-line include works in a template that does not extend base.html."""
+def test_agency_template_without_the_csrf_meta_tag_still_works(app, client, page):
+    """The one-line include works in a template that does not extend base.html: it reports without a token
+    and fetches one from the page's session URL for the onboarding calls."""
     app.add_url_rule("/agency", "agency", lambda: render_template_string(
         '<!doctype html><title>Agency</title>{% from "signup/_widget.html" import embedded_signup %}'
         '{{ embedded_signup(page) }}', page=page))
-    html = client.get("/agency").get_data(as_text=True)
-    assert 'name="csrf-token"' not in html
-    token = widget_settings(html)["csrf_token"]
-    response = client.post("/signup/demo/events", json={"kind": "view"}, headers={"X-CSRFToken": token})
-    assert response.status_code == 204
+    response = client.get("/agency")
+    html = response.get_data(as_text=True)
+    settings = widget_settings(html)
+    assert "csrf_token" not in settings and "csrf" not in html.lower()
+    assert "Set-Cookie" not in response.headers
+    assert client.post(settings["urls"]["events"], json={"kind": "view"}).status_code == 204
+    token = client.get(settings["urls"]["session"]).get_json()["csrf_token"]
+    response = client.post(settings["urls"]["callback"], json={}, headers={"X-CSRFToken": token})
+    assert response.status_code == 400 and "code" in response.get_json()["fields"]  # past the CSRF check
+
+
+# -- the same page for every visitor, cached per process --------------------------------------------
+
+
+def test_page_sets_no_cookie_and_carries_no_token(client, page):
+    response = client.get("/signup/demo")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+    html = response.get_data(as_text=True)
+    assert 'name="csrf-token"' not in html and "csrf" not in html.lower()
+
+
+def test_two_visitors_get_the_same_bytes_and_headers(app, page):
+    """The first answer is Flask's; the second comes from the cache, with the same headers but its own id."""
+    first, second = app.test_client().get("/signup/demo"), app.test_client().get("/signup/demo")
+    assert first.status_code == second.status_code == 200
+    assert first.data == second.data
+    assert first.mimetype == second.mimetype == "text/html"
+    policy = render_policy(app.extensions["esu_csp"]["signup"])
+    assert first.headers["Content-Security-Policy"] == policy
+    assert first.headers["Cross-Origin-Opener-Policy"] == "same-origin-allow-popups"
+
+    def replayed(response):
+        return sorted((name, value) for name, value in response.headers if name != "X-Request-Id")
+
+    assert replayed(first) == replayed(second)
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+
+
+def test_a_cached_answer_carries_the_offered_request_id_or_its_own(client, page):
+    assert client.get("/signup/demo").status_code == 200
+    offered = client.get("/signup/demo", headers={"X-Request-Id": "lb-1234abcd"})
+    assert offered.headers["X-Request-Id"] == "lb-1234abcd"
+    made = client.get("/signup/demo", headers={"X-Request-Id": "<bad>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-Id"])
+
+
+def test_the_session_url_gives_a_token_the_callback_accepts(client, page, simulator):
+    assert client.get("/signup/demo").status_code == 200
+    refused = client.post("/signup/demo/callback", json={**simulator.signup(), "client_ref": new_ref()})
+    assert refused.status_code == 400 and "security token" in refused.get_json()["error"]
+
+    response = client.get("/signup/demo/session")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Set-Cookie" in response.headers  # the session the token belongs to
+    token = response.get_json()["csrf_token"]
+    accepted = client.post("/signup/demo/callback", json={**simulator.signup(), "client_ref": new_ref()},
+                           headers={"X-CSRFToken": token})
+    assert accepted.status_code == 201, accepted.get_json()
+
+
+def test_the_session_url_of_unknown_or_disabled_pages_answers_404(client, page):
+    assert client.get("/signup/nope/session").status_code == 404
+    page.enabled = False
+    db.session.commit()
+    assert client.get("/signup/demo/session").status_code == 404
+
+
+def test_changes_committed_in_this_process_show_on_the_next_get(client, page):
+    assert b"Connect WhatsApp" in client.get("/signup/demo").data
+    page.title = "Spring sale"
+    db.session.commit()
+    assert b"Spring sale" in client.get("/signup/demo").data
+    page.enabled = False
+    db.session.commit()
+    assert client.get("/signup/demo").status_code == 404
+    page.enabled = True
+    db.session.commit()
+    assert client.get("/signup/demo").status_code == 200
+
+
+def change_row_as_another_process(page, **values) -> None:
+    """Write the page's row on a connection of its own, as another worker would: no ORM session events."""
+    table = SignupPage.__table__
+    with db.engine.begin() as connection:
+        connection.execute(sa.update(table).where(table.c.id == page.id).values(updated_at=now_utc(), **values))
+    # The test's requests share its session; a real request would start with a fresh one.
+    db.session.expire_all()
+
+
+def test_changes_from_other_processes_show_within_the_cache_seconds(app_config, request, monkeypatch):
+    app_config["SIGNUP_PAGE_CACHE_SECONDS"] = 5
+    client, page = request.getfixturevalue("client"), request.getfixturevalue("page")
+    assert client.get("/signup/demo").status_code == 200
+    change_row_as_another_process(page, enabled=False)
+    assert client.get("/signup/demo").status_code == 200  # within the TTL, as the README says
+    later = time.monotonic() + 5
+    monkeypatch.setattr(signup_cache.time, "monotonic", lambda: later)
+    assert client.get("/signup/demo").status_code == 404
+    change_row_as_another_process(page, enabled=True, title="Back again")
+    later += 5
+    assert b"Back again" in client.get("/signup/demo").data
+
+
+def test_without_cache_seconds_the_row_is_checked_on_every_get(app_config, request):
+    app_config["SIGNUP_PAGE_CACHE_SECONDS"] = 0
+    client, page = request.getfixturevalue("client"), request.getfixturevalue("page")
+    assert client.get("/signup/demo").status_code == 200
+    change_row_as_another_process(page, title="Renamed elsewhere")
+    assert b"Renamed elsewhere" in client.get("/signup/demo").data
+    change_row_as_another_process(page, enabled=False)
+    assert client.get("/signup/demo").status_code == 404
+
+
+def test_an_unknown_page_is_not_remembered_as_missing(client):
+    from esu.cli import create_page
+
+    assert client.get("/signup/later").status_code == 404
+    create_page("later", "Coming soon")
+    assert client.get("/signup/later").status_code == 200
+
+
+def test_a_page_that_uses_the_csp_nonce_is_never_cached(app, client, page):
+    """Caching must not freeze one visitor's nonce into everyone's page."""
+    app.jinja_env.loader = ChoiceLoader([DictLoader({"signup/page.html": (
+        '{% extends "base.html" %}{% block csrf_meta %}{% endblock %}'
+        '{% block content %}<script nonce="{{ csp_nonce() }}">1</script>{% endblock %}')}), app.jinja_env.loader])
+    nonces = []
+    for _ in range(2):
+        g.pop("csp_nonce", None)  # the test's app context spans its requests; a real request has its own
+        response = client.get("/signup/demo")
+        nonce = re.search(r'nonce="([^"]+)"', response.get_data(as_text=True)).group(1)
+        assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
+
+
+def test_the_cache_keeps_each_host_apart_in_simulator_mode(app_config, request):
+    """The widget trusts the stand-in SDK's origin, which is the request's own when its URL is relative."""
+    app_config["ESU_SIMULATOR"] = True
+    client = request.getfixturevalue("client")
+    request.getfixturevalue("page")
+    origins = [widget_settings(client.get("/signup/demo", base_url=base).get_data(as_text=True))["simulator_origin"]
+               for base in ("http://localhost", "http://shop.example", "http://localhost")]
+    assert origins == ["http://localhost", "http://shop.example", "http://localhost"]
 
 
 # -- the funnel events endpoint ------------------------------------------------------------------
 
 
-def post_event(client, csrf_token, body, slug="demo"):
-    return client.post(f"/signup/{slug}/events", json=body, headers={"X-CSRFToken": csrf_token})
+def post_event(client, body, slug="demo"):
+    """The widget's beacon: JSON, no CSRF token, no session."""
+    return client.post(f"/signup/{slug}/events", json=body)
 
 
-def test_events_of_each_kind_are_stored_for_their_page(client, csrf_token, page):
+def test_events_of_each_kind_are_stored_for_their_page(client, page):
     bodies = [
         {"kind": "view"},
         {"kind": "launch"},
@@ -200,7 +349,7 @@ def test_events_of_each_kind_are_stored_for_their_page(client, csrf_token, page)
         {"kind": "finish"},
     ]
     for body in bodies:
-        assert post_event(client, csrf_token, body).status_code == 204
+        assert post_event(client, body).status_code == 204
 
     stored = [(e.page_id, e.kind, e.current_step, e.error_message, e.error_code, e.session_id) for e in events()]
     assert stored == [
@@ -224,39 +373,49 @@ def test_events_of_each_kind_are_stored_for_their_page(client, csrf_token, page)
     ({"kind": "error", "error_code": "12 34"}, "error_code"),
     ({"kind": "error", "error_code": "1", "session_id": "<script>"}, "session_id"),
 ])
-def test_invalid_events_are_refused_and_not_stored(client, csrf_token, page, body, field):
-    response = post_event(client, csrf_token, body)
+def test_invalid_events_are_refused_and_not_stored(client, page, body, field):
+    response = post_event(client, body)
     assert response.status_code == 400
     assert field in response.get_json()["fields"]
     assert events() == []
 
 
-def test_events_need_a_json_object(client, csrf_token, page):
-    response = client.post("/signup/demo/events", data="kind=view", headers={"X-CSRFToken": csrf_token})
+def test_events_need_a_json_object(client, page):
+    response = client.post("/signup/demo/events", data="[1, 2]", content_type="application/json")
     assert response.status_code == 400
     assert events() == []
 
 
-def test_events_without_the_csrf_token_are_refused(client, csrf_token, page):
+def test_events_need_no_csrf_token_nor_session(client, page):
+    """The beacon is anonymous: the page reports its view before the visitor has any session."""
     response = client.post("/signup/demo/events", json={"kind": "view"})
-    assert response.status_code == 400
-    assert "security token" in response.get_json()["error"]
-    response = client.post("/signup/demo/events", json={"kind": "view"}, headers={"X-CSRFToken": "forged"})
-    assert response.status_code == 400
+    assert response.status_code == 204
+    assert "Set-Cookie" not in response.headers
+    assert [event.kind for event in events()] == ["view"]
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", None,
+])
+def test_events_a_cross_site_form_could_send_are_refused(client, page, content_type):
+    """The content types a cross-site <form> (or a fetch without a CORS preflight) can send."""
+    response = client.post("/signup/demo/events", data='{"kind": "view"}', content_type=content_type)
+    assert response.status_code == 415
+    assert "application/json" in response.get_json()["error"]
     assert events() == []
 
 
-def test_events_of_unknown_or_disabled_pages_answer_404(client, csrf_token, page):
-    assert post_event(client, csrf_token, {"kind": "view"}, slug="nope").status_code == 404
+def test_events_of_unknown_or_disabled_pages_answer_404(client, page):
+    assert post_event(client, {"kind": "view"}, slug="nope").status_code == 404
     page.enabled = False
     db.session.commit()
-    assert post_event(client, csrf_token, {"kind": "view"}).status_code == 404
+    assert post_event(client, {"kind": "view"}).status_code == 404
     assert events() == []
 
 
-def test_events_body_is_small(client, csrf_token, page):
+def test_events_body_is_small(client, page):
     body = {"kind": "error", "error_message": "x" * 900, "padding": "y" * 2000}
-    assert post_event(client, csrf_token, body).status_code == 413
+    assert post_event(client, body).status_code == 413
     assert events() == []
 
 

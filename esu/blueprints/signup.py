@@ -7,13 +7,13 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
-from .. import signup_events
-from ..extensions import db, limiter
+from .. import signup_cache, signup_events
+from ..extensions import csrf, db, limiter
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
 
@@ -111,10 +111,36 @@ def graph_error(error: GraphError):
 
 @bp.get("/<slug>")
 def page(slug: str):
-    """The signup page: the client's text and the Embedded Signup widget. Reads only: the widget
-    reports the view itself, so this stays as fast as a page can be."""
-    signup_page = enabled_page(slug)
-    return render_template("signup/page.html", page=signup_page)
+    """The signup page: the client's text and the Embedded Signup widget. The same bytes for every visitor
+    (no token, no session cookie): ``esu.signup_cache`` answers it while fresh, and here it is checked
+    against the page's row, or rendered."""
+    pages = signup_cache.cache()
+    key = signup_cache.page_key(request.environ, slug)
+    entry = pages.get(key)
+    with db.engine.connect() as connection:
+        state = signup_cache.page_state(connection, slug)
+    if state is None or not state.enabled:
+        pages.forget(slug)
+        abort(404, description=f"There is no signup page '{slug}'.")
+    if entry is not None and entry.updated_at == state.updated_at:
+        body, updated_at = entry.body, entry.updated_at
+    else:
+        signup_page = enabled_page(slug)
+        body, updated_at = render_template("signup/page.html", page=signup_page).encode(), signup_page.updated_at
+    # A template that asked for the CSP nonce made this answer one visitor's own: never keep it.
+    if "csp_nonce" not in g:
+        request.environ[signup_cache.CACHEABLE] = (key, updated_at)
+    return Response(body, mimetype="text/html")
+
+
+@bp.get("/<slug>/session")
+def session(slug: str):
+    """The CSRF token the widget sends with its onboarding calls; starts the visitor's session (its cookie).
+    The widget asks when the person clicks, so the page itself stays the same for everyone."""
+    enabled_page(slug)
+    response = jsonify(csrf_token=generate_csrf())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _drop_blanks(value: Any) -> Any:
@@ -156,10 +182,9 @@ def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, fe
                 "sessionInfoVersion": "3",
             },
         },
-        "urls": {"callback": f"{base}/callback", "events": f"{base}/events", "onboardings": f"{base}/onboardings/"},
+        "urls": {"callback": f"{base}/callback", "events": f"{base}/events", "onboardings": f"{base}/onboardings/",
+                 "session": f"{base}/session"},
         "show_steps": bool(show_steps),
-        # For pages without <meta name="csrf-token"> (an agency's own template); the script prefers the tag.
-        "csrf_token": generate_csrf(),
         "simulator_origin": None,
     }
     if config["ESU_SIMULATOR"]:
@@ -214,9 +239,17 @@ def parse_event(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/<slug>/events")
+@csrf.exempt
 @limiter.limit(lambda: current_app.config["SIGNUP_EVENTS_LIMIT"], scope="signup-events")
 def events(slug: str):
     """Record one funnel event the widget reports: view, launch, cancel (with the screen), error, finish."""
+    # No CSRF token: the page reports its view before the visitor has a session, and an anonymous beacon
+    # has no session a forged request could act for; the worst a forger can do is add funnel counts, which
+    # anyone can do from their own browser. Only application/json is accepted: a cross-site <form> cannot
+    # send it, and a cross-site fetch with it needs a CORS preflight, which we never grant. Validation, the
+    # size limit and the rate limit still hold.
+    if request.mimetype != "application/json":
+        return jsonify(error="send a JSON object with Content-Type: application/json"), 415
     signup_page = enabled_page(slug)
     fields = parse_event(json_body(EVENT_MAX_BYTES))
     signup_events.record(signup_page, **fields)

@@ -15,8 +15,6 @@
     result: part('result'), resultTitle: part('result-title'), resultText: part('result-text'),
     resultDetail: part('result-detail'), actions: part('actions'), retry: part('retry'), restart: part('restart'),
   };
-  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  const csrfToken = csrfMeta ? csrfMeta.content : settings.csrf_token;
 
   const FINISH_EVENTS = ['FINISH', 'FINISH_ONLY_WABA', 'FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING'];
   // Meta delivers the code and the session info separately, in either order; after the code, wait
@@ -61,8 +59,27 @@
   };
   const metaId = (value) => matching(value, /^\d{1,32}$/);
 
+  // The page is the same for every visitor and carries no CSRF token: the onboarding calls get one from
+  // the page's session URL, asked for once, when the person first clicks (a failure is asked again later).
+  let csrfToken = null;
+  function sessionToken() {
+    if (!csrfToken) {
+      csrfToken = fetch(settings.urls.session, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((data) => (data && typeof data.csrf_token === 'string' ? data.csrf_token : null))
+        .catch(() => null);
+      csrfToken.then((token) => { if (!token) csrfToken = null; });
+    }
+    return csrfToken;
+  }
+
   async function send(method, url, body) {
-    const options = { method, credentials: 'same-origin', headers: { Accept: 'application/json', 'X-CSRFToken': csrfToken } };
+    const options = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (method !== 'GET') {
+      const token = await sessionToken();
+      if (!token) return { ok: false, status: 0, data: null };
+      options.headers['X-CSRFToken'] = token;
+    }
     if (body !== undefined) {
       options.headers['Content-Type'] = 'application/json';
       options.body = JSON.stringify(body);
@@ -78,7 +95,8 @@
 
   function report(kind, fields) {
     const body = JSON.stringify(Object.assign({ kind }, fields));
-    const headers = { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken };
+    // No token: the beacon is anonymous, and its JSON content type is what keeps cross-site forms out.
+    const headers = { 'Content-Type': 'application/json' };
     fetch(settings.urls.events, { method: 'POST', headers, body, credentials: 'same-origin', keepalive: true })
       .catch(() => {}); // the funnel is best effort; the person's signup is not
   }
@@ -155,7 +173,10 @@
     ui.launch.disabled = true;
     say('Finish the steps in the Facebook window; this page follows along.');
     report('launch');
+    // The popup opens now, in the click's own call stack (popup blockers allow nothing later); the
+    // token is fetched beside it, and the callback waits for it.
     window.FB.login((response) => onLogin(current, response), settings.login);
+    sessionToken();
   }
 
   function onLogin(current, response) {

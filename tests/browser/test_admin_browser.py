@@ -3,7 +3,6 @@ add a forwarding target and send it a test event."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from esu.models.admin import set_admin_password
 
 from ..admin_support import PASSWORD, gen_onboarding, gen_signup_event
 from ..forwarding_support import Clock, Receiver
+from ..helpers import browser_session
 
 
 def seed_history(page) -> None:
@@ -39,9 +39,7 @@ def failed_signup(base_url: str, slug: str) -> dict:
     requests.post(f"{base_url}/_meta/faults", json={"operation": "subscribed_apps", "error_code": 200},
                   timeout=5).raise_for_status()
     signup = requests.post(f"{base_url}/_meta/signup", json={"business_name": "Retry Bakery"}, timeout=5).json()
-    browser = requests.Session()
-    html = browser.get(f"{base_url}/signup/{slug}", timeout=5).text
-    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+    browser, token = browser_session(base_url, slug)
     body = {key: signup[key] for key in ("code", "event", "waba_id", "phone_number_id", "business_id")}
     response = browser.post(f"{base_url}/signup/{slug}/callback", json={**body, "client_ref": secrets.token_urlsafe(16)},
                             headers={"X-CSRFToken": token}, timeout=30)

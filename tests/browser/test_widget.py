@@ -159,6 +159,27 @@ def test_finish_on_two_pages_gives_each_its_onboarding(live_server, browser_page
                       ("florist", "view"), ("florist", "launch"), ("florist", "finish")]
 
 
+def test_the_page_is_anonymous_until_the_person_clicks(live_server, browser_page):
+    """The page sets no cookie and holds no token; the click opens the dialog and fetches the token beside it."""
+    add_page(live_server, "bakery", "Connect the bakery", prefill=PREFILL)
+    page = browser_page
+    page.context.clear_cookies()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if request.url.endswith("/session") else None)
+
+    open_signup(page, live_server, "bakery")
+    assert asked == [] and page.context.cookies(live_server.url) == []
+    with page.expect_response(lambda response: response.url.endswith("/signup/bakery/session")) as session:
+        dialog = launch(page)
+    assert session.value.status == 200
+    assert page.context.cookies(live_server.url), "the session starts with the token"
+    with page.expect_request(is_callback) as callback:
+        finish(dialog)
+    assert callback.value.headers["x-csrftoken"] == session.value.json()["csrf_token"]
+    expect_success(page, "Wind & Wool")
+    assert asked == [f"{live_server.url}/signup/bakery/session"]
+
+
 @pytest.mark.parametrize("order", ["session-first", "code-first"])
 def test_code_and_session_message_in_either_order(live_server, browser_page, order):
     add_page(live_server, "shop", "Connect the shop")

@@ -418,6 +418,8 @@ def test_random_signed_json_is_always_acknowledged(deliver, document, escaped):
 # -- CSRF applies everywhere but here ------------------------------------------------------------------
 
 
-def test_only_the_webhook_is_exempt_from_csrf(client, page):
+def test_only_the_webhook_and_the_funnel_beacon_are_exempt_from_csrf(client, page):
     assert client.post(URL, data=b"{}").status_code == 403  # the signature, not CSRF, guards it
+    # The anonymous beacon: its JSON content type keeps cross-site forms out (tests/test_signup_page.py).
+    assert client.post(f"/signup/{page.slug}/events", json={"kind": "view"}).status_code == 204
     assert client.post(f"/signup/{page.slug}/callback", json={"code": "x"}).status_code == 400
