@@ -107,6 +107,9 @@ class Context:
     system_user_id: str | None
     credit_currency: str
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The WABA and number records the saves wrote, for the calling thread only: held here because the
+    #: session forgets an unchanged record once nothing refers to it, and each save would read it again.
+    records: dict[tuple[type, str], Any] = field(default_factory=dict)
 
     @property
     def solution_partner(self) -> bool:
@@ -166,7 +169,7 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     onboarding.waba_id = result["waba_id"]
-    waba = _waba_record(result["waba_id"])
+    waba = _waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
     _absorb_placeholders(onboarding)
 
@@ -177,6 +180,9 @@ def _absorb_placeholders(onboarding: Onboarding) -> None:
     placeholders = db.session.scalars(sa.select(Onboarding).where(
         Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
         Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
+    if placeholders:
+        # The run does not reload its onboarding after each commit; a webhook may have stamped it since.
+        db.session.refresh(onboarding, ["partner_added_at"])
     for placeholder in placeholders:
         stamps = [stamp for stamp in (onboarding.partner_added_at, placeholder.partner_added_at) if stamp]
         onboarding.partner_added_at = max(stamps, default=None)
@@ -190,7 +196,7 @@ def run_read_waba(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba = _waba_record(ctx.waba_id)
+    waba = _waba_record(ctx, ctx.waba_id)
     owner = result.get("owner_business_info") or {}
     waba.business_id = owner.get("id") or waba.business_id or onboarding.business_id
     for name in ("name", "currency", "timezone_id", "message_template_namespace", "account_review_status",
@@ -207,7 +213,7 @@ def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_subscribe(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    _waba_record(ctx.waba_id).subscribed_at = now_utc()
+    _waba_record(ctx, ctx.waba_id).subscribed_at = now_utc()
 
 
 def partner_only(ctx: Context) -> str | None:
@@ -228,7 +234,7 @@ def run_share_credit_line(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    _waba_record(ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
+    _waba_record(ctx, ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
 
 
 def has_phone(ctx: Context) -> str | None:
@@ -245,8 +251,8 @@ def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    _waba_record(ctx.waba_id)
-    phone = _phone_record(str(result.get("id") or ctx.phone_number_id))
+    _waba_record(ctx, ctx.waba_id)
+    phone = _phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
     phone.waba_id = ctx.waba_id
     for name in ("display_phone_number", "verified_name", "code_verification_status", "status",
                  "quality_rating", "name_status", "platform_type"):
@@ -266,7 +272,7 @@ def registers(ctx: Context) -> str | None:
 
 
 def before_register(onboarding: Onboarding, ctx: Context) -> None:
-    phone = _phone_record(ctx.phone_number_id)
+    phone = _phone_record(ctx, ctx.phone_number_id)
     window_open = (phone.registration_window_started_at is not None
                    and now_utc() - phone.registration_window_started_at < REGISTER_WINDOW)
     if window_open and phone.registration_attempts >= REGISTER_LIMIT:
@@ -287,7 +293,7 @@ def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    phone = _phone_record(ctx.phone_number_id)
+    phone = _phone_record(ctx, ctx.phone_number_id)
     phone.registered_at = now_utc()
     phone.status = "CONNECTED"
 
@@ -313,7 +319,7 @@ def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba = _waba_record(ctx.waba_id)
+    waba = _waba_record(ctx, ctx.waba_id)
     fetched = {str(t["id"]): t for t in result.pop("templates")}
     existing = {t.id: t for t in db.session.scalars(sa.select(MessageTemplate).where(MessageTemplate.id.in_(fetched)))}
     for template_id, data in fetched.items():
@@ -368,8 +374,8 @@ POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": PO
 # -- records ------------------------------------------------------------------------------------------
 
 
-def _waba_record(waba_id: str) -> WhatsAppBusinessAccount:
-    waba = db.session.get(WhatsAppBusinessAccount, waba_id)
+def _waba_record(ctx: Context, waba_id: str) -> WhatsAppBusinessAccount:
+    waba = ctx.records.get((WhatsAppBusinessAccount, waba_id)) or db.session.get(WhatsAppBusinessAccount, waba_id)
     if waba is None:
         # A webhook (PARTNER_ADDED, business_capability_update…) may be creating it at this very moment:
         # insert unless it exists, then read it, rather than fail this step on the primary key.
@@ -377,14 +383,16 @@ def _waba_record(waba_id: str) -> WhatsAppBusinessAccount:
         db.session.execute(insert(WhatsAppBusinessAccount.__table__).values(id=waba_id, details={})
                            .on_conflict_do_nothing(index_elements=["id"]))
         waba = db.session.get(WhatsAppBusinessAccount, waba_id)
+    ctx.records[WhatsAppBusinessAccount, waba_id] = waba
     return waba
 
 
-def _phone_record(phone_id: str) -> PhoneNumber:
-    phone = db.session.get(PhoneNumber, phone_id)
+def _phone_record(ctx: Context, phone_id: str) -> PhoneNumber:
+    phone = ctx.records.get((PhoneNumber, phone_id)) or db.session.get(PhoneNumber, phone_id)
     if phone is None:
         phone = PhoneNumber(id=phone_id, registration_attempts=0)
         db.session.add(phone)
+    ctx.records[PhoneNumber, phone_id] = phone
     return phone
 
 
@@ -437,9 +445,11 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
         ).rowcount:
             onboarding = db.session.get(Onboarding, waiting, populate_existing=True)
         else:
-            onboarding = Onboarding(**fields)
+            onboarding = Onboarding(**fields, steps=[])  # none yet: nothing to load
             db.session.add(onboarding)
-        db.session.commit()  # the unique code digest decides, in the database, who runs this code
+        # The unique code digest decides, in the database, who runs this code. _run's first commit, before
+        # Meta sees the code, saves the onboarding with its steps.
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         existing = db.session.scalar(sa.select(Onboarding).where(Onboarding.code_digest == code_digest(code)))
@@ -513,6 +523,22 @@ def _needs(step: Step, onboarding: Onboarding, ctx: Context) -> tuple[str, ...]:
 
 
 def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
+    # The run owns its onboarding and step records (whoever called claimed them), so what it loaded stays
+    # true between its commits: no reloading everything after each one, which would stand between a step
+    # finishing and its dependents starting. The last commit expires as usual, so the caller reads what
+    # the database holds (an offboarding that landed meanwhile, the outcome _conclude wrote).
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        _run_steps(onboarding, code)
+    finally:
+        session.expire_on_commit = expiring
+    _conclude(onboarding)
+    db.session.commit()
+    return onboarding
+
+
+def _run_steps(onboarding: Onboarding, code: str | None) -> None:
     ctx = _context(onboarding, code)
     # The status is already ``running``: whoever called claimed it in the database (start, _claim).
     # Writing it again from here could undo an offboarding that landed since.
@@ -526,11 +552,12 @@ def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
         elif record.status not in DONE:
             record.status, record.detail = StepStatus.PENDING, None
             todo.append(step)
-    db.session.commit()
 
     pending = {step.name: step for step in todo}  # in STEPS order: a step comes after what it needs
     blocked: set[str] = set()  # failed, waiting, or (still pending) behind one of those
     futures: dict[Future, Step] = {}
+    # Finished steps no pending step waits for: recorded once the steps that became ready have started.
+    unawaited: list[tuple[Step, Outcome]] = []
     client = graph.client()
     workers = current_app.config["ONBOARDING_MAX_WORKERS"]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"onboarding-{onboarding.id}") as pool:
@@ -558,23 +585,35 @@ def _run(onboarding: Onboarding, code: str | None) -> Onboarding:
                         continue
                     ready.append(step)
             # Saved before Meta hears of it: that a step started, and what ``before`` chose (the PIN);
-            # the same commit saves the outcomes of the steps that just finished.
+            # the same commit saves the outcomes of the steps that just finished (the first time round,
+            # the records of every step).
             db.session.commit()
+            # What the pending steps wait for: started first (a worker thread may have to be made for each
+            # step), and recorded first when it finishes.
+            awaited = {name for step in pending.values() for name in _needs(step, onboarding, ctx)}
+            ready.sort(key=lambda step: step.name not in awaited)
             for step in ready:
                 # Carrying the request id lets the step's log lines be found with the request's.
                 futures[pool.submit(carrying_request_id(_execute), step, client.tracked(), ctx)] = step
+            if unawaited:
+                # While the steps just started talk to Graph.
+                for step, outcome in unawaited:
+                    _finish(onboarding, step, outcome, ctx)
+                unawaited.clear()
+                db.session.commit()
             if not futures:
                 break
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 step = futures.pop(future)
+                if step.name not in awaited:
+                    unawaited.append((step, future.result()))
+                    continue
                 _finish(onboarding, step, future.result(), ctx)
                 if onboarding.step(step.name).status in (StepStatus.FAILED, StepStatus.WAITING):
                     blocked.add(step.name)
-
-    _conclude(onboarding)
-    db.session.commit()
-    return onboarding
+    for step, outcome in unawaited:  # the last to finish: _run's closing commit saves them
+        _finish(onboarding, step, outcome, ctx)
 
 
 @dataclass
@@ -624,17 +663,20 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
         for name, value in outcome.error.fields().items():
             setattr(record, name, value)
     if step.name == "register_phone" and outcome.attempts:
-        _count_registrations(ctx.phone_number_id, outcome.attempts,
+        _count_registrations(ctx, outcome.attempts,
                              limit_reached=outcome.error is not None and outcome.error.code == REGISTER_LIMIT_CODE)
     if outcome.status == StepStatus.OK:
         result = outcome.result or {}
-        step.save(onboarding, ctx, result)
+        # What the save writes goes out with the next commit, the record's result with it, rather than
+        # before each of the save's reads (none of which looks for it).
+        with db.session.no_autoflush:
+            step.save(onboarding, ctx, result)
         record.result = result
         ctx.results[step.name] = result
 
 
-def _count_registrations(phone_number_id: str, attempts: int, *, limit_reached: bool = False) -> None:
-    phone = _phone_record(phone_number_id)
+def _count_registrations(ctx: Context, attempts: int, *, limit_reached: bool = False) -> None:
+    phone = _phone_record(ctx, ctx.phone_number_id)
     now = now_utc()
     if limit_reached:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number

@@ -79,6 +79,31 @@ def test_independent_steps_overlap_and_dependent_ones_wait(app_config, simulator
     assert records["confirm_ids"].started_at >= records["exchange_code"].finished_at
 
 
+def test_each_step_is_saved_as_running_before_meta_hears_of_it(app_config, simulator, request, monkeypatch):
+    from esu.simulator import graph as simulated_graph
+
+    app_config["META_CREDIT_LINE_ID"] = CREDIT_LINE_ID
+    post_callback = request.getfixturevalue("post_callback")
+    steps = {"oauth_access_token": "exchange_code", "debug_token": "confirm_ids", "waba": "read_waba",
+             "subscribed_apps": "subscribe_webhooks", "assigned_users": "assign_system_user",
+             "credit_sharing": "share_credit_line", "phone_number": "read_phone_number", "register": "register_phone",
+             "message_templates": "fetch_templates"}
+    engine = db.engine  # another connection sees only what was committed
+    seen: dict[str, str | None] = {}
+    route = simulated_graph._route
+
+    def route_and_look(parts):
+        handler, operation = route(parts)
+        with engine.connect() as connection:
+            seen[steps[operation]] = connection.scalar(
+                sa.select(OnboardingStep.status).where(OnboardingStep.name == steps[operation]))
+        return handler, operation
+
+    monkeypatch.setattr(simulated_graph, "_route", route_and_look)
+    assert post_callback(simulator.signup()).get_json()["status"] == "completed"
+    assert seen == {name: "running" for name in steps.values()}
+
+
 # -- one code, one onboarding ------------------------------------------------------------------------
 
 
