@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-all chromium lint
+.PHONY: demo test test-all chromium wrk bench lint
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,18 @@ demo: $(VENV)/.runtime
 ## chromium: Debian's Chromium for the browser tests (Playwright cannot download browsers here)
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+## wrk: the HTTP load generator the webhook and signup-page benchmarks drive (Debian's package)
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+## bench: every benchmark on SQLite (add BENCH_DATABASE_URL=… for PostgreSQL); they print, nothing asserts
+bench: $(VENV)/.dev wrk
+	$(VENV)/bin/python bench/webhooks.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(VENV)/bin/python bench/signup_page.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(VENV)/bin/python bench/onboarding.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(VENV)/bin/python bench/forward.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(VENV)/bin/python bench/admin.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 ## test: the whole suite (SQLite unless DATABASE_URL names a PostgreSQL server)
 test: $(VENV)/.dev chromium

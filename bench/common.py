@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -96,9 +95,11 @@ class BareServer:
 
 
 def csrf_session(app_url: str, slug: str) -> tuple[requests.Session, str]:
+    """A visitor's session and CSRF token, as the widget gets them when the person clicks."""
     session = requests.Session()
-    html = session.get(f"{app_url}/signup/{slug}", timeout=10).text
-    return session, re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    response = session.get(f"{app_url}/signup/{slug}/session", timeout=10)
+    response.raise_for_status()
+    return session, response.json()["csrf_token"]
 
 
 class AppServer:

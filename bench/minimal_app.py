@@ -9,6 +9,7 @@ import hmac
 import os
 
 from flask import Flask, abort, request
+import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,7 +26,10 @@ class Delivery(db.Model):
 
 
 with app.app_context():
-    db.create_all()
+    try:
+        db.create_all()
+    except sa.exc.DatabaseError:  # the other worker, importing at the same moment, made it first
+        pass
 
 
 @app.post("/webhooks/whatsapp")
