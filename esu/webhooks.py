@@ -419,6 +419,9 @@ def reapply(limit: int = 1000) -> tuple[int, int]:
     return len(events), sum(event.status == FAILED for event in events)
 
 
+_GIVE_UP_ON_LOCKS = sa.text("SET LOCAL lock_timeout = '500ms'")
+
+
 class Records:
     """The records a batch of events concerns, loaded (or created) in a few queries up front.
 
@@ -432,6 +435,13 @@ class Records:
 
     def __init__(self, events: Iterable[Event]):
         events = list(events)
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            # An onboarding run writes the same onboarding, account and number rows, in its own order; should
+            # the two wait on each other, this delivery gives up (a 503, which Meta retries) before
+            # PostgreSQL's deadlock check (deadlock_timeout, 1 s by default) could pick the customer's
+            # callback instead.
+            connection.execute(_GIVE_UP_ON_LOCKS)
         waba_ids = {event.waba_id for event in events if event.waba_id and event.field in WABA_FIELDS}
         templates: dict[str, dict[str, Any]] = {}
         for event in events:

@@ -274,7 +274,8 @@ def test_a_batch_of_1000_changes_is_1000_rows_in_a_few_statements(deliver, app):
     assert response.get_json() == {"changes": 1000, "stored": 1000}
     assert count_events() == 1000
     assert len(events(status="applied")) == 300
-    assert len(statements) <= 12, statements
+    # PostgreSQL adds one: SET LOCAL lock_timeout before the records are locked.
+    assert len(statements) <= (13 if db.engine.dialect.name == "postgresql" else 12), statements
 
 
 def test_two_workers_getting_the_same_delivery_at_once_keep_it_once(live_app):
