@@ -95,7 +95,7 @@ class SecretMaskFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, Mapping):
+        if record.name == "gunicorn.access" and isinstance(record.args, Mapping):
             # gunicorn's access record: a fixed format over the request's "atoms", kept as fields.
             if not isinstance(record.args, MaskedAtoms):
                 record.args = MaskedAtoms(record.args)
