@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BIN, META, ROOT, AppServer, free_port  # noqa: E402
+from bench.common import BIN, META, ROOT, AppServer, free_port, fresh_database  # noqa: E402
 
 STEP_NAMES = ["exchange_code", "confirm_ids", "read_waba", "subscribe_webhooks", "assign_system_user",
               "share_credit_line", "read_phone_number", "register_phone", "sync_business_app", "fetch_templates"]
@@ -157,8 +157,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as scratch:
-        database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
+    with tempfile.TemporaryDirectory() as scratch, fresh_database(args.database_url, scratch) as database_url:
         env = {"DATABASE_URL": database_url, "ESU_SIMULATOR": "0", "ESU_ADMIN_PASSWORD": PASSWORD}
         server = AppServer(env, port=free_port(), pages=["client-0"], prepare=False)
         server.flask("db", "upgrade")
@@ -179,7 +178,8 @@ def main() -> None:
                 "events filtered": f"/admin/webhooks?field=account_update&waba={600000000000000 + middle}",
                 "dashboard": "/admin/",
             }
-            print(f"Admin at scale: {args.onboardings:,} onboardings ({args.onboardings * len(STEP_NAMES):,} steps), "
+            steps = args.onboardings * len(STEP_NAMES)
+            print(f"Admin at scale: {args.onboardings:,} onboardings ({steps:,} steps), "
                   f"{args.events:,} webhook events, {database_url.split(':')[0]}; seeded in {seconds:.1f} s "
                   f"(target < 120 s)")
             for label, path in views.items():

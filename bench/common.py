@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import sqlalchemy as sa
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +32,28 @@ META = {
     "META_CONFIG_ID": "3456789012345678",
     "META_WEBHOOK_VERIFY_TOKEN": "bench-verify-token",
 }
+
+
+@contextmanager
+def fresh_database(server_url: str | None, scratch: str) -> Iterator[str]:
+    """A database of this run's own, dropped after: a SQLite file in ``scratch``, or, when ``server_url`` names
+    a PostgreSQL server, a new database on it. A run never reads what an earlier one (or a test) left."""
+    if not server_url:
+        yield f"sqlite:///{scratch}/bench.sqlite"
+        return
+    server_url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", server_url)
+    name = f"esu_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
 
 
 def free_port() -> int:

@@ -29,7 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BIN, META, ROOT, QuietKeepAliveHandler, free_port  # noqa: E402
+from bench.common import BIN, META, ROOT, QuietKeepAliveHandler, free_port, fresh_database  # noqa: E402
 
 
 def receiver(port: int, latency_ms: int) -> None:
@@ -182,8 +182,7 @@ def main() -> None:
     multiprocessing.Process(target=receiver, args=(port, args.latency_ms), daemon=True).start()
     receiver_url = f"http://127.0.0.1:{port}/hooks"
 
-    with tempfile.TemporaryDirectory() as scratch:
-        database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
+    with tempfile.TemporaryDirectory() as scratch, fresh_database(args.database_url, scratch) as database_url:
         env = {**os.environ, **META, "SECRET_KEY": "bench-" + "s" * 32, "DATABASE_URL": database_url,
                "ESU_SIMULATOR": "0", "ESU_ENCRYPTION_KEYS": "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo="}
         os.environ.update(env)

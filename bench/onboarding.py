@@ -24,7 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import META, AppServer, csrf_session, free_port, serve_in_thread  # noqa: E402
+from bench.common import META, AppServer, csrf_session, free_port, fresh_database, serve_in_thread  # noqa: E402
 from esu.simulator import create_simulator_app  # noqa: E402
 
 
@@ -55,8 +55,7 @@ def main() -> None:
     simulator_url = serve_in_thread(simulator_app)
     state = simulator_app.extensions["meta_simulator"]
 
-    with tempfile.TemporaryDirectory() as scratch:
-        database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
+    with tempfile.TemporaryDirectory() as scratch, fresh_database(args.database_url, scratch) as database_url:
         env = {"DATABASE_URL": database_url, "META_GRAPH_URL": f"{simulator_url}/_meta/graph", "ESU_SIMULATOR": "0"}
         if args.solution_partner:
             env["META_CREDIT_LINE_ID"] = "4567890123456789"

@@ -22,7 +22,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import AppServer, BareServer, free_port, requests_per_second, run_wrk  # noqa: E402
+from bench.common import AppServer, BareServer, free_port, fresh_database, requests_per_second, run_wrk  # noqa: E402
 
 PROXY = {"X-Forwarded-Proto": "https"}
 
@@ -49,8 +49,7 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk (make bench does)")
 
     gunicorn_args = args.gunicorn.split()
-    with tempfile.TemporaryDirectory() as scratch:
-        database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
+    with tempfile.TemporaryDirectory() as scratch, fresh_database(args.database_url, scratch) as database_url:
         env = {"DATABASE_URL": database_url, "ESU_SIMULATOR": "0", "ESU_ENV": "production", "ESU_PROXY_HOPS": "1"}
         with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
             sizes = page_weight(app.url, "bench")

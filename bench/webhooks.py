@@ -33,7 +33,16 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import META, ROOT, AppServer, BareServer, free_port, requests_per_second, run_wrk  # noqa: E402
+from bench.common import (  # noqa: E402
+    META,
+    ROOT,
+    AppServer,
+    BareServer,
+    free_port,
+    fresh_database,
+    requests_per_second,
+    run_wrk,
+)
 
 WABAS = [str(300000000000000 + n) for n in range(20)]
 PHONES = [str(400000000000000 + n) for n in range(20)]
@@ -171,24 +180,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bodies_file = Path(scratch) / "bodies.tsv"
         bodies = write_bodies(bodies_file, args.bodies)
-        database_url = args.database_url or f"sqlite:///{scratch}/bench.sqlite"
-        # Production settings behind one TLS proxy, as deployed (wrk sends X-Forwarded-Proto: https).
-        env = {"DATABASE_URL": database_url, "ESU_SIMULATOR": "0", "ESU_ENV": "production", "ESU_PROXY_HOPS": "1",
-               "ESU_ENCRYPTION_KEYS": "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo="}
+        with fresh_database(args.database_url, scratch) as database_url:
+            # Production settings behind one TLS proxy, as deployed (wrk sends X-Forwarded-Proto: https).
+            env = {"DATABASE_URL": database_url, "ESU_SIMULATOR": "0", "ESU_ENV": "production", "ESU_PROXY_HOPS": "1",
+                   "ESU_ENCRYPTION_KEYS": "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo="}
 
-        with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
-            if args.forwarding:
-                enable_forwarding(app.env)
-            time.sleep(0.5)  # let both workers finish importing before the clock starts
-            app_stats = load(app.url, bodies_file, args)
-            rss = peak_rss_mb(app.process.pid)
-            resent = resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
-            stored, queued = stored_count(app.env)
+            with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
+                if args.forwarding:
+                    enable_forwarding(app.env)
+                time.sleep(0.5)  # let both workers finish importing before the clock starts
+                app_stats = load(app.url, bodies_file, args)
+                rss = peak_rss_mb(app.process.pid)
+                resent = resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
+                stored, queued = stored_count(app.env)
 
-        with BareServer("minimal_app", {"DATABASE_URL": database_url}, gunicorn_args) as minimal:
-            minimal_stats = load(minimal.url, bodies_file, args)
-        with BareServer("bare_app", {}, gunicorn_args) as bare:
-            bare_stats = load(bare.url, bodies_file, args)
+            with BareServer("minimal_app", {"DATABASE_URL": database_url}, gunicorn_args) as minimal:
+                minimal_stats = load(minimal.url, bodies_file, args)
+            with BareServer("bare_app", {}, gunicorn_args) as bare:
+                bare_stats = load(bare.url, bodies_file, args)
 
     sent = min(app_stats["sent"], len(bodies)) if not app_stats["wrapped"] else len(bodies)
     print(f"Webhook ingest: {args.seconds} s at {args.connections} connections, gunicorn.conf.py "
