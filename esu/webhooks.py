@@ -16,18 +16,21 @@ Functions here flush and never commit: the request (or command) owns the transac
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import hmac
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -264,30 +267,166 @@ class Receipt:
 
 
 def receive(body: bytes) -> Receipt:
-    """Store every change of a signed delivery once and apply the new ones.
+    """Store every change of a signed delivery once and apply the new ones (see :func:`receive_together`)."""
+    return receive_together([body])[0]
+
+
+def receive_together(bodies: list[bytes]) -> list[Receipt]:
+    """Store every change of these signed deliveries once and apply the new ones, in the session's
+    transaction; answers each delivery's receipt. A change that two of them hold is counted in the first.
 
     Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`). Anything
-    else the database refuses to keep stores the body raw, as unparseable, rather than refusing the
-    delivery for ever.
+    else the database refuses to keep stores a lone delivery's body raw, as unparseable, rather than
+    refusing it for ever; with several deliveries it raises, and :func:`ingest` stores them one by one.
     """
     received_at = now_utc()
-    rows = parse_delivery(body, received_at)
+    rows: dict[str, dict[str, Any]] = {}
+    owners: dict[str, int] = {}  # dedupe key -> index of the delivery that brought it first
+    changes = []
+    for index, body in enumerate(bodies):
+        parsed = parse_delivery(body, received_at)
+        changes.append(len(parsed))
+        for row in parsed:
+            owners.setdefault(row["dedupe_key"], index)
+            rows.setdefault(row["dedupe_key"], row)
     try:
-        new = _insert(rows)
+        new = _insert(list(rows.values()))
     except (sa_exc.SQLAlchemyError, ValueError, TypeError, RecursionError) as error:
-        if is_database_unavailable(error):
+        if is_database_unavailable(error) or len(bodies) > 1:
             raise
         log.warning("webhook delivery kept raw: the database refused its changes (%s)", type(error).__name__)
         db.session.rollback()
-        rows = [unparseable_row(body, received_at, error=f"not stored as changes: {_describe(error)}")]
-        new = _insert(rows)
-    events = [Event.from_row(event_id, row) for event_id, row in new
-              if row["status"] == STORED and row["field"] in APPLIERS]
-    if events:
-        apply(events)
+        fallback = unparseable_row(bodies[0], received_at, error=f"not stored as changes: {_describe(error)}")
+        owners, changes = {fallback["dedupe_key"]: 0}, [1]
+        new = _insert([fallback])
+    applied = [(owners[row["dedupe_key"]], Event.from_row(event_id, row)) for event_id, row in new
+               if row["status"] == STORED and row["field"] in APPLIERS]
+    if applied:
+        apply([event for _owner, event in applied])
     # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
     forwarding.enqueue([event_id for event_id, row in new if row["waba_id"]])
-    return Receipt(changes=len(rows), stored=len(new), failed=sum(event.status == FAILED for event in events))
+    stored, failed = [0] * len(bodies), [0] * len(bodies)
+    for _event_id, row in new:
+        stored[owners[row["dedupe_key"]]] += 1
+    for owner, event in applied:
+        failed[owner] += event.status == FAILED
+    return [Receipt(changes=changes[n], stored=stored[n], failed=failed[n]) for n in range(len(bodies))]
+
+
+# -- deliveries arriving together, stored together -----------------------------------------------------
+
+#: The most deliveries one transaction stores (a gunicorn worker's threads bound it first).
+MAX_TOGETHER = 64
+_GROUP_COMMIT = "esu_webhook_group_commit"
+
+
+def ingest(body: bytes) -> Receipt:
+    """Store a signed delivery's changes, apply the new ones and commit, in one transaction with any other
+    delivery this process is receiving at the same moment. Answers once its changes are committed.
+
+    Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`).
+    """
+    group = current_app.extensions.get(_GROUP_COMMIT) or current_app.extensions.setdefault(
+        _GROUP_COMMIT, GroupCommit(store_together))
+    return group.submit(body)
+
+
+def store_together(bodies: list[bytes]) -> list[Receipt | Exception]:
+    """Store these deliveries in one transaction and commit; answers each one's receipt, or the error that
+    refused it. Raises (for all of them) when the database is unavailable."""
+    try:
+        receipts = receive_together(bodies)
+        db.session.commit()
+        return receipts
+    except Exception as error:
+        db.session.rollback()
+        if is_database_unavailable(error) or len(bodies) == 1:
+            raise
+        log.warning("%d webhook deliveries stored one by one: the database refused them together (%s)",
+                    len(bodies), type(error).__name__)
+    # One of them holds what the database will not keep: each alone, so that it costs only itself.
+    outcomes: list[Receipt | Exception] = []
+    for body in bodies:
+        try:
+            outcomes.append(receive(body))
+            db.session.commit()
+        except Exception as error:  # noqa: BLE001 - its own request answers it, as if it had come alone
+            db.session.rollback()
+            outcomes.append(error)
+    return outcomes
+
+
+@dataclass(eq=False)
+class _Waiting:
+    body: bytes
+    #: Set when the delivery is stored, or when it is this thread's turn to store the next batch.
+    turn: threading.Event = dataclasses.field(default_factory=threading.Event)
+    done: bool = False
+    receipt: Receipt | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Deliveries that arrive while another batch is being stored wait for it, then go in together: one
+    transaction, one commit.
+
+    Meta sends in bursts, and a gunicorn worker's threads each holding one delivery would each run their own
+    transaction: on SQLite, one writer at a time, each waits its turn for the lock and writes every page it
+    touched (the table and its indexes) to the WAL, which is most of what a delivery costs; on PostgreSQL
+    each pays its own round trips and commit. Here the thread that finds nobody storing stores its delivery
+    and every one waiting (up to ``limit``), then hands the next batch to the first thread still waiting,
+    so no thread stores for others for long. No delivery is answered before its own commit. A sync worker,
+    or a quiet moment, makes batches of one: one transaction per delivery, as without this.
+    """
+
+    def __init__(self, store: Callable[[list[bytes]], list[Receipt | Exception]], limit: int = MAX_TOGETHER):
+        self._store = store
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._waiting: list[_Waiting] = []  # not empty only while a batch is being stored
+        self._storing = False
+
+    @property
+    def queued(self) -> int:
+        """How many deliveries wait for the batch being stored to end."""
+        with self._lock:
+            return len(self._waiting)
+
+    def submit(self, body: bytes) -> Receipt:
+        mine = _Waiting(body)
+        with self._lock:
+            self._waiting.append(mine)
+            leading = not self._storing
+            self._storing = True
+        if not leading:
+            mine.turn.wait()
+        if not mine.done:  # this thread's turn: its delivery is first in line
+            self._store_next_batch()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.receipt is not None
+        return mine.receipt
+
+    def _store_next_batch(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting[:self._limit], self._waiting[self._limit:]
+        try:
+            outcomes: list[Receipt | BaseException] = list(self._store([waiting.body for waiting in batch]))
+        except BaseException as error:  # noqa: BLE001 - every waiting thread must hear of it, whatever it is
+            outcomes = [error] * len(batch)
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                waiting.error = outcome
+            else:
+                waiting.receipt = outcome
+            waiting.done = True
+        with self._lock:
+            if self._waiting:
+                self._waiting[0].turn.set()
+            else:
+                self._storing = False
+        for waiting in batch:
+            waiting.turn.set()
 
 
 def _insert(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

@@ -10,7 +10,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from .. import webhooks
-from ..extensions import csrf, db
+from ..extensions import csrf
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,8 @@ def receive():
                     request.remote_addr)
         abort(403, description="X-Hub-Signature-256 is missing or is not the signature of this body.")
     try:
-        receipt = webhooks.receive(body)
-        db.session.commit()
+        receipt = webhooks.ingest(body)
     except Exception as error:
-        db.session.rollback()
         if not webhooks.is_database_unavailable(error):
             raise
         log.warning("webhook delivery not stored, the database is unavailable: %s", type(error).__name__)

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
-from esu import webhooks
+from esu import create_app, webhooks
 from esu.extensions import db
 from esu.models import MessageTemplate, PhoneNumber, WhatsAppBusinessAccount
 
@@ -103,8 +104,19 @@ def records(phone):
     db.session.commit()
 
 
+@pytest.fixture
+def other_worker(app_config):
+    """A second gunicorn worker: the same settings and database, its own app (a worker's threads store
+    deliveries arriving together in one transaction; two workers race)."""
+    worker = create_app(app_config)
+    yield worker
+    with worker.app_context():
+        db.engine.dispose()
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_two_deliveries_about_one_record_at_once_keep_both_changes(app, records, monkeypatch, stuck, case):
+def test_two_deliveries_about_one_record_at_once_keep_both_changes(app, other_worker, records, monkeypatch, stuck,
+                                                                   case):
     first, second, check = CASES[case]()
     first_field = first["entry"][0]["changes"][0]["field"]
     loaded, go_on = threading.Event(), threading.Event()
@@ -121,16 +133,16 @@ def test_two_deliveries_about_one_record_at_once_keep_both_changes(app, records,
 
     monkeypatch.setitem(webhooks.APPLIERS, first_field, pausing)
 
-    def post(name: str, body: dict) -> None:
+    def post(name: str, worker: Flask, body: dict) -> None:
         raw = encode(body)
         try:  # a thread of its own is a request of its own: its own app context, session, connection
-            answers[name] = app.test_client().post(URL, data=raw, headers={
+            answers[name] = worker.test_client().post(URL, data=raw, headers={
                 "X-Hub-Signature-256": sign(raw), "Content-Type": "application/json"}).status_code
-        except BaseException as error:  # reported below rather than lost in the thread
+        except BaseException as error:  # noqa: BLE001 - reported below rather than lost in the thread
             answers[name] = error
 
-    threads["first"] = threading.Thread(target=post, args=("first", first))
-    threads["second"] = threading.Thread(target=post, args=("second", second))
+    threads["first"] = threading.Thread(target=post, args=("first", app, first))
+    threads["second"] = threading.Thread(target=post, args=("second", other_worker, second))
     threads["first"].start()
     assert loaded.wait(PATIENCE), answers
     threads["second"].start()
@@ -180,9 +192,10 @@ def stuck(app):
             if statement.lstrip().upper().startswith("INSERT"):
                 writers.add(threading.current_thread())
 
-        sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+        # Every engine: each worker (app) has its own.
+        sa.event.listen(sa.Engine, "before_cursor_execute", on_execute)
         yield writers.__contains__
-        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+        sa.event.remove(sa.Engine, "before_cursor_execute", on_execute)
         return
 
     def waiting(thread: threading.Thread) -> bool:

@@ -1,0 +1,164 @@
+"""Deliveries a worker receives at the same moment are stored together: one transaction, one commit, and
+still each answered with its own receipt, only after its own commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DataError, OperationalError
+
+from esu import webhooks
+from esu.extensions import db
+from esu.webhooks import GroupCommit, Receipt
+
+from .conftest import encode, envelope, events, text_message
+
+PATIENCE = 20
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.001)
+
+
+class HeldStore:
+    """A store that records each batch and holds the first until released."""
+
+    def __init__(self, fail_first: BaseException | None = None):
+        self.batches: list[list[bytes]] = []
+        self.storing, self.release = threading.Event(), threading.Event()
+        self.fail_first = fail_first
+
+    def __call__(self, bodies: list[bytes]) -> list[Receipt | Exception]:
+        self.batches.append(bodies)
+        if len(self.batches) == 1:
+            self.storing.set()
+            assert self.release.wait(PATIENCE)
+            if self.fail_first:
+                raise self.fail_first
+        return [Receipt(changes=1, stored=len(body), failed=0) for body in bodies]
+
+
+def submit_in_threads(group: GroupCommit, bodies: list[bytes], answers: dict) -> list[threading.Thread]:
+    def one(body):
+        try:
+            answers[body] = group.submit(body)
+        except BaseException as error:  # noqa: BLE001 - the answer this delivery got
+            answers[body] = error
+
+    threads = [threading.Thread(target=one, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_deliveries_arriving_while_one_is_stored_go_in_together_each_with_its_own_receipt():
+    store = HeldStore()
+    group = GroupCommit(store)
+    answers: dict = {}
+    first = submit_in_threads(group, [b"a"], answers)
+    assert store.storing.wait(PATIENCE)
+    later = submit_in_threads(group, [b"bb", b"ccc"], answers)
+    wait_until(lambda: group.queued == 2, "queued")
+    assert answers == {}  # nobody is answered before their commit
+    store.release.set()
+    for thread in first + later:
+        thread.join(PATIENCE)
+
+    assert store.batches[0] == [b"a"]
+    assert sorted(store.batches[1]) == [b"bb", b"ccc"]
+    assert {body: receipt.stored for body, receipt in answers.items()} == {b"a": 1, b"bb": 2, b"ccc": 3}
+    assert group.queued == 0
+
+
+def test_a_batch_that_fails_fails_each_of_its_deliveries_and_the_next_batch_is_still_stored():
+    unavailable = OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+    store = HeldStore(fail_first=unavailable)
+    group = GroupCommit(store)
+    answers: dict = {}
+    first = submit_in_threads(group, [b"a"], answers)
+    assert store.storing.wait(PATIENCE)
+    later = submit_in_threads(group, [b"b"], answers)
+    wait_until(lambda: group.queued == 1, "queued")
+    store.release.set()
+    for thread in first + later:
+        thread.join(PATIENCE)
+
+    assert answers[b"a"] is unavailable
+    assert answers[b"b"].stored == 1
+    assert len(store.batches) == 2
+
+
+def test_at_most_the_limit_goes_in_one_batch():
+    store = HeldStore()
+    group = GroupCommit(store, limit=2)
+    answers: dict = {}
+    first = submit_in_threads(group, [b"a"], answers)
+    assert store.storing.wait(PATIENCE)
+    later = submit_in_threads(group, [b"b", b"c", b"d"], answers)
+    wait_until(lambda: group.queued == 3, "queued")
+    store.release.set()
+    for thread in first + later:
+        thread.join(PATIENCE)
+
+    assert [len(batch) for batch in store.batches] == [1, 2, 1]
+    assert len(answers) == 4 and all(isinstance(receipt, Receipt) for receipt in answers.values())
+
+
+# -- storing a batch ---------------------------------------------------------------------------------------
+
+
+def test_a_batch_is_one_commit_and_a_change_in_two_deliveries_is_stored_once(app):
+    one = encode(envelope(("messages", text_message("wamid.TOGETHER1")), ("messages", text_message("wamid.SHARED"))))
+    two = encode(envelope(("messages", text_message("wamid.SHARED")), ("messages", text_message("wamid.TOGETHER2"))))
+    commits = []
+
+    def count(connection):
+        commits.append(connection)
+
+    sa.event.listen(db.engine, "commit", count)
+    try:
+        receipts = webhooks.store_together([one, two])
+    finally:
+        sa.event.remove(db.engine, "commit", count)
+    assert [(receipt.changes, receipt.stored) for receipt in receipts] == [(2, 2), (2, 1)]
+    assert len(commits) == 1
+    assert sorted(event.dedupe_key for event in events()) == ["wamid.SHARED", "wamid.TOGETHER1", "wamid.TOGETHER2"]
+
+
+def test_a_delivery_the_database_refuses_costs_only_itself(app, monkeypatch):
+    good = encode(envelope(("messages", text_message("wamid.GOOD"))))
+    poisoned = encode(envelope(("messages", text_message("wamid.POISON"))))
+    insert = webhooks._insert
+
+    def refusing(rows):
+        if any(row["dedupe_key"] == "wamid.POISON" for row in rows):
+            raise DataError("INSERT", {}, Exception("invalid byte sequence for encoding UTF8"))
+        return insert(rows)
+
+    monkeypatch.setattr(webhooks, "_insert", refusing)
+    receipts = webhooks.store_together([good, poisoned])
+
+    assert [(receipt.changes, receipt.stored) for receipt in receipts] == [(1, 1), (1, 1)]
+    kept = {event.dedupe_key: event for event in events()}
+    assert kept["wamid.GOOD"].status == "stored"
+    raw = next(event for key, event in kept.items() if key != "wamid.GOOD")
+    assert raw.status == "unparseable" and "wamid.POISON" in raw.raw
+    assert raw.error.startswith("not stored as changes: DataError")
+
+
+def test_an_unavailable_database_fails_the_whole_batch_and_keeps_nothing(app, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(webhooks, "apply", unavailable)
+    quality = envelope(("phone_number_quality_update", {"display_phone_number": "15550783881",
+                                                         "event": "FLAGGED", "current_limit": "TIER_1K"}))
+    with pytest.raises(OperationalError):
+        webhooks.store_together([encode(envelope(("messages", text_message("wamid.LOST")))), encode(quality)])
+    assert events() == []
