@@ -5,13 +5,15 @@ retries anything but a 200 for days. So a delivery is checked (HMAC-SHA256 of th
 app secret), split into its changes, and every change is stored under a unique key in one statement
 (``INSERT … ON CONFLICT DO NOTHING``: the database, not a check-then-insert, decides what is new, even
 when two workers get the same delivery at once). The new changes are then applied to the records they
-concern in the same transaction; the request commits and only then answers 200.
+concern in the same transaction, which commits before the answer, 200. Deliveries a worker receives at
+the same moment share that transaction (``GroupCommit``).
 
 Applying is idempotent and order-proof: a record keeps Meta's time of the event that last set each
 fact, and an older event never overwrites a newer one. An apply that fails marks its event ``failed``
 with the error; it never costs the stored event or the 200.
 
-Functions here flush and never commit: the request (or command) owns the transaction.
+Functions here flush and never commit (the caller owns the transaction), except ``ingest`` and
+``store_together``, which are the endpoint's whole transaction.
 """
 
 from __future__ import annotations
