@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -199,10 +199,13 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
     waba = _waba_record(ctx, ctx.waba_id)
     owner = result.get("owner_business_info") or {}
     waba.business_id = owner.get("id") or waba.business_id or onboarding.business_id
-    for name in ("name", "currency", "timezone_id", "message_template_namespace", "account_review_status",
+    for name in ("name", "currency", "timezone_id", "message_template_namespace",
                  "business_verification_status", "ownership_type", "country"):
         if result.get(name) is not None:
             setattr(waba, name, str(result[name]))
+    if result.get("account_review_status") is not None:
+        _save_read_fact(waba, "account_review_updated_at", _asked_at(onboarding, "read_waba"),
+                        account_review_status=str(result["account_review_status"]))
     waba.details = result
     onboarding.business_id = onboarding.business_id or waba.business_id
     onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
@@ -254,10 +257,12 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
     _waba_record(ctx, ctx.waba_id)
     phone = _phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
     phone.waba_id = ctx.waba_id
-    for name in ("display_phone_number", "verified_name", "code_verification_status", "status",
-                 "quality_rating", "name_status", "platform_type"):
+    for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
         if result.get(name) is not None:
             setattr(phone, name, str(result[name]))
+    name = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
+    if name:
+        _save_read_fact(phone, "name_updated_at", _asked_at(onboarding, "read_phone_number"), **name)
     phone.details = result
     onboarding.phone_number_id = phone.id
     onboarding.display_phone_number = phone.display_phone_number
@@ -322,15 +327,16 @@ def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str,
     waba = _waba_record(ctx, ctx.waba_id)
     fetched = {str(t["id"]): t for t in result.pop("templates")}
     existing = {t.id: t for t in db.session.scalars(sa.select(MessageTemplate).where(MessageTemplate.id.in_(fetched)))}
+    asked_at = _asked_at(onboarding, "fetch_templates")
     for template_id, data in fetched.items():
         template = existing.get(template_id) or MessageTemplate(id=template_id, waba_id=waba.id)
         template.waba_id = waba.id
         template.name = str(data.get("name", ""))
         template.language = str(data.get("language", ""))
-        template.status = str(data.get("status", "APPROVED"))
-        template.category = data.get("category")
         template.components = data.get("components") or []
         db.session.add(template)
+        _save_read_fact(template, "status_updated_at", asked_at, status=str(data.get("status", "APPROVED")))
+        _save_read_fact(template, "category_updated_at", asked_at, category=data.get("category"))
 
 
 def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
@@ -372,6 +378,33 @@ POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": PO
 
 
 # -- records ------------------------------------------------------------------------------------------
+
+
+def _asked_at(onboarding: Onboarding, step_name: str) -> datetime:
+    """When the step asked Graph: what it read is the state as of then, or later."""
+    record = onboarding.step(step_name)
+    return (record.started_at if record is not None else None) or now_utc()
+
+
+def _save_read_fact(record: Any, stamp: str, asked_at: datetime, **values: Any) -> None:
+    """Save facts a Graph read found that webhooks set too (each stamped with Meta's time of the event that
+    set it): unless an event newer than the read already did, as it may have while the read was on its way
+    or since, in a transaction of its own. The read then stamps them with when it was asked, so that an
+    event older than the read, delivered late, does not undo it either.
+
+    One conditional UPDATE, so that the database compares with the row as it is now, not as this run loaded
+    it; a record not yet in the database (this run made it) takes the values as they are."""
+    if not sa.inspect(record).persistent:
+        for name, value in {**values, stamp: asked_at}.items():
+            setattr(record, name, value)
+        return
+    table = type(record).__table__
+    db.session.execute(
+        sa.update(table)
+        .where(table.c.id == record.id, sa.or_(table.c[stamp].is_(None), table.c[stamp] <= asked_at))
+        .values({**values, stamp: asked_at})
+    )
+    db.session.expire(record, [*values, stamp])  # read again from the row, whichever won
 
 
 def _waba_record(ctx: Context, waba_id: str) -> WhatsAppBusinessAccount:
