@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -54,6 +55,22 @@ def fresh_database(server_url: str | None, scratch: str) -> Iterator[str]:
                                        "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def server_log(name: str):
+    """A file for a server's own output (gunicorn's JSON log, a line per request): the benchmark prints
+    figures, and a terminal or pipe drawing thousands of lines a second would take CPU from the servers
+    it measures, unevenly."""
+    return tempfile.NamedTemporaryFile(prefix=f"esu-bench-{name}-", suffix=".log", delete=False)
+
+
+def close_log(log, failed: bool) -> None:
+    """Kept when the run failed (its path is in the error), removed otherwise."""
+    log.close()
+    if failed:
+        print(f"server output: {log.name}", file=sys.stderr)
+    else:
+        os.unlink(log.name)
 
 
 def free_port() -> int:
@@ -104,9 +121,11 @@ class BareServer:
 
     def __enter__(self) -> BareServer:
         # From the project's root, as the app's server: gunicorn reads the same gunicorn.conf.py.
+        self.log = server_log(self.module)
         self.process = subprocess.Popen(
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
-             "warning", f"bench.{self.module}:app"], cwd=ROOT, env=self.env)
+             "warning", f"bench.{self.module}:app"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -115,11 +134,12 @@ class BareServer:
                 return self
             except requests.ConnectionError:
                 time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not start bench.{self.module}")
+        raise RuntimeError(f"gunicorn did not start bench.{self.module}: see {self.log.name}")
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        close_log(self.log, failed=exc[0] is not None)
 
 
 def csrf_session(app_url: str, slug: str) -> tuple[requests.Session, str]:
@@ -156,10 +176,11 @@ class AppServer:
             self.flask("db", "upgrade")
             for slug in self.pages:
                 self.flask("pages", "create", slug, "--title", f"Bench {slug}")
+        self.log = server_log("app")
         self.process = subprocess.Popen(
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
              "warning", "wsgi:app"],
-            cwd=ROOT, env=self.env,
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -170,9 +191,10 @@ class AppServer:
                 return self
             except requests.RequestException:  # not listening yet, or still importing
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError(f"gunicorn did not start: see {self.log.name}")
 
     def __exit__(self, *exc) -> None:
         if self.process:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+            close_log(self.log, failed=exc[0] is not None)
