@@ -10,6 +10,7 @@ from another request while the callback still runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -325,18 +326,46 @@ def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     waba = _waba_record(ctx, ctx.waba_id)
-    fetched = {str(t["id"]): t for t in result.pop("templates")}
-    existing = {t.id: t for t in db.session.scalars(sa.select(MessageTemplate).where(MessageTemplate.id.in_(fetched)))}
+    fetched = result.pop("templates")
+    if not fetched:
+        return
     asked_at = _asked_at(onboarding, "fetch_templates")
-    for template_id, data in fetched.items():
-        template = existing.get(template_id) or MessageTemplate(id=template_id, waba_id=waba.id)
-        template.waba_id = waba.id
-        template.name = str(data.get("name", ""))
-        template.language = str(data.get("language", ""))
-        template.components = data.get("components") or []
-        db.session.add(template)
-        _save_read_fact(template, "status_updated_at", asked_at, status=str(data.get("status", "APPROVED")))
-        _save_read_fact(template, "category_updated_at", asked_at, category=data.get("category"))
+    templates = {str(data["id"]): {
+        "waba_id": waba.id, "name": str(data.get("name", "")), "language": str(data.get("language", "")),
+        "components": data.get("components") or [], "status": str(data.get("status", "APPROVED")),
+        "category": data.get("category")} for data in fetched}
+    # In statements, not loaded records: a webhook may create or change one of these templates at any moment
+    # (its status update creates a template esu did not know), and the database decides what is new and
+    # which fact is newer. New templates in one INSERT that skips any a webhook has just made.
+    table = MessageTemplate.__table__
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    new = set(db.session.scalars(
+        insert(table).values([{"id": template_id, **facts, "status_updated_at": asked_at,
+                               "category_updated_at": asked_at} for template_id, facts in templates.items()])
+        .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)))
+    # Parameter names unlike the columns': an UPDATE given a parameter named after a column sets it.
+    known = [{"template_id": template_id, "asked_at": asked_at, **{f"read_{key}": value for key, value in facts.items()}}
+             for template_id, facts in templates.items() if template_id not in new]
+    if known:
+        for statement in _update_known_templates():
+            db.session.execute(statement, known)
+
+
+@functools.cache
+def _update_known_templates() -> tuple[sa.Update, ...]:
+    """What the read says of templates esu knew: their name, language and components; their status and
+    category each unless a newer event set it (as ``_save_read_fact`` does for one record)."""
+    table = MessageTemplate.__table__
+    by_id = table.c.id == sa.bindparam("template_id")
+    asked_at = sa.bindparam("asked_at")
+    return (
+        sa.update(table).where(by_id).values(
+            {key: sa.bindparam(f"read_{key}") for key in ("waba_id", "name", "language", "components")}),
+        *(sa.update(table)
+          .where(by_id, sa.or_(table.c[stamp].is_(None), table.c[stamp] <= asked_at))
+          .values({fact: sa.bindparam(f"read_{fact}"), stamp: asked_at})
+          for fact, stamp in (("status", "status_updated_at"), ("category", "category_updated_at"))),
+    )
 
 
 def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:

@@ -63,6 +63,8 @@ def test_a_webhook_landing_while_the_onboarding_reads_graph_is_not_undone_by_the
                                        .where(MessageTemplate.waba_id == waba_id)).all())
 
     assert statuses() == {first: "PAUSED", second: "APPROVED"}
+    # The webhook made the first template knowing only its name; the read filled in the rest.
+    assert db.session.get(MessageTemplate, first).components == fetched[0]["components"] != []
 
     # An event from before the reads, delivered late, does not undo what they found either.
     deliver(template_status(fetched[1], "REJECTED", int(time.time()) - 3600))
