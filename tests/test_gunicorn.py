@@ -33,7 +33,7 @@ def settings(monkeypatch, **env) -> dict:
 def test_defaults_suit_two_cores_behind_a_proxy(monkeypatch):
     conf = settings(monkeypatch)
     assert conf["bind"] == "127.0.0.1:8000"
-    assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("gthread", 2, 4)
+    assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("gthread", 2, 8)
     assert conf["accesslog"] == "-"
     assert conf["worker_tmp_dir"] == ("/dev/shm" if os.path.isdir("/dev/shm") else None)
     # gunicorn must not read X-Forwarded-* itself: ProxyFix (ESU_PROXY_HOPS) does.
@@ -43,8 +43,8 @@ def test_defaults_suit_two_cores_behind_a_proxy(monkeypatch):
 def test_environment_sets_bind_and_concurrency(monkeypatch):
     assert settings(monkeypatch, PORT="9000")["bind"] == "0.0.0.0:9000"
     conf = settings(monkeypatch, PORT="9000", ESU_BIND="unix:/run/esu/esu.sock", WEB_CONCURRENCY="5",
-                    GUNICORN_THREADS="8")
-    assert (conf["bind"], conf["workers"], conf["threads"]) == ("unix:/run/esu/esu.sock", 5, 8)
+                    GUNICORN_THREADS="12")
+    assert (conf["bind"], conf["workers"], conf["threads"]) == ("unix:/run/esu/esu.sock", 5, 12)
 
 
 def test_timeouts_outlast_an_onboarding_whose_every_graph_call_times_out(monkeypatch):
