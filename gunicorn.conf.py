@@ -73,3 +73,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # systemd (or whatever runs us) reloads with HUP and stops with TERM: no control socket to secure.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    # gunicorn says when it starts booting a worker, not when the worker has imported the app and serves:
+    # this line does (a deploy or a benchmark can wait for every worker's).
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

@@ -73,6 +73,21 @@ def close_log(log, failed: bool) -> None:
         os.unlink(log.name)
 
 
+def wait_for_workers(process: subprocess.Popen, log, gunicorn_args: list[str], deadline: float,
+                     env: dict[str, str]) -> None:
+    """Until every gunicorn worker has imported the app and serves (gunicorn.conf.py logs "Worker ready"):
+    connections a load generator opens while one worker still boots all go to the others, for the whole
+    run, which then measures fewer workers than it names."""
+    workers = int(env.get("WEB_CONCURRENCY", "2"))
+    for flag in ("--workers", "-w"):
+        if flag in gunicorn_args:
+            workers = int(gunicorn_args[gunicorn_args.index(flag) + 1])
+    while Path(log.name).read_text(errors="replace").count("Worker ready") < workers:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn's {workers} workers did not all start: see {log.name}")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -113,7 +128,7 @@ class BareServer:
 
     def __init__(self, module: str, env: dict[str, str] | None = None, gunicorn_args: list[str] = ()):
         self.module = module
-        self.env = {**os.environ, **META, **(env or {})}
+        self.env = {**os.environ, **META, **(env or {}), "GUNICORN_LOG_LEVEL": "info"}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.gunicorn_args = list(gunicorn_args)
@@ -123,18 +138,11 @@ class BareServer:
         # From the project's root, as the app's server: gunicorn reads the same gunicorn.conf.py.
         self.log = server_log(self.module)
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
-             "warning", f"bench.{self.module}:app"],
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args,
+             f"bench.{self.module}:app"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{self.url}/signup/x", timeout=1)
-                time.sleep(0.5)  # let every worker finish importing before the clock starts
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not start bench.{self.module}: see {self.log.name}")
+        wait_for_workers(self.process, self.log, self.gunicorn_args, time.monotonic() + 30, self.env)
+        return self
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
@@ -155,7 +163,7 @@ class AppServer:
 
     def __init__(self, env: dict[str, str], port: int, pages: list[str] = (), gunicorn_args: list[str] | None = None,
                  prepare: bool = True):
-        self.env = {**os.environ, **META, "SECRET_KEY": "bench-" + "s" * 32, **env}
+        self.env = {**os.environ, **META, "SECRET_KEY": "bench-" + "s" * 32, **env, "GUNICORN_LOG_LEVEL": "info"}
         self.env.setdefault("ESU_ENCRYPTION_KEYS", "Pq2Pq1pYbxWxv4nYkqRlmx1Fd9LkBUc9mmKwM6j3vHo=")
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -178,20 +186,12 @@ class AppServer:
                 self.flask("pages", "create", slug, "--title", f"Bench {slug}")
         self.log = server_log("app")
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args, "--log-level",
-             "warning", "wsgi:app"],
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_args,
+             "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                # As the TLS proxy would: production redirects plain HTTP.
-                requests.get(f"{self.url}/signup/{self.pages[0] if self.pages else ''}", timeout=1,
-                             headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
-                return self
-            except requests.RequestException:  # not listening yet, or still importing
-                time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not start: see {self.log.name}")
+        wait_for_workers(self.process, self.log, self.gunicorn_args, time.monotonic() + 30, self.env)
+        return self
 
     def __exit__(self, *exc) -> None:
         if self.process:

@@ -96,3 +96,6 @@ def test_gunicorn_serves_esu_with_json_lines_carrying_the_request_id(migrated_da
     assert (access[0]["method"], access[0]["path"], access[0]["status"]) == ("GET", "/healthz", "200")
     assert "EAAleakyquerytoken1" not in stdout
     assert any(line["message"].startswith("Booting worker") for line in lines)
+    # … and once it has imported the app and serves, which a deploy or a benchmark waits for.
+    ready = [line for line in lines if line["message"].startswith("Worker ready")]
+    assert len(ready) == 1 and ready[0]["level"] == "info"
