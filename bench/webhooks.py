@@ -187,7 +187,7 @@ def main() -> None:
             with AppServer(env, port=free_port(), pages=["bench"], gunicorn_args=gunicorn_args) as app:
                 if args.forwarding:
                     enable_forwarding(app.env)
-                    app_stats = load(app.url, bodies_file, args)
+                app_stats = load(app.url, bodies_file, args)
                 rss = peak_rss_mb(app.process.pid)
                 resent = resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
                 stored, queued = stored_count(app.env)
