@@ -261,9 +261,9 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
     for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
         if result.get(name) is not None:
             setattr(phone, name, str(result[name]))
-    name = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
-    if name:
-        _save_read_fact(phone, "name_updated_at", _asked_at(onboarding, "read_phone_number"), **name)
+    naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
+    if naming:
+        _save_read_fact(phone, "name_updated_at", _asked_at(onboarding, "read_phone_number"), **naming)
     phone.details = result
     onboarding.phone_number_id = phone.id
     onboarding.display_phone_number = phone.display_phone_number
