@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import logging.config
+import os
 import re
 import secrets
 import sys
@@ -194,6 +195,9 @@ class JSONFormatter(logging.Formatter):
     """One JSON object per record: time (UTC), level, logger, message, request id, extras, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False, default=str)
+
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -213,7 +217,37 @@ class JSONFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return entry
+
+
+class TextFormatter(JSONFormatter):
+    """A line for people at a terminal (the demo, development): time, level, logger, message, request id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.fields(record)
+        extras = " ".join(f"{name}={value}" for name, value in entry.items()
+                          if name not in ("ts", "level", "logger", "message", "request_id", "exception", "stack")
+                          and value not in (None, "-") and record.name != "gunicorn.access")
+        line = f"{entry['ts'][11:23]} {entry['level']:<7} {entry['logger']}: {entry['message']}"
+        if entry["request_id"] and entry["request_id"] != "-":
+            line += f"  [{entry['request_id']}]"
+        if extras:
+            line += f"  {extras}"
+        for trace in (entry.get("exception"), entry.get("stack")):
+            if trace:
+                line += "\n" + trace
+        return line
+
+
+def log_format() -> str:
+    """``ESU_LOG_FORMAT``: ``json`` (a line per record for journald and log shippers) or ``text``; by default
+    text when stdout is a terminal, JSON otherwise."""
+    chosen = (os.environ.get("ESU_LOG_FORMAT") or "").strip().lower()
+    if not chosen:
+        return "text" if sys.stdout.isatty() else "json"
+    if chosen not in ("json", "text"):
+        raise ValueError(f"ESU_LOG_FORMAT must be json or text, not {chosen!r}")
+    return chosen
 
 
 def dict_config(level: str = "INFO") -> dict[str, Any]:
@@ -221,7 +255,7 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
     handler = {
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stdout",
-        "formatter": "json",
+        "formatter": log_format(),
         "filters": ["request_id", "secrets"],
     }
     return {
@@ -231,7 +265,7 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
             "request_id": {"()": "esu.logs.RequestIdFilter"},
             "secrets": {"()": "esu.logs.SecretMaskFilter"},
         },
-        "formatters": {"json": {"()": "esu.logs.JSONFormatter"}},
+        "formatters": {"json": {"()": "esu.logs.JSONFormatter"}, "text": {"()": "esu.logs.TextFormatter"}},
         "handlers": {"stdout": handler},
         "root": {"level": level, "handlers": ["stdout"]},
         "loggers": {

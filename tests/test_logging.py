@@ -114,3 +114,41 @@ def test_handlers_after_ours_see_the_masked_record(app, log_lines, caplog):
     assert log_lines()[-1]["message"] == "token EAA[masked]"
     assert caplog.records[-1].getMessage() == "token EAA[masked]"
     assert BUSINESS_TOKEN not in caplog.text
+
+
+# -- the format -------------------------------------------------------------------------------------------
+
+
+def test_a_terminal_gets_readable_lines_with_secrets_masked_and_a_pipe_gets_json(app, monkeypatch):
+    monkeypatch.delenv("ESU_LOG_FORMAT", raising=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False, raising=False)
+    assert logs.dict_config()["handlers"]["stdout"]["formatter"] == "json"
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True, raising=False)
+    assert logs.dict_config()["handlers"]["stdout"]["formatter"] == "text"
+    monkeypatch.setenv("ESU_LOG_FORMAT", "JSON")  # the setting wins
+    assert logs.dict_config()["handlers"]["stdout"]["formatter"] == "json"
+
+    stream = io.StringIO()
+    handler = logs.handler(stream)
+    handler.setFormatter(logs.TextFormatter())
+    log = logging.getLogger("esu.test")
+    log.addHandler(handler)
+    try:
+        log.warning("exchange failed with %s", APP_SECRET, extra={"step": "exchange_code", "graph_code": 190})
+        try:
+            raise RuntimeError(f"boom {BUSINESS_TOKEN}")
+        except RuntimeError:
+            log.exception("crashed")
+    finally:
+        log.removeHandler(handler)
+    first, *rest = stream.getvalue().splitlines()
+    assert first.endswith("warning esu.test: exchange failed with [masked]  step=exchange_code graph_code=190")
+    assert rest[0].endswith("error   esu.test: crashed")
+    assert rest[-1] == "RuntimeError: boom EAA[masked]"
+    assert APP_SECRET not in stream.getvalue() and BUSINESS_TOKEN not in stream.getvalue()
+
+
+def test_an_unknown_log_format_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("ESU_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="ESU_LOG_FORMAT must be json or text, not 'xml'"):
+        logs.dict_config()
