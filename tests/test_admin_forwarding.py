@@ -93,6 +93,32 @@ def test_a_new_targets_secret_is_shown_once_and_never_again(admin, receiver, clo
     assert all(secret not in (detail or "") for _, detail in actions())
 
 
+ONCE = re.compile(r'name="once" type="hidden" value="([^"]+)"')
+
+
+def test_reloading_the_answer_that_showed_the_secret_does_not_add_the_target_twice(admin):
+    page = gen_page("client")
+    db.session.commit()
+    (once,) = ONCE.findall(html_of(admin.get(f"/admin/pages/{page.id}")))
+    form = {"url": "http://127.0.0.1:9/hooks", "once": once}
+    # A URL the policy refuses leaves the form usable: it is sent again, corrected, with the same token.
+    refused = admin.post(f"/admin/pages/{page.id}/forwarding", data={**form, "url": "ftp://127.0.0.1/x"})
+    assert refused.status_code == 200 and targets() == []
+    assert ONCE.findall(html_of(refused)) == [once]
+
+    assert admin.post(f"/admin/pages/{page.id}/forwarding", data=form).status_code == 200
+    again = admin.post(f"/admin/pages/{page.id}/forwarding", data=form)  # the browser's reload
+
+    assert again.status_code == 302 and again.headers["Location"].endswith(f"/admin/pages/{page.id}#forwarding")
+    assert len(targets()) == 1
+    assert "This form was sent already" in html_of(admin.get(f"/admin/pages/{page.id}"))
+    # A fresh form adds another.
+    (fresh,) = ONCE.findall(html_of(admin.get(f"/admin/pages/{page.id}")))
+    assert fresh != once
+    admin.post(f"/admin/pages/{page.id}/forwarding", data={**form, "once": fresh})
+    assert len(targets()) == 2
+
+
 def test_no_field_chosen_forwards_every_field(admin):
     page = gen_page("everything")
     db.session.commit()

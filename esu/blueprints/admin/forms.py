@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import sqlalchemy as sa
+from flask import session
 from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
@@ -102,6 +104,10 @@ class ForwardingTargetForm(FlaskForm):
     """Where a client's events go. Whether esu may send there is the forwarding policy's call (the view
     asks it), not a validator's: it depends on the environment and on DNS."""
 
+    #: The add form's one-time token (``issue_once``): reloading the answer that showed a new target's secret
+    #: sends the form again, which must not add the target twice.
+    once = HiddenField()
+
     url = StringField("URL", filters=[_strip], validators=[DataRequired(), Length(max=2048)],
                       description="The client's endpoint; https:// except in development.")
     fields = CheckboxesField("Fields", description="None checked: every field, also ones Meta adds later.")
@@ -110,6 +116,27 @@ class ForwardingTargetForm(FlaskForm):
         super().__init__(*args, **kwargs)
         # A target saved with a field the list does not know (from the shell) keeps it when edited here.
         self.fields.choices = [*KNOWN_FIELDS, *(name for name in current_fields if name not in KNOWN_FIELDS)]
+
+
+_ONCE = "admin_forms_once"
+#: Add forms open at once (tabs); past that the oldest token goes.
+_MAX_OPEN_FORMS = 20
+
+
+def issue_once() -> str:
+    """A token for one form, kept in the admin's session until the form is used."""
+    token = secrets.token_urlsafe(16)
+    session[_ONCE] = [*session.get(_ONCE, [])[-(_MAX_OPEN_FORMS - 1):], token]
+    return token
+
+
+def once_is_used(token: str | None) -> bool:
+    """Whether the form carrying ``token`` was already sent (a form without one is not checked)."""
+    return bool(token) and token not in session.get(_ONCE, [])
+
+
+def use_once(token: str | None) -> None:
+    session[_ONCE] = [issued for issued in session.get(_ONCE, []) if issued != token]
 
 
 class SignupPageForm(FlaskForm):

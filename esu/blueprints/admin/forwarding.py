@@ -13,7 +13,7 @@ from ...forwarding import DestinationRefused, ForwardingError
 from ...models import now_utc
 from ...models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
 from . import bp, record
-from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm
+from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm, once_is_used, use_once
 from .pages import page_or_404, render_page
 from .paging import PAGE_SIZE
 
@@ -77,6 +77,10 @@ def new_target(page_id: int):
     signup_page = page_or_404(page_id)
     form = ForwardingTargetForm()
     if form.validate_on_submit():
+        if once_is_used(form.once.data):
+            flash("This form was sent already: the target was added then, and its secret shown once. If the "
+                  "secret was not kept, give the target a new one.", "error")
+            return redirect(url_for("admin.page", page_id=page_id) + "#forwarding")
         try:
             target, secret = forwarding_service.create_target(signup_page, form.url.data, form.fields.data)
         except ForwardingError as error:
@@ -85,6 +89,7 @@ def new_target(page_id: int):
         else:
             record("created_forwarding_target", detail=describe(target), page=signup_page)
             db.session.commit()
+            use_once(form.once.data)
             return render_target(target, revealed_secret=secret, created=True)
     return render_page(signup_page, target_form=form)
 

@@ -11,7 +11,7 @@ from ...cli import create_page
 from ...extensions import db
 from ...models import SignupPage
 from . import bp, record
-from .forms import EmptyForm, ForwardingTargetForm, SignupPageForm
+from .forms import EmptyForm, ForwardingTargetForm, SignupPageForm, issue_once
 
 #: What a site's template needs to show a page's widget.
 WIDGET_INCLUDE = '{% from "signup/_widget.html" import embedded_signup %}{{ embedded_signup(page) }}'
@@ -76,9 +76,12 @@ def render_page(signup_page: SignupPage, form: SignupPageForm | None = None,
     if form is None:
         form = SignupPageForm(page=signup_page, formdata=None)
         form.fill_from(signup_page)
+    target_form = target_form or ForwardingTargetForm(formdata=None)
+    if not target_form.once.data:
+        target_form.once.data = issue_once()
     return render_template("admin/page.html", form=form, page=signup_page, widget_include=WIDGET_INCLUDE,
                            button=EmptyForm(), targets=forwarding_service.page_targets(signup_page),
-                           target_form=target_form or ForwardingTargetForm(formdata=None))
+                           target_form=target_form)
 
 
 def _set_enabled(page_id: int, enabled: bool):
