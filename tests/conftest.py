@@ -104,7 +104,8 @@ class ServerThread:
 
 @pytest.fixture(scope="session")
 def simulator_app():
-    return create_simulator_app(META)
+    # One try per webhook, unless a test asks for Meta's retries.
+    return create_simulator_app({**META, "SIMULATOR_WEBHOOK_RETRY_SECONDS": ()})
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +167,7 @@ def make_config(database_url: str, simulator_url: str, **overrides) -> dict:
         "ESU_SIMULATOR": False,
         "META_GRAPH_URL": f"{simulator_url}/_meta/graph",
         "GRAPH_BACKOFF_SECONDS": 0.01,
+        "SIMULATOR_WEBHOOK_RETRY_SECONDS": (),
         **META,
         **overrides,
     }

@@ -6,7 +6,10 @@ socket: a single-threaded server would otherwise wait on itself). Run on its own
 
 A successful code exchange makes it send PARTNER_ADDED and PARTNER_APP_INSTALLED itself, from a
 background thread once the exchange has been answered, so they never slow or fail the exchange;
-:meth:`WebhookSender.flush` waits for them (tests, scripts).
+:meth:`WebhookSender.flush` waits for them (tests, scripts). As Meta does, a background delivery the app
+does not answer with 200 is sent again (``SIMULATOR_WEBHOOK_RETRY_SECONDS``, the waits between tries; Meta
+keeps trying for days, the simulator for under a minute). ``/_meta/webhooks/send`` sends once and answers
+what the app said.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ bp = Blueprint("simulator_webhooks", __name__, url_prefix="/_meta/webhooks")
 IN_PROCESS_ORIGIN = "http://esu-app.invalid"
 WEBHOOK_PATH = "/webhooks/whatsapp"
 TIMEOUT = (3.05, 30.0)
+#: The waits before each new try of a background delivery the app did not answer with 200.
+RETRY_SECONDS = (1.0, 5.0, 20.0)
 NODE = re.compile(r"^\d{1,32}$")
 FIELD = re.compile(r"^[a-z_]{1,64}$")
 
@@ -59,7 +64,7 @@ class WebhookSender:
             return IN_PROCESS_ORIGIN + WEBHOOK_PATH
         return None
 
-    def deliver(self, envelope: dict[str, Any]) -> dict[str, Any]:
+    def deliver(self, envelope: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
         """Sign and post one envelope now; answers what happened (``status`` is the app's HTTP status)."""
         # Meta sends escaped unicode (json.dumps' default) and signs exactly the bytes it sends.
         body = json.dumps(envelope, separators=(",", ":")).encode()
@@ -70,6 +75,7 @@ class WebhookSender:
             "events": [change["value"].get("event") for change in changes if isinstance(change["value"], dict)],
             "entry_ids": [entry["id"] for entry in envelope["entry"]],
             "target": None, "status": None, "response": None, "error": None, "sent_at": time.time(),
+            "attempt": attempt,
         }
         target = self.target()
         if target is None:
@@ -123,13 +129,24 @@ class WebhookSender:
                     return
                 envelope = self._queue.popleft()
             try:
-                self.deliver(envelope)
+                self._deliver_until_answered(envelope)
             except Exception:
                 log.exception("the simulator could not deliver a webhook")
             finally:
                 with self._condition:
                     self._pending -= 1
                     self._condition.notify_all()
+
+
+    def _deliver_until_answered(self, envelope: dict[str, Any]) -> None:
+        waits = self.app.config.get("SIMULATOR_WEBHOOK_RETRY_SECONDS", RETRY_SECONDS)
+        for attempt, wait in enumerate((0.0, *waits), start=1):
+            time.sleep(wait)
+            record = self.deliver(envelope, attempt)
+            if record["status"] == 200 or record["target"] is None:
+                return
+            log.info("the app answered a simulated webhook with %s: %s", record["status"] or record["error"],
+                     f"trying again in {waits[attempt - 1]} s" if attempt <= len(waits) else "giving up")
 
 
 def init_app(app: Flask) -> None:

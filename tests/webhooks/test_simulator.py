@@ -11,6 +11,7 @@ from esu.models import Onboarding, WhatsAppBusinessAccount
 from esu.simulator.webhooks import sender
 
 from ..conftest import META
+from ..forwarding_support import clock, receiver  # noqa: F401 - fixtures
 from .conftest import URL, events
 
 
@@ -124,3 +125,32 @@ def test_the_exchange_never_waits_for_or_fails_with_the_webhook(simulator, simul
     nowhere = [delivery for delivery in sender(simulator_app).deliveries
                if delivery["target"] == "http://127.0.0.1:9/webhooks/whatsapp"]
     assert len(nowhere) == 1
+
+
+def test_a_background_delivery_not_answered_200_is_sent_again_as_meta_does(simulator, simulator_app, receiver,
+                                                                          standalone_sends_to):
+    receiver.answer((503, {}, b"database unavailable"), (500, {}, b"oops"))  # then 200
+    simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = (0, 0, 0)
+    before = len(sender(simulator_app).deliveries)
+    try:
+        standalone_sends_to(receiver.url)
+        assert exchange(simulator, simulator.signup()["code"]).status_code == 200
+        assert sender(simulator_app).flush()
+    finally:
+        simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = ()
+    tries = [(delivery["attempt"], delivery["status"]) for delivery in sender(simulator_app).deliveries[before:]]
+    assert tries == [(1, 503), (2, 500), (3, 200)]
+    assert len(receiver.received) == 3 and len({request.body for request in receiver.received}) == 1
+
+
+def test_the_retries_stop_after_the_last_wait(simulator, simulator_app, standalone_sends_to):
+    simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = (0, 0)
+    before = len(sender(simulator_app).deliveries)
+    try:
+        standalone_sends_to("http://127.0.0.1:9/webhooks/whatsapp")  # nothing listens there
+        assert exchange(simulator, simulator.signup()["code"]).status_code == 200
+        assert sender(simulator_app).flush()
+    finally:
+        simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = ()
+    tries = [(delivery["attempt"], delivery["error"]) for delivery in sender(simulator_app).deliveries[before:]]
+    assert tries == [(attempt, "could not reach the app (ConnectionError)") for attempt in (1, 2, 3)]
