@@ -600,9 +600,7 @@ class Records:
         phone_wabas = {event.waba_id for event in events if event.waba_id and event.field in PHONE_FIELDS}
         self.phones: dict[tuple[str, str], PhoneNumber] = {}
         if phone_wabas:
-            for phone in db.session.scalars(_locked(
-                sa.select(PhoneNumber).where(PhoneNumber.waba_id.in_(phone_wabas)).order_by(PhoneNumber.id)
-            )):
+            for phone in db.session.scalars(_locked_by_ids(PhoneNumber, "waba_id"), {"ids": sorted(phone_wabas)}):
                 self.phones[(phone.waba_id, _digits(phone.display_phone_number))] = phone
 
         partner_wabas = {event.waba_id for event in events if event.waba_id and event.field == "account_update"}
@@ -636,16 +634,24 @@ def _ensure(model, rows: list[dict[str, Any]]) -> dict[str, Any]:
     deliveries creating the same one at once do not collide)."""
     if not rows:
         return {}
-    found = {record.id: record for record in db.session.scalars(
-        _locked(sa.select(model).where(model.id.in_([row["id"] for row in rows])).order_by(model.id)))}
+    by_ids = _locked_by_ids(model, "id")
+    found = {record.id: record for record in db.session.scalars(by_ids, {"ids": [row["id"] for row in rows]})}
     missing = [row for row in rows if row["id"] not in found]
     if missing:
         connection = db.session.connection()
         connection.execute(_insert_unless_exists(connection.dialect.name, model.__table__, "id"), missing)
         # Read again with the lock: one another worker inserted meanwhile is theirs until they commit.
-        found.update((record.id, record) for record in db.session.scalars(
-            _locked(sa.select(model).where(model.id.in_([row["id"] for row in missing])).order_by(model.id))))
+        again = db.session.scalars(by_ids, {"ids": [row["id"] for row in missing]})
+        found.update((record.id, record) for record in again)
     return found
+
+
+@functools.cache
+def _locked_by_ids(model, column: str) -> sa.Select:
+    """``_locked`` rows of ``model`` whose ``column`` is in the parameter ``ids``, in id order (the order
+    every worker locks them in): built once, as this runs for every delivery that changes records."""
+    return _locked(sa.select(model).where(getattr(model, column).in_(sa.bindparam("ids", expanding=True)))
+                   .order_by(model.id))
 
 
 def _locked(query: sa.Select) -> sa.Select:
