@@ -344,7 +344,8 @@ def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str,
                                "category_updated_at": asked_at} for template_id, facts in templates.items()])
         .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)))
     # Parameter names unlike the columns': an UPDATE given a parameter named after a column sets it.
-    known = [{"template_id": template_id, "asked_at": asked_at, **{f"read_{key}": value for key, value in facts.items()}}
+    known = [{"template_id": template_id, "asked_at": asked_at,
+              **{f"read_{key}": value for key, value in facts.items()}}
              for template_id, facts in templates.items() if template_id not in new]
     if known:
         for statement in _update_known_templates():
