@@ -1,7 +1,8 @@
 """The admin with years of records: 100,000 onboardings with their steps and 1,000,000 webhook events.
 
-Seeds a fresh database (SQLite file, or --database-url for PostgreSQL) in bulk and times the seeding (COPY
-on PostgreSQL; on both, the secondary indexes are built after the load, then ANALYZE), then serves the app under gunicorn, logs in, and times each admin view over repeated requests:
+Seeds a fresh database (SQLite file, or a new one on the PostgreSQL server --database-url names) in bulk
+and times the seeding (COPY on PostgreSQL; on both, the secondary indexes are built after the load, then
+ANALYZE), then serves the app under gunicorn, logs in, and times each admin view over repeated requests:
 list, filtered list, search, detail, events list, dashboard. Prints p50/p95 per view.
 
     .venv/bin/python bench/admin.py [--onboardings 100000] [--events 1000000] [--database-url URL]
