@@ -10,13 +10,20 @@ import logging
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from .. import webhooks
-from ..extensions import csrf
+from ..extensions import csrf, limiter
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 # Meta cannot hold a CSRF token; it signs every delivery instead, and the signature is checked first.
 csrf.exempt(bp)
+
+
+@limiter.request_filter
+def _from_meta() -> bool:
+    """Meta's deliveries are never rate-limited: a 429 would only make Meta send them again later, and the
+    signature already stops anyone else."""
+    return request.blueprint == bp.name
 
 
 @bp.get("/whatsapp")
