@@ -279,7 +279,7 @@ def receive_together(bodies: list[bytes]) -> list[Receipt]:
 
     Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`). Anything
     else the database refuses to keep stores a lone delivery's body raw, as unparseable, rather than
-    refusing it for ever; with several deliveries it raises, and :func:`ingest` stores them one by one.
+    refusing it for ever; with several deliveries it raises, and :func:`store_together` stores them one by one.
     """
     received_at = now_utc()
     rows: dict[str, dict[str, Any]] = {}
@@ -363,9 +363,12 @@ class _Waiting:
     body: bytes
     #: Set when the delivery is stored, or when it is this thread's turn to store the next batch.
     turn: threading.Event = dataclasses.field(default_factory=threading.Event)
-    done: bool = False
     receipt: Receipt | None = None
     error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.receipt is not None or self.error is not None
 
 
 class GroupCommit:
@@ -421,7 +424,6 @@ class GroupCommit:
                 waiting.error = outcome
             else:
                 waiting.receipt = outcome
-            waiting.done = True
         with self._lock:
             if self._waiting:
                 self._waiting[0].turn.set()
