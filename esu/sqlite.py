@@ -129,3 +129,11 @@ def tune(engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def hold_writer_lock(connection) -> None:
+    """Take the writer lock for ``connection``'s transaction now, ahead of its first write; it is given back
+    when the transaction ends. Nothing to do on another database, or on SQLite in memory."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, QueuedWritersConnection):
+        dbapi_connection.take_writer_lock()

@@ -47,6 +47,7 @@ from .models import (
     WhatsAppBusinessAccount,
     now_utc,
 )
+from .sqlite import hold_writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -329,8 +330,19 @@ def ingest(body: bytes) -> Receipt:
     Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`).
     """
     group = current_app.extensions.get(_GROUP_COMMIT) or current_app.extensions.setdefault(
-        _GROUP_COMMIT, GroupCommit(store_together))
+        _GROUP_COMMIT, GroupCommit(store_together, prepare=ready_to_write))
     return group.submit(body)
+
+
+def ready_to_write() -> None:
+    """Wait for our turn to write before taking a batch: on SQLite, the database's writer lock (see
+    ``esu.sqlite``), which the other gunicorn worker may hold for its own batch. Every delivery that
+    arrives while we wait joins ours, instead of waiting for the next. Nothing to wait for on PostgreSQL."""
+    try:
+        hold_writer_lock(db.session.connection())
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def store_together(bodies: list[bytes]) -> list[Receipt | Exception]:
@@ -382,11 +394,17 @@ class GroupCommit:
     and every one waiting (up to ``limit``), then hands the next batch to the first thread still waiting,
     so no thread stores for others for long. No delivery is answered before its own commit. A sync worker,
     or a quiet moment, makes batches of one: one transaction per delivery, as without this.
+
+    ``prepare``, when given, is what the thread that stores must wait for before it can write (another
+    process's transaction): it runs before the batch is taken, so that what arrives meanwhile goes in too.
+    Should it fail, the batch it was for fails with its error, and the next is handed on as usual.
     """
 
-    def __init__(self, store: Callable[[list[bytes]], list[Receipt | Exception]], limit: int = MAX_TOGETHER):
+    def __init__(self, store: Callable[[list[bytes]], list[Receipt | Exception]], limit: int = MAX_TOGETHER,
+                 prepare: Callable[[], None] | None = None):
         self._store = store
         self._limit = limit
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []  # not empty only while a batch is being stored
         self._storing = False
@@ -413,12 +431,22 @@ class GroupCommit:
         return mine.receipt
 
     def _store_next_batch(self) -> None:
+        failed: BaseException | None = None
+        try:
+            if self._prepare is not None:
+                self._prepare()
+        except BaseException as error:  # noqa: BLE001 - every waiting thread must hear of it, whatever it is
+            failed = error
         with self._lock:
             batch, self._waiting = self._waiting[:self._limit], self._waiting[self._limit:]
-        try:
-            outcomes: list[Receipt | BaseException] = list(self._store([waiting.body for waiting in batch]))
-        except BaseException as error:  # noqa: BLE001 - every waiting thread must hear of it, whatever it is
-            outcomes = [error] * len(batch)
+        outcomes: list[Receipt | BaseException]
+        if failed is not None:
+            outcomes = [failed] * len(batch)
+        else:
+            try:
+                outcomes = list(self._store([waiting.body for waiting in batch]))
+            except BaseException as error:  # noqa: BLE001 - as above
+                outcomes = [error] * len(batch)
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 waiting.error = outcome

@@ -18,6 +18,7 @@ from flask import Flask
 from esu import create_app, webhooks
 from esu.extensions import db
 from esu.models import MessageTemplate, PhoneNumber, WhatsAppBusinessAccount
+from esu.sqlite import QueuedWritersConnection
 
 from .conftest import URL, WABA_ID, encode, envelope, sign, text_message
 from .test_apply import quality
@@ -181,21 +182,20 @@ def test_messages_and_statuses_lock_no_record(deliver, records):
 
 
 @pytest.fixture
-def stuck(app):
+def stuck(app, monkeypatch):
     """``stuck(thread)``: whether that thread's request waits for another's transaction to end."""
     if db.engine.dialect.name == "sqlite":
-        # The first request holds SQLite's write lock since it stored its event: a second request that
-        # has begun to write cannot finish before the first commits.
+        # The first request holds SQLite's writer lock since it began to store its event: a second request
+        # that has asked for the lock cannot go on before the first commits.
         writers: set[threading.Thread] = set()
+        take_writer_lock = QueuedWritersConnection.take_writer_lock
 
-        def on_execute(conn, cursor, statement, parameters, context, executemany):
-            if statement.lstrip().upper().startswith("INSERT"):
-                writers.add(threading.current_thread())
+        def asking(connection):
+            writers.add(threading.current_thread())
+            return take_writer_lock(connection)
 
-        # Every engine: each worker (app) has its own.
-        sa.event.listen(sa.Engine, "before_cursor_execute", on_execute)
+        monkeypatch.setattr(QueuedWritersConnection, "take_writer_lock", asking)
         yield writers.__contains__
-        sa.event.remove(sa.Engine, "before_cursor_execute", on_execute)
         return
 
     def waiting(thread: threading.Thread) -> bool:

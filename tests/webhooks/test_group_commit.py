@@ -3,6 +3,7 @@ still each answered with its own receipt, only after its own commit."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -108,6 +109,71 @@ def test_at_most_the_limit_goes_in_one_batch():
 
     assert [len(batch) for batch in store.batches] == [1, 2, 1]
     assert len(answers) == 4 and all(isinstance(receipt, Receipt) for receipt in answers.values())
+
+
+def test_deliveries_arriving_while_the_storing_thread_waits_its_turn_to_write_go_in_its_batch():
+    # The other gunicorn worker holds SQLite's writer lock: what arrives meanwhile joins the waiting batch.
+    waiting_to_write, may_write = threading.Event(), threading.Event()
+
+    def prepare():
+        waiting_to_write.set()
+        assert may_write.wait(PATIENCE)
+
+    store = HeldStore()
+    store.release.set()
+    group = GroupCommit(store, prepare=prepare)
+    answers: dict = {}
+    first = submit_in_threads(group, [b"a"], answers)
+    assert waiting_to_write.wait(PATIENCE)
+    later = submit_in_threads(group, [b"bb", b"ccc"], answers)
+    wait_until(lambda: group.queued == 3, "queued")
+    may_write.set()
+    for thread in first + later:
+        thread.join(PATIENCE)
+
+    assert [sorted(batch) for batch in store.batches] == [[b"a", b"bb", b"ccc"]]
+    assert {body: receipt.stored for body, receipt in answers.items()} == {b"a": 1, b"bb": 2, b"ccc": 3}
+
+
+def test_a_turn_to_write_that_never_comes_fails_its_batch_and_the_next_is_still_stored():
+    locked = OperationalError("BEGIN", {}, Exception("database is locked"))
+    turns = []
+
+    def prepare():
+        turns.append(1)
+        if len(turns) == 1:
+            wait_until(lambda: group.queued == 2, "queued")
+            raise locked
+
+    store = HeldStore()
+    store.release.set()
+    group = GroupCommit(store, prepare=prepare)
+    answers: dict = {}
+    threads = submit_in_threads(group, [b"a"], answers)
+    wait_until(lambda: turns, "waiting to write")
+    threads += submit_in_threads(group, [b"b"], answers)
+    for thread in threads:
+        thread.join(PATIENCE)
+    # "a" and "b" were both waiting when the turn failed: both hear of it, and nothing was stored for them.
+    assert answers == {b"a": locked, b"b": locked}
+    assert store.batches == []
+    assert group.submit(b"c").stored == 1  # the group still stores
+
+
+def test_the_thread_about_to_store_holds_sqlites_writer_lock_until_its_transaction_ends(app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has row locks: nothing to wait for before a batch")
+    from esu.sqlite import QueuedWritersConnection
+
+    other = QueuedWritersConnection(db.engine.url.database, timeout=0.05)
+    try:
+        webhooks.ready_to_write()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.take_writer_lock()
+        db.session.rollback()
+        other.take_writer_lock()  # given back with the transaction
+    finally:
+        other.close()
 
 
 # -- storing a batch ---------------------------------------------------------------------------------------
