@@ -57,7 +57,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(admin.bp)
-    app.register_blueprint(webhooks.bp)
+    webhooks.init_app(app)
     if app.config["ESU_SIMULATOR"]:
         from . import simulator
 

@@ -19,9 +19,9 @@ from flask import current_app
 
 from . import health
 from .crypto import DecryptionError, vault
+from .blueprints.webhooks import PATH as WEBHOOK_PATH
 from .extensions import db
 
-WEBHOOK_PATH = "/webhooks/whatsapp"
 #: The webhook fields the Meta app subscribes to (App Dashboard → WhatsApp → Configuration).
 META_WEBHOOK_FIELDS = (
     "account_update",

@@ -11,6 +11,7 @@ work handed to a thread pool is wrapped in :func:`carrying_request_id`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -122,6 +123,21 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
+def request_id_for(offered: str | None) -> str:
+    """The id a request goes by: the ``X-Request-Id`` it came with when that is sane, else a new one."""
+    return offered if offered and SANE_REQUEST_ID.match(offered) else secrets.token_hex(16)
+
+
+@contextlib.contextmanager
+def request_id_bound(request_id: str) -> Iterator[None]:
+    """Log under ``request_id`` inside the block (for requests answered beneath Flask)."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
 class RequestIdFilter(logging.Filter):
     """Gives every record a ``request_id`` (``None`` outside a request)."""
 
@@ -149,8 +165,7 @@ def carrying_request_id(function: Callable[..., Result]) -> Callable[..., Result
 
 
 def _begin_request() -> None:
-    offered = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = offered if SANE_REQUEST_ID.match(offered) else secrets.token_hex(16)
+    request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
     g.request_id = request_id
     g.request_id_token = _request_id.set(request_id)
 

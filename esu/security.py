@@ -16,12 +16,17 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, redirect, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 #: Paths served over plain HTTP even when HTTPS is required.
 PLAIN_HTTP_PATHS = frozenset({"/healthz"})
@@ -96,27 +101,48 @@ def is_signup_page() -> bool:
 
 def require_https():
     """Send plain HTTP to the same URL over HTTPS (308 keeps the method and body)."""
-    if current_app.config["ESU_FORCE_HTTPS"] and not request.is_secure and request.path not in PLAIN_HTTP_PATHS:
+    if requires_https(current_app, request.environ):
         return redirect(request.url.replace("http://", "https://", 1), code=308)
     return None
 
 
 def add_headers(response):
-    policies = current_app.extensions["esu_csp"]
-    signup = is_signup_page()
-    policy = policies["signup"] if signup else policies["default"]
-    nonce = g.get("csp_nonce")
-    # Without a nonce the header is always the same text: rendered once, at start-up.
-    rendered = render_policy(policy, nonce) if nonce else policies["rendered"][policy is policies["signup"]]
-    response.headers["Content-Security-Policy"] = rendered
-    response.headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups" if signup else "same-origin"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    # Old browsers only know X-Frame-Options; frame-ancestors above is what current ones obey.
-    response.headers["X-Frame-Options"] = "DENY"
-    if request.is_secure:
-        response.headers["Strict-Transport-Security"] = HSTS
+    response.headers.update(security_headers(current_app, signup=is_signup_page(), secure=request.is_secure,
+                                             nonce=g.get("csp_nonce")))
     return response
+
+
+def security_headers(app: Flask, *, signup: bool, secure: bool, nonce: str | None = None) -> dict[str, str]:
+    """The security headers of an answer: a signup page's or any other, over HTTPS or not."""
+    policies = app.extensions["esu_csp"]
+    policy = policies["signup"] if signup else policies["default"]
+    # Without a nonce the header is always the same text: rendered once, at start-up.
+    headers = {
+        "Content-Security-Policy": render_policy(policy, nonce) if nonce else policies["rendered"][signup],
+        "Cross-Origin-Opener-Policy": "same-origin-allow-popups" if signup else "same-origin",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        # Old browsers only know X-Frame-Options; frame-ancestors above is what current ones obey.
+        "X-Frame-Options": "DENY",
+    }
+    if secure:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
+def requires_https(app: Flask, environ: dict) -> bool:
+    """Whether plain HTTP must go to HTTPS for this request (its WSGI environ, beneath ProxyFix): HTTPS is
+    required, and this is neither HTTPS nor the health check."""
+    return (app.config["ESU_FORCE_HTTPS"] and environ.get("wsgi.url_scheme") != "https"
+            and environ.get("PATH_INFO") not in PLAIN_HTTP_PATHS)
+
+
+def beneath_proxies(app: Flask, middleware: Callable[[WSGIApplication], WSGIApplication]) -> None:
+    """Wrap Flask in ``middleware`` beneath ProxyFix, so that it sees the client's scheme and address."""
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = middleware(app.wsgi_app.app)
+    else:
+        app.wsgi_app = middleware(app.wsgi_app)
 
 
 def untrusted_host(_error: SecurityError):

@@ -20,7 +20,6 @@ so that process shows the change on its next request; other processes see it wit
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -29,10 +28,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .logs import REQUEST_ID_HEADER, SANE_REQUEST_ID
+from .logs import REQUEST_ID_HEADER, request_id_for
 from .models import SignupPage
+from .security import beneath_proxies
 
 #: Enough for every page an agency runs; past it the oldest entry goes (a flood of made-up Host headers
 #: only evicts, it cannot grow the process).
@@ -136,8 +135,7 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         entry = self.pages.get(page_key(environ, match.group(1)))
         if entry is not None and self.pages.is_fresh(entry):
-            offered = environ.get("HTTP_X_REQUEST_ID", "")
-            request_id = offered if SANE_REQUEST_ID.match(offered) else secrets.token_hex(16)
+            request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
             start_response(entry.status, [*entry.headers, (REQUEST_ID_HEADER, request_id)])
             return [entry.body]
         return self._through_flask(environ, start_response)
@@ -167,10 +165,7 @@ class PageCacheMiddleware:
 def init_app(app: Flask) -> None:
     pages = app.extensions[EXTENSION] = PageCache(app.config["SIGNUP_PAGE_CACHE_SECONDS"])
     # Beneath ProxyFix, so that the scheme in the key is the one the visitor used.
-    if isinstance(app.wsgi_app, ProxyFix):
-        app.wsgi_app.app = PageCacheMiddleware(app.wsgi_app.app, pages)
-    else:
-        app.wsgi_app = PageCacheMiddleware(app.wsgi_app, pages)
+    beneath_proxies(app, lambda wsgi_app: PageCacheMiddleware(wsgi_app, pages))
     # Every session of every app: registered once per process, each commit empties its own app's cache.
     for name, listener in (("after_flush", _note_page_changes), ("after_commit", _drop_after_commit),
                            ("after_rollback", _discard_on_rollback)):

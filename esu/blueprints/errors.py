@@ -9,6 +9,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from ..extensions import db
 
 bp = Blueprint("errors", __name__)
+#: What a 500 says (the error itself is in the log).
+INTERNAL_ERROR = "Something went wrong on our side. It has been logged; please try again in a moment."
 
 
 def wants_json() -> bool:
@@ -40,5 +42,4 @@ def http_error(error: HTTPException):
 @bp.app_errorhandler(InternalServerError)
 def internal_error(error: InternalServerError):
     db.session.rollback()
-    return error_response(500, "Something went wrong", "Something went wrong on our side. It has been logged; "
-                          "please try again in a moment.")
+    return error_response(500, "Something went wrong", INTERNAL_ERROR)

@@ -27,6 +27,7 @@ from typing import Any
 import requests
 from flask import Blueprint, Flask, after_this_request, current_app, jsonify, request
 
+from ..blueprints.webhooks import PATH as WEBHOOK_PATH
 from ..config import SIMULATED_PARTNER_BUSINESS_ID
 from .transport import WSGIAdapter
 
@@ -36,7 +37,6 @@ bp = Blueprint("simulator_webhooks", __name__, url_prefix="/_meta/webhooks")
 
 #: Deliveries to the app the simulator is mounted in never leave the process.
 IN_PROCESS_ORIGIN = "http://esu-app.invalid"
-WEBHOOK_PATH = "/webhooks/whatsapp"
 TIMEOUT = (3.05, 30.0)
 #: The waits before each new try of a background delivery the app did not answer with 200.
 RETRY_SECONDS = (1.0, 5.0, 20.0)
