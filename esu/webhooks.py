@@ -269,12 +269,27 @@ class Receipt:
     failed: int
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A signed delivery as it came, when it came, and the rows it stores."""
+
+    body: bytes
+    received_at: datetime
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def received(cls, body: bytes) -> Delivery:
+        """Parsed by the thread that received it: the batch it joins is stored without waiting for that."""
+        received_at = now_utc()
+        return cls(body, received_at, parse_delivery(body, received_at))
+
+
 def receive(body: bytes) -> Receipt:
     """Store every change of a signed delivery once and apply the new ones (see :func:`receive_together`)."""
-    return receive_together([body])[0]
+    return receive_together([Delivery.received(body)])[0]
 
 
-def receive_together(bodies: list[bytes]) -> list[Receipt]:
+def receive_together(deliveries: list[Delivery]) -> list[Receipt]:
     """Store every change of these signed deliveries once and apply the new ones, in the session's
     transaction; answers each delivery's receipt. A change that two of them hold is counted in the first.
 
@@ -282,24 +297,23 @@ def receive_together(bodies: list[bytes]) -> list[Receipt]:
     else the database refuses to keep stores a lone delivery's body raw, as unparseable, rather than
     refusing it for ever; with several deliveries it raises, and :func:`store_together` stores them one by one.
     """
-    received_at = now_utc()
     rows: dict[str, dict[str, Any]] = {}
     owners: dict[str, int] = {}  # dedupe key -> index of the delivery that brought it first
     changes = []
-    for index, body in enumerate(bodies):
-        parsed = parse_delivery(body, received_at)
-        changes.append(len(parsed))
-        for row in parsed:
+    for index, delivery in enumerate(deliveries):
+        changes.append(len(delivery.rows))
+        for row in delivery.rows:
             owners.setdefault(row["dedupe_key"], index)
             rows.setdefault(row["dedupe_key"], row)
     try:
         new = _insert(list(rows.values()))
     except (sa_exc.SQLAlchemyError, ValueError, TypeError, RecursionError) as error:
-        if is_database_unavailable(error) or len(bodies) > 1:
+        if is_database_unavailable(error) or len(deliveries) > 1:
             raise
         log.warning("webhook delivery kept raw: the database refused its changes (%s)", type(error).__name__)
         db.session.rollback()
-        fallback = unparseable_row(bodies[0], received_at, error=f"not stored as changes: {_describe(error)}")
+        lone = deliveries[0]
+        fallback = unparseable_row(lone.body, lone.received_at, error=f"not stored as changes: {_describe(error)}")
         owners, changes = {fallback["dedupe_key"]: 0}, [1]
         new = _insert([fallback])
     applied = [(owners[row["dedupe_key"]], Event.from_row(event_id, row)) for event_id, row in new
@@ -308,12 +322,12 @@ def receive_together(bodies: list[bytes]) -> list[Receipt]:
         apply([event for _owner, event in applied])
     # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
     forwarding.enqueue([event_id for event_id, row in new if row["waba_id"]])
-    stored, failed = [0] * len(bodies), [0] * len(bodies)
+    stored, failed = [0] * len(deliveries), [0] * len(deliveries)
     for _event_id, row in new:
         stored[owners[row["dedupe_key"]]] += 1
     for owner, event in applied:
         failed[owner] += event.status == FAILED
-    return [Receipt(changes=changes[n], stored=stored[n], failed=failed[n]) for n in range(len(bodies))]
+    return [Receipt(changes=changes[n], stored=stored[n], failed=failed[n]) for n in range(len(deliveries))]
 
 
 # -- deliveries arriving together, stored together -----------------------------------------------------
@@ -331,7 +345,7 @@ def ingest(body: bytes) -> Receipt:
     """
     group = current_app.extensions.get(_GROUP_COMMIT) or current_app.extensions.setdefault(
         _GROUP_COMMIT, GroupCommit(store_together, prepare=ready_to_write))
-    return group.submit(body)
+    return group.submit(Delivery.received(body))
 
 
 def ready_to_write() -> None:
@@ -345,24 +359,24 @@ def ready_to_write() -> None:
         raise
 
 
-def store_together(bodies: list[bytes]) -> list[Receipt | Exception]:
+def store_together(deliveries: list[Delivery]) -> list[Receipt | Exception]:
     """Store these deliveries in one transaction and commit; answers each one's receipt, or the error that
     refused it. Raises (for all of them) when the database is unavailable."""
     try:
-        receipts = receive_together(bodies)
+        receipts = receive_together(deliveries)
         db.session.commit()
         return receipts
     except Exception as error:
         db.session.rollback()
-        if is_database_unavailable(error) or len(bodies) == 1:
+        if is_database_unavailable(error) or len(deliveries) == 1:
             raise
         log.warning("%d webhook deliveries stored one by one: the database refused them together (%s)",
-                    len(bodies), type(error).__name__)
+                    len(deliveries), type(error).__name__)
     # One of them holds what the database will not keep: each alone, so that it costs only itself.
     outcomes: list[Receipt | Exception] = []
-    for body in bodies:
+    for delivery in deliveries:
         try:
-            outcomes.append(receive(body))
+            outcomes.append(receive_together([delivery])[0])
             db.session.commit()
         except Exception as error:  # noqa: BLE001 - its own request answers it, as if it had come alone
             db.session.rollback()
@@ -372,7 +386,7 @@ def store_together(bodies: list[bytes]) -> list[Receipt | Exception]:
 
 @dataclass(eq=False)
 class _Waiting:
-    body: bytes
+    item: Any
     #: Set when the delivery is stored, or when it is this thread's turn to store the next batch.
     turn: threading.Event = dataclasses.field(default_factory=threading.Event)
     receipt: Receipt | None = None
@@ -400,7 +414,7 @@ class GroupCommit:
     Should it fail, the batch it was for fails with its error, and the next is handed on as usual.
     """
 
-    def __init__(self, store: Callable[[list[bytes]], list[Receipt | Exception]], limit: int = MAX_TOGETHER,
+    def __init__(self, store: Callable[[list[Any]], list[Receipt | Exception]], limit: int = MAX_TOGETHER,
                  prepare: Callable[[], None] | None = None):
         self._store = store
         self._limit = limit
@@ -415,8 +429,10 @@ class GroupCommit:
         with self._lock:
             return len(self._waiting)
 
-    def submit(self, body: bytes) -> Receipt:
-        mine = _Waiting(body)
+    def submit(self, item: Any) -> Receipt:
+        """Store ``item`` (a :class:`Delivery`) with whatever else is waiting; answers its receipt after the
+        commit, or raises what refused it."""
+        mine = _Waiting(item)
         with self._lock:
             self._waiting.append(mine)
             leading = not self._storing
@@ -444,7 +460,7 @@ class GroupCommit:
             outcomes = [failed] * len(batch)
         else:
             try:
-                outcomes = list(self._store([waiting.body for waiting in batch]))
+                outcomes = list(self._store([waiting.item for waiting in batch]))
             except BaseException as error:  # noqa: BLE001 - as above
                 outcomes = [error] * len(batch)
         for waiting, outcome in zip(batch, outcomes, strict=True):

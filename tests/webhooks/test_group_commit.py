@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from esu import webhooks
 from esu.extensions import db
-from esu.webhooks import GroupCommit, Receipt
+from esu.webhooks import Delivery, GroupCommit, Receipt
 
 from .conftest import encode, envelope, events, text_message
 
@@ -189,7 +189,7 @@ def test_a_batch_is_one_commit_and_a_change_in_two_deliveries_is_stored_once(app
 
     sa.event.listen(db.engine, "commit", count)
     try:
-        receipts = webhooks.store_together([one, two])
+        receipts = webhooks.store_together([Delivery.received(one), Delivery.received(two)])
     finally:
         sa.event.remove(db.engine, "commit", count)
     assert [(receipt.changes, receipt.stored) for receipt in receipts] == [(2, 2), (2, 1)]
@@ -208,7 +208,7 @@ def test_a_delivery_the_database_refuses_costs_only_itself(app, monkeypatch):
         return insert(rows)
 
     monkeypatch.setattr(webhooks, "_insert", refusing)
-    receipts = webhooks.store_together([good, poisoned])
+    receipts = webhooks.store_together([Delivery.received(good), Delivery.received(poisoned)])
 
     assert [(receipt.changes, receipt.stored) for receipt in receipts] == [(1, 1), (1, 1)]
     kept = {event.dedupe_key: event for event in events()}
@@ -226,5 +226,6 @@ def test_an_unavailable_database_fails_the_whole_batch_and_keeps_nothing(app, mo
     quality = envelope(("phone_number_quality_update", {"display_phone_number": "15550783881",
                                                          "event": "FLAGGED", "current_limit": "TIER_1K"}))
     with pytest.raises(OperationalError):
-        webhooks.store_together([encode(envelope(("messages", text_message("wamid.LOST")))), encode(quality)])
+        webhooks.store_together([Delivery.received(encode(envelope(("messages", text_message("wamid.LOST"))))),
+                                 Delivery.received(encode(quality))])
     assert events() == []
