@@ -384,11 +384,19 @@ def store_together(deliveries: list[Delivery]) -> list[Receipt | Exception]:
     return outcomes
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class _Waiting:
     item: Any
-    #: Set when the delivery is stored, or when it is this thread's turn to store the next batch.
-    turn: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: Released when the delivery is stored, or when it is this thread's turn to store the next batch: a
+    #: bare lock rather than an Event, whose waking thread must also take the Event's own lock back from
+    #: the thread that set it (two wake-ups for one, for every delivery of a batch).
+    turn: threading.Lock = dataclasses.field(default_factory=_held_lock)
     receipt: Receipt | None = None
     error: BaseException | None = None
 
@@ -438,7 +446,7 @@ class GroupCommit:
             leading = not self._storing
             self._storing = True
         if not leading:
-            mine.turn.wait()
+            mine.turn.acquire()
         if not mine.done:  # this thread's turn: its delivery is first in line
             self._store_next_batch()
         if mine.error is not None:
@@ -470,11 +478,11 @@ class GroupCommit:
                 waiting.receipt = outcome
         with self._lock:
             if self._waiting:
-                self._waiting[0].turn.set()
+                self._waiting[0].turn.release()
             else:
                 self._storing = False
         for waiting in batch:
-            waiting.turn.set()
+            waiting.turn.release()
 
 
 def _insert(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
