@@ -284,18 +284,16 @@ class Delivery:
         return cls(body, received_at, parse_delivery(body, received_at))
 
 
-def receive(body: bytes) -> Receipt:
-    """Store every change of a signed delivery once and apply the new ones (see :func:`receive_together`)."""
-    return receive_together([Delivery.received(body)])[0]
-
-
-def receive_together(deliveries: list[Delivery]) -> list[Receipt]:
+def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) -> list[Receipt]:
     """Store every change of these signed deliveries once and apply the new ones, in the session's
     transaction; answers each delivery's receipt. A change that two of them hold is counted in the first.
 
     Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`). Anything
     else the database refuses to keep stores a lone delivery's body raw, as unparseable, rather than
     refusing it for ever; with several deliveries it raises, and :func:`store_together` stores them one by one.
+
+    The new changes are applied all at once; should that fail, the transaction is rolled back and the
+    deliveries stored again, their changes applied ``one_by_one`` (see :func:`apply`).
     """
     rows: dict[str, dict[str, Any]] = {}
     owners: dict[str, int] = {}  # dedupe key -> index of the delivery that brought it first
@@ -319,7 +317,16 @@ def receive_together(deliveries: list[Delivery]) -> list[Receipt]:
     applied = [(owners[row["dedupe_key"]], Event.from_row(event_id, row)) for event_id, row in new
                if row["status"] == STORED and row["field"] in APPLIERS]
     if applied:
-        apply([event for _owner, event in applied])
+        events = [event for _owner, event in applied]
+        if one_by_one:
+            apply_one_by_one(events)
+        else:
+            try:
+                apply(events)
+            except ApplyFailed as error:
+                log.info("webhook changes applied one by one: applying them at once failed (%s)", error)
+                db.session.rollback()
+                return receive_together(deliveries, one_by_one=True)
     # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
     forwarding.enqueue([event_id for event_id, row in new if row["waba_id"]])
     stored, failed = [0] * len(deliveries), [0] * len(deliveries)
@@ -562,40 +569,57 @@ _RECORD_OUTCOME = sa.update(_events).where(_events.c.id == sa.bindparam("event_i
     {name: sa.bindparam(name) for name in ("status", "error", "onboarding_id", "phone_number_id", "applied_at")})
 
 
-def apply(events: list[Event]) -> None:
-    """Apply stored events to their records and record each outcome.
+class ApplyFailed(Exception):
+    """Applying a batch at once failed: the transaction holds part of its changes and must be rolled back."""
 
-    All at once first, loading their records in a few queries; should any fail, one by one, each in its
-    own savepoint, so that only the failing one is marked ``failed``.
+
+def apply(events: list[Event]) -> None:
+    """Apply stored events to their records and record each outcome, all at once, loading their records
+    in a few queries.
+
+    Raises :class:`ApplyFailed` should any of them fail (what the database raises when it is unavailable
+    passes as it is): the caller rolls the transaction back and stores the batch again with
+    :func:`apply_one_by_one`. Nearly every batch applies cleanly, and pays for no savepoint.
     """
     try:
-        with db.session.begin_nested():
-            records = Records(events)
-            for event in events:
-                APPLIERS[event.field](event, records)
+        records = Records(events)
+        for event in events:
+            APPLIERS[event.field](event, records)
+        db.session.flush()
     except Exception as error:
         if is_database_unavailable(error):
             raise
-        # The rollback released the batch's row locks: take them again, in their order, before each
-        # event takes its own in the events' order (which another batch could take the other way round).
+        raise ApplyFailed(_describe(error)) from error
+    _record_outcomes(events)
+
+
+def apply_one_by_one(events: list[Event]) -> None:
+    """Apply stored events to their records, each in its own savepoint, so that only a failing one is
+    marked ``failed`` (with its error); record each outcome."""
+    # Take every record's lock first, in their order, before each event takes its own in the events' order
+    # (which another batch could take the other way round).
+    try:
+        with db.session.begin_nested():
+            Records(events)
+    except Exception as error:
+        if is_database_unavailable(error):
+            raise
+    for event in events:
+        event.reset()
         try:
             with db.session.begin_nested():
-                Records(events)
-        except Exception as again:
-            if is_database_unavailable(again):
+                APPLIERS[event.field](event, Records([event]))
+        except Exception as error:
+            if is_database_unavailable(error):
                 raise
-        for event in events:
+            log.warning("webhook event %s (%s) could not be applied: %s", event.id, event.field,
+                        _describe(error))
             event.reset()
-            try:
-                with db.session.begin_nested():
-                    APPLIERS[event.field](event, Records([event]))
-            except Exception as error:
-                if is_database_unavailable(error):
-                    raise
-                log.warning("webhook event %s (%s) could not be applied: %s", event.id, event.field,
-                            _describe(error))
-                event.reset()
-                event.status, event.error = FAILED, _describe(error)
+            event.status, event.error = FAILED, _describe(error)
+    _record_outcomes(events)
+
+
+def _record_outcomes(events: list[Event]) -> None:
     now = now_utc()
     db.session.connection().execute(_RECORD_OUTCOME, [event.outcome(now) for event in events])
 
@@ -610,7 +634,7 @@ def reapply(limit: int = 1000) -> tuple[int, int]:
     ).all()
     events = [Event.from_record(record) for record in records]
     if events:
-        apply(events)
+        apply_one_by_one(events)
     return len(events), sum(event.status == FAILED for event in events)
 
 

@@ -165,6 +165,35 @@ def test_a_failing_apply_marks_the_event_failed_and_keeps_the_others(deliver, mo
     assert db.session.get(WhatsAppBusinessAccount, WABA_ID).account_review_status == "APPROVED"
 
 
+def test_a_batch_that_applies_cleanly_takes_no_savepoint_and_one_that_fails_is_stored_once(deliver):
+    """Savepoints only when needed: the failing batch is rolled back and stored again, each change
+    applied in its own."""
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.split()[0].upper())
+
+    clean = envelope(("account_review_update", {"decision": "APPROVED"}), ("messages", text_message("wamid.CLEAN")))
+    failing = envelope(("business_capability_update", {"max_phone_numbers_per_waba": 25}),
+                       ("account_review_update", {"decision": 42}), time=1750000100)
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert deliver(clean).status_code == 200
+        clean_statements, statements[:] = list(statements), []
+        assert deliver(failing).status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+
+    assert "SAVEPOINT" not in clean_statements
+    assert "SAVEPOINT" in statements
+    assert sorted((event.field, event.status) for event in events()) == [
+        ("account_review_update", "applied"), ("account_review_update", "failed"),
+        ("business_capability_update", "applied"), ("messages", "stored")]
+    db.session.expire_all()
+    waba = db.session.get(WhatsAppBusinessAccount, WABA_ID)
+    assert (waba.account_review_status, waba.limits) == ("APPROVED", {"max_phone_numbers_per_waba": 25})
+
+
 def test_values_that_do_not_fit_fail_alone(deliver):
     body = envelope(("account_review_update", {"decision": 42}),
                     ("message_template_quality_update", {"message_template_id": "not an id"}),
