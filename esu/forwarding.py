@@ -4,7 +4,7 @@ How it fits together:
 
 - The webhook ingest stores ``WebhookEvent`` rows and calls ``enqueue(ids)`` in the same transaction:
   one ``ForwardDelivery`` (the outbox) per event and matching target, so nothing stored is ever left
-  unforwarded and Meta's endpoint pays for one SELECT and one INSERT.
+  unforwarded and Meta's endpoint pays for one ``INSERT … SELECT`` a batch.
 - ``run_worker`` (``flask --app wsgi forward``) claims due deliveries with a lease, sends them without
   holding a transaction, and records the outcomes in short ones. Any number of workers may run on
   PostgreSQL (``FOR UPDATE SKIP LOCKED``); run a single one on SQLite, which has one writer at a time.
@@ -106,6 +106,7 @@ def new_secret() -> str:
 
 
 def new_message_id() -> str:
+    # The outbox makes them in SQL, the same way (_outbox_insert).
     return "msg_" + secrets.token_hex(16)
 
 
@@ -517,52 +518,60 @@ def enqueue(event_ids: Iterable[int]) -> int:
     ids = sorted(set(event_ids))
     if not ids:
         return 0
-    # Core on the request's connection: this runs for every delivery from Meta.
+    # Core on the request's connection, one statement routing and queuing together: this runs for every
+    # batch of deliveries from Meta.
     connection = db.session.connection()
-    routes, insert = _enqueue_statements(connection.dialect.name)
-    rows = connection.execute(routes, {"event_ids": ids}).all()
-    now = now_utc()
-    wanted = sorted({(event_id, target_id) for event_id, event_field, target_id, target_fields in rows
-                     if not target_fields or event_field in target_fields})
-    if not wanted:
-        return 0
-    values = [
-        {"target_id": target_id, "event_id": event_id, "message_id": new_message_id(),
-         "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
-        for event_id, target_id in wanted
-    ]
-    return len(connection.execute(insert, values).all())
+    return len(connection.execute(_outbox_insert(connection.dialect.name), {"event_ids": ids, "now": now_utc()}).all())
 
 
 @functools.cache
-def _enqueue_statements(dialect: str):
-    """The SELECT of (event, target) routes and the outbox INSERT, built once: they run on the webhook's
-    path for every delivery from Meta. The INSERT takes any number of rows (SQLAlchemy sends them as
-    multi-row VALUES) and skips pairs already queued."""
+def _outbox_insert(dialect: str):
+    """``INSERT INTO forward_deliveries … SELECT`` the (target, event) routes of the events ``event_ids``,
+    each with a new ``message_id``; pairs already queued are skipped. Built once per dialect."""
     confirmed = sa.exists().where(
         OnboardingStep.onboarding_id == Onboarding.id,
         OnboardingStep.name == "confirm_ids",
         OnboardingStep.status == StepStatus.OK,
     )
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB, insert
+
+        # An empty list means every field.
+        wanted = sa.or_(sa.func.jsonb_array_length(ForwardingTarget.fields) == 0,
+                        sa.type_coerce(ForwardingTarget.fields, JSONB).has_key(WebhookEvent.field))
+        message_id = sa.literal("msg_") + sa.func.replace(sa.cast(sa.func.gen_random_uuid(), sa.Text), "-", "")
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+
+        listed = sa.func.json_each(ForwardingTarget.fields).table_valued("value")
+        wanted = sa.or_(sa.func.json_array_length(ForwardingTarget.fields) == 0,
+                        sa.exists().where(listed.c.value == WebhookEvent.field))
+        message_id = sa.literal("msg_") + sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
     routes = (
-        sa.select(WebhookEvent.id, WebhookEvent.field, ForwardingTarget.id, ForwardingTarget.fields)
+        sa.select(ForwardingTarget.id.label("target_id"), WebhookEvent.id.label("event_id"))
         .join(Onboarding, Onboarding.waba_id == WebhookEvent.waba_id)
         .join(ForwardingTarget, ForwardingTarget.page_id == Onboarding.page_id)
         .where(
             WebhookEvent.id.in_(sa.bindparam("event_ids", expanding=True)),
             ForwardingTarget.enabled.is_(True),
+            wanted,
             sa.or_(Onboarding.source == "webhook", confirmed),
             sa.or_(Onboarding.offboarded_at.is_(None), Onboarding.offboarded_at >= WebhookEvent.received_at),
         )
         .distinct()
+        .subquery()
     )
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     table = ForwardDelivery.__table__
-    outbox = insert(table).on_conflict_do_nothing(index_elements=["target_id", "event_id"]).returning(table.c.id)
-    return routes, outbox
+    now = sa.bindparam("now", type_=table.c.created_at.type)
+    queued = (
+        sa.select(routes.c.target_id, routes.c.event_id, message_id, sa.literal(DeliveryStatus.PENDING.value),
+                  sa.literal(0), now, now)
+        # SQLite reads "SELECT … ON CONFLICT" as a join's ON unless the SELECT has a WHERE.
+        .where(sa.true())
+    )
+    columns = ["target_id", "event_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"]
+    return (insert(table).from_select(columns, queued)
+            .on_conflict_do_nothing(index_elements=["target_id", "event_id"]).returning(table.c.id))
 
 
 def replay(delivery: ForwardDelivery) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import threading
 from datetime import timedelta
 
@@ -94,6 +95,11 @@ def test_enqueue_picks_the_owning_pages_targets_and_their_fields(page):
     assert forwarding.enqueue([message, account, elsewhere, orphan, reported_event]) == 0
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 5
+    # Each with its own webhook-id, made by the database as forwarding.new_message_id makes them.
+    message_ids = db.session.scalars(sa.select(ForwardDelivery.message_id)).all()
+    assert len(set(message_ids)) == 5
+    assert all(re.fullmatch(r"msg_[0-9a-f]{32}", message_id) for message_id in message_ids), message_ids
+    assert re.fullmatch(r"msg_[0-9a-f]{32}", forwarding.new_message_id())
 
 
 def test_disabling_a_target_stops_its_pending_deliveries(page):
