@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import health
-from .crypto import DecryptionError, vault
 from .blueprints.webhooks import PATH as WEBHOOK_PATH
+from .crypto import DecryptionError, vault
 from .extensions import db
 
 #: The webhook fields the Meta app subscribes to (App Dashboard → WhatsApp → Configuration).

@@ -521,7 +521,8 @@ def enqueue(event_ids: Iterable[int]) -> int:
     # Core on the request's connection, one statement routing and queuing together: this runs for every
     # batch of deliveries from Meta.
     connection = db.session.connection()
-    return len(connection.execute(_outbox_insert(connection.dialect.name), {"event_ids": ids, "now": now_utc()}).all())
+    queued = connection.execute(_outbox_insert(connection.dialect.name), {"event_ids": ids, "now": now_utc()})
+    return len(queued.all())
 
 
 @functools.cache

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 #: Where Meta sends deliveries (the callback URL of the app's WhatsApp webhook configuration).
 PATH = "/webhooks/whatsapp"
+#: The signature header as the WSGI environ names it.
+SIGNATURE_ENVIRON_KEY = "HTTP_" + webhooks.SIGNATURE_HEADER.upper().replace("-", "_")
 # Meta cannot hold a CSRF token; it signs every delivery instead, and the signature is checked first.
 csrf.exempt(bp)
 
@@ -123,8 +125,8 @@ class Deliveries:
         if length is None or length > webhooks.MAX_BODY_BYTES:
             return None
         body = environ["wsgi.input"].read(length)
-        if webhooks.signature_is_valid(body, environ.get("HTTP_X_HUB_SIGNATURE_256"),
-                                       self.app.config.get("META_APP_SECRET")):
+        secret = self.app.config.get("META_APP_SECRET")
+        if webhooks.signature_is_valid(body, environ.get(SIGNATURE_ENVIRON_KEY), secret):
             return body
         environ["wsgi.input"] = io.BytesIO(body)
         return None
