@@ -3,6 +3,9 @@ the Meta simulator served over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import re
 import secrets
@@ -16,7 +19,7 @@ import requests
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from esu import create_app
+from esu import create_app, logs
 from esu.extensions import db, limiter
 from esu.simulator import create_simulator_app
 
@@ -174,6 +177,17 @@ def make_config(database_url: str, simulator_url: str, **overrides) -> dict:
         **META,
         **overrides,
     }
+
+
+@pytest.fixture
+def log_lines():
+    """The lines esu's handler writes while the test runs, parsed."""
+    stream = io.StringIO()
+    handler = logs.handler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    root.removeHandler(handler)
 
 
 @pytest.fixture

@@ -18,17 +18,6 @@ BUSINESS_TOKEN = "EAAGm0PX4ZCpsBAbusinesstoken123"
 WEBHOOK_SECRET = "whsec_MfKQ9r7+xvHnYW2t/0pL3aD8cE1bF4gH5iJ6kK7lM8n="
 
 
-@pytest.fixture
-def log_lines():
-    """The lines esu's handler writes while the test runs, parsed."""
-    stream = io.StringIO()
-    handler = logs.handler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
-
-
 def test_request_id_is_taken_from_a_sane_header_and_echoed(client):
     response = client.get("/healthz", headers={"X-Request-Id": "lb-7f3a9c21-0001"})
     assert response.headers["X-Request-Id"] == "lb-7f3a9c21-0001"

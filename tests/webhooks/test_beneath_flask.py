@@ -5,15 +5,13 @@ plain signed delivery still goes through Flask."""
 from __future__ import annotations
 
 import io
-import json
-import logging
 
 import pytest
 from cryptography.fernet import Fernet
 from flask import request, request_started
 from sqlalchemy.orm import Session
 
-from esu import create_app, logs, webhooks
+from esu import create_app, webhooks
 from esu.blueprints.errors import INTERNAL_ERROR
 from esu.extensions import db
 
@@ -23,17 +21,6 @@ PUBLIC = "esu.example.org"
 TEMPLATE_APPROVED = ("message_template_status_update", {
     "event": "APPROVED", "message_template_id": 4343, "message_template_name": "welcome",
     "message_template_language": "en_US"})
-
-
-@pytest.fixture
-def log_lines():
-    """The lines esu's handler writes while the test runs, parsed."""
-    stream = io.StringIO()
-    handler = logs.handler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
 
 
 @pytest.fixture
