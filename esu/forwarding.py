@@ -527,8 +527,28 @@ def enqueue(event_ids: Iterable[int]) -> int:
 
 @functools.cache
 def _outbox_insert(dialect: str):
-    """``INSERT INTO forward_deliveries … SELECT`` the (target, event) routes of the events ``event_ids``,
-    each with a new ``message_id``; pairs already queued are skipped. Built once per dialect."""
+    """``INSERT INTO forward_deliveries … SELECT`` the (target, event) routes of the stored events
+    ``event_ids``, each with a new ``message_id``; pairs already queued are skipped. Built once per dialect."""
+    events = WebhookEvent.__table__
+    return _outbox_insert_from(dialect, events, events.c.id.in_(sa.bindparam("event_ids", expanding=True)),
+                               sa.bindparam("now", type_=ForwardDelivery.__table__.c.created_at.type))
+
+
+@functools.cache
+def outbox_insert_sql(events: str) -> str:
+    """PostgreSQL's ``INSERT INTO forward_deliveries … SELECT`` the routes of every event in ``events``, a
+    table or ``WITH`` query of the new events' ``id``, ``waba_id``, ``field`` and ``received_at`` (as the
+    webhook's insert returns them), as SQL text without parameters: to go in that same statement."""
+    from sqlalchemy.dialects import postgresql
+
+    new_events = sa.table(events, sa.column("id"), sa.column("waba_id"), sa.column("field"),
+                          sa.column("received_at"))
+    statement = _outbox_insert_from("postgresql", new_events, sa.true(), sa.func.now())
+    return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _outbox_insert_from(dialect: str, events: sa.FromClause, which: sa.ColumnElement, now: sa.ColumnElement):
+    """The outbox's insert for the ``events`` that ``which`` selects, queued at ``now``."""
     confirmed = sa.exists().where(
         OnboardingStep.onboarding_id == Onboarding.id,
         OnboardingStep.name == "confirm_ids",
@@ -539,31 +559,30 @@ def _outbox_insert(dialect: str):
 
         # An empty list means every field.
         wanted = sa.or_(sa.func.jsonb_array_length(ForwardingTarget.fields) == 0,
-                        sa.type_coerce(ForwardingTarget.fields, JSONB).has_key(WebhookEvent.field))
+                        sa.type_coerce(ForwardingTarget.fields, JSONB).has_key(events.c.field))
         message_id = sa.literal("msg_") + sa.func.replace(sa.cast(sa.func.gen_random_uuid(), sa.Text), "-", "")
     else:
         from sqlalchemy.dialects.sqlite import insert
 
         listed = sa.func.json_each(ForwardingTarget.fields).table_valued("value")
         wanted = sa.or_(sa.func.json_array_length(ForwardingTarget.fields) == 0,
-                        sa.exists().where(listed.c.value == WebhookEvent.field))
+                        sa.exists().where(listed.c.value == events.c.field))
         message_id = sa.literal("msg_") + sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
     routes = (
-        sa.select(ForwardingTarget.id.label("target_id"), WebhookEvent.id.label("event_id"))
-        .join(Onboarding, Onboarding.waba_id == WebhookEvent.waba_id)
+        sa.select(ForwardingTarget.id.label("target_id"), events.c.id.label("event_id"))
+        .join(Onboarding, Onboarding.waba_id == events.c.waba_id)
         .join(ForwardingTarget, ForwardingTarget.page_id == Onboarding.page_id)
         .where(
-            WebhookEvent.id.in_(sa.bindparam("event_ids", expanding=True)),
+            which,
             ForwardingTarget.enabled.is_(True),
             wanted,
             sa.or_(Onboarding.source == "webhook", confirmed),
-            sa.or_(Onboarding.offboarded_at.is_(None), Onboarding.offboarded_at >= WebhookEvent.received_at),
+            sa.or_(Onboarding.offboarded_at.is_(None), Onboarding.offboarded_at >= events.c.received_at),
         )
         .distinct()
         .subquery()
     )
     table = ForwardDelivery.__table__
-    now = sa.bindparam("now", type_=table.c.created_at.type)
     queued = (
         sa.select(routes.c.target_id, routes.c.event_id, message_id, sa.literal(DeliveryStatus.PENDING.value),
                   sa.literal(0), now, now)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import io
 
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import request, request_started
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
 from esu import create_app, webhooks
 from esu.blueprints.errors import INTERNAL_ERROR
@@ -56,15 +57,16 @@ def test_a_delivery_gets_the_headers_every_answer_gets(client):
     assert len(plain.headers["X-Request-Id"]) == 32  # one of ours when none is offered
 
 
-def test_what_is_logged_while_storing_carries_the_request_id(client, monkeypatch, log_lines):
-    def unavailable(*args, **kwargs):
-        from sqlalchemy.exc import OperationalError
+def test_what_is_logged_while_storing_carries_the_request_id(client, log_lines):
+    def unavailable(connection, cursor, statement, *rest):
+        raise OperationalError(statement, {}, Exception("server closed the connection unexpectedly"))
 
-        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
-
-    monkeypatch.setattr(Session, "commit", unavailable)
-    response = post(client, envelope(("messages", text_message("wamid.OUTAGE"))),
-                    headers={"X-Request-Id": "meta-delivery-0503"})
+    sa.event.listen(db.engine, "before_cursor_execute", unavailable)
+    try:
+        response = post(client, envelope(("messages", text_message("wamid.OUTAGE"))),
+                        headers={"X-Request-Id": "meta-delivery-0503"})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", unavailable)
 
     assert response.status_code == 503 and response.headers["Retry-After"] == "30"
     assert response.headers["X-Request-Id"] == "meta-delivery-0503"
