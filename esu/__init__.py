@@ -35,7 +35,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import crypto, graph, signup_cache, sqlite
+    from . import crypto, graph, pool, signup_cache, sqlite
     from .extensions import csrf, db, limiter, migrate, render_migration_item
 
     db.init_app(app)
@@ -48,6 +48,8 @@ def register_extensions(app: Flask) -> None:
     signup_cache.init_app(app)
     with app.app_context():
         sqlite.tune(db.engine)
+        if db.engine.dialect.name == "postgresql":
+            pool.ping_when_idle(db.engine)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -161,9 +161,11 @@ def finish(config, instance_path: Path) -> None:
         }
 
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # An unreachable server fails in seconds (health checks, `check`) instead of the OS's minutes.
+        # An unreachable server fails in seconds (health checks, `check`) instead of the OS's minutes. The
+        # ping before use is esu.pool's, for connections that sat idle, rather than one before every use.
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
             "connect_args": {"connect_timeout": 5, **config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})},
         }
 
