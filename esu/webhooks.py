@@ -300,8 +300,13 @@ def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) ->
     deliveries stored again, their changes applied ``one_by_one`` (see :func:`apply`).
     """
     rows, parameters, owners, changes = _unique_rows(deliveries)
+    # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
+    # On PostgreSQL by the INSERT itself, unless an account_update is to be applied: it may link or
+    # offboard the onboarding that says where the batch's events go.
+    queued = db.engine.dialect.name == "postgresql" and not any(
+        row["field"] == "account_update" and _to_apply(row) for row in rows)
     try:
-        new = _insert(rows, parameters)
+        new = _insert(rows, parameters, queue=queued)
     except (sa_exc.SQLAlchemyError, ValueError, TypeError, RecursionError) as error:
         if is_database_unavailable(error) or len(deliveries) > 1:
             raise
@@ -310,7 +315,7 @@ def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) ->
         lone = deliveries[0]
         fallback = unparseable_row(lone.body, lone.received_at, error=f"not stored as changes: {_describe(error)}")
         owners, changes = {fallback["dedupe_key"]: 0}, [1]
-        new = _insert([fallback])
+        new = _insert([fallback], queue=queued)
     applied = [(owners[row["dedupe_key"]], Event.from_row(event_id, row)) for event_id, row in new
                if _to_apply(row)]
     if applied:
@@ -324,8 +329,8 @@ def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) ->
                 log.info("webhook changes applied one by one: applying them at once failed (%s)", error)
                 db.session.rollback()
                 return receive_together(deliveries, one_by_one=True)
-    # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
-    forwarding.enqueue([event_id for event_id, row in new if row["waba_id"]])
+    if not queued:
+        forwarding.enqueue([event_id for event_id, row in new if row["waba_id"]])
     return _receipts(changes, owners, new, applied)
 
 
@@ -364,8 +369,9 @@ def store_in_one_statement(deliveries: list[Delivery]) -> list[Receipt] | None:
     and nothing needs applying: messages and statuses, nearly all that Meta sends. Answers their receipts,
     or None when the batch is not such a one.
 
-    One round trip to the database (and the pool's ping), where the general way takes four: BEGIN, the
-    INSERT, the outbox's INSERT, COMMIT. A batch's time is mostly spent waiting on those.
+    One round trip to the database, where the general way takes three more (BEGIN, the outbox's INSERT,
+    COMMIT): a batch's time is mostly spent waiting on those. (Over 500 changes, one statement stores
+    each 500 with their outbox rows: should a later one fail, Meta's retry stores the rest.)
 
     Raises what the database raises when it is unavailable; anything else it refuses answers None too, and
     the general way finds out which delivery it was.
@@ -374,18 +380,14 @@ def store_in_one_statement(deliveries: list[Delivery]) -> list[Receipt] | None:
                                                       for row in delivery.rows):
         return None
     rows, parameters, owners, changes = _unique_rows(deliveries)
-    if len(rows) > _ROWS_PER_INSERT:
-        return None
     try:
         with db.engine.connect() as connection:
-            statement = _insert_new_rows_and_queue(connection.dialect.paramstyle, len(rows))
-            ids = dict(connection.execution_options(isolation_level="AUTOCOMMIT")
-                       .exec_driver_sql(statement, tuple(value for row in parameters for value in row)).all())
+            new = _insert(rows, parameters, queue=True,
+                          connection=connection.execution_options(isolation_level="AUTOCOMMIT"))
     except (sa_exc.SQLAlchemyError, ValueError, TypeError) as error:
         if is_database_unavailable(error):
             raise
         return None
-    new = [(ids[row["dedupe_key"]], row) for row in rows if row["dedupe_key"] in ids]
     return _receipts(changes, owners, new, [])
 
 
@@ -571,9 +573,11 @@ def _bind_processors(dialect: sa.Dialect) -> tuple[Callable[[Any], Any] | None, 
     return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _COLUMNS)
 
 
-def _insert(rows: list[dict[str, Any]], parameters: list[tuple] | None = None) -> list[tuple[int, dict[str, Any]]]:
-    """Insert the rows whose key is new; answers those (id, row), in Meta's order. ``parameters`` are the
-    rows' :func:`driver_parameters`, when already made.
+def _insert(rows: list[dict[str, Any]], parameters: list[tuple] | None = None, *, queue: bool = False,
+            connection: sa.Connection | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Insert the rows whose key is new, on ``connection`` (by default the session's); answers those
+    (id, row), in Meta's order. ``parameters`` are the rows' :func:`driver_parameters`, when already made;
+    with ``queue`` (PostgreSQL), the same statement queues the new ones for forwarding.
 
     The statement goes to the driver as it is, with its parameters ready: this is the one statement every
     delivery from Meta runs, and SQLAlchemy's rendering and processing of it, per execution, cost more
@@ -581,14 +585,14 @@ def _insert(rows: list[dict[str, Any]], parameters: list[tuple] | None = None) -
     """
     if not rows:
         return []
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     dialect = connection.dialect
     if parameters is None:
         parameters = driver_parameters(rows, dialect)
     ids: dict[str, int] = {}
     for start in range(0, len(parameters), _ROWS_PER_INSERT):
         chunk = parameters[start:start + _ROWS_PER_INSERT]
-        statement = _insert_new_rows(dialect.paramstyle, len(chunk))
+        statement = (_insert_new_rows_and_queue if queue else _insert_new_rows)(dialect.paramstyle, len(chunk))
         ids.update(connection.exec_driver_sql(statement, tuple(value for row in chunk for value in row)).all())
     return [(ids[row["dedupe_key"]], row) for row in rows if row["dedupe_key"] in ids]
 

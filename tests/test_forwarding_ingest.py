@@ -6,8 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
+
+import sqlalchemy as sa
 
 from esu import forwarding
+from esu.extensions import db
+from esu.models import MessageTemplate, Onboarding
+from esu.models.forwarding import ForwardDelivery
 
 from .conftest import APP_SECRET
 from .forwarding_support import add_target, clock, onboard, receiver  # noqa: F401 - fixtures
@@ -35,3 +41,45 @@ def test_a_webhook_meta_sends_reaches_the_clients_target(client, page, receiver,
     forwarded = json.loads(request.body)
     assert (forwarded["field"], forwarded["waba_id"]) == ("messages", waba_id)
     assert forwarded["value"]["messages"][0]["text"]["body"] == "مرحبا 👋"
+
+
+def post_signed(client, envelope: dict) -> None:
+    body = json.dumps(envelope).encode()
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = client.post("/webhooks/whatsapp", data=body, content_type="application/json",
+                           headers={"X-Hub-Signature-256": signature})
+    assert response.status_code == 200
+
+
+def queued_fields() -> list[str]:
+    return sorted(delivery.event.field for delivery in db.session.scalars(sa.select(ForwardDelivery)))
+
+
+def message(waba_id: str, message_id: str) -> dict:
+    return {"id": waba_id, "time": 1764000000, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001", "phone_number_id": "555001"},
+        "messages": [{"from": "5511", "id": message_id, "timestamp": "1764000000", "type": "text",
+                      "text": {"body": "hi"}}]}}]}
+
+
+def test_a_change_that_is_applied_is_queued_with_the_messages_beside_it(client, page, receiver):
+    waba_id = onboard(page)
+    add_target(page, receiver)
+    template = {"id": waba_id, "time": 1764000001, "changes": [{"field": "message_template_status_update", "value": {
+        "event": "APPROVED", "message_template_id": 777001, "message_template_name": "welcome",
+        "message_template_language": "en_US", "reason": "NONE"}}]}
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [message(waba_id, "wamid.BESIDE"), template]})
+
+    assert queued_fields() == ["message_template_status_update", "messages"]
+    assert db.session.get(MessageTemplate, "777001").status == "APPROVED"
+
+
+def test_nothing_is_queued_from_a_delivery_that_says_the_customer_left_before_it(client, page, receiver):
+    waba_id = onboard(page)
+    add_target(page, receiver)
+    removed = {"id": waba_id, "time": int(time.time()), "changes": [{"field": "account_update", "value": {
+        "event": "PARTNER_REMOVED", "waba_info": {"waba_id": waba_id, "owner_business_id": "1000001"}}}]}
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [removed, message(waba_id, "wamid.AFTER")]})
+
+    assert db.session.scalars(sa.select(Onboarding.status).where(Onboarding.waba_id == waba_id)).one() == "offboarded"
+    assert queued_fields() == []
