@@ -579,9 +579,9 @@ def _insert(rows: list[dict[str, Any]], parameters: list[tuple] | None = None, *
     (id, row), in Meta's order. ``parameters`` are the rows' :func:`driver_parameters`, when already made;
     with ``queue`` (PostgreSQL), the same statement queues the new ones for forwarding.
 
-    The statement goes to the driver as it is, with its parameters ready: this is the one statement every
-    delivery from Meta runs, and SQLAlchemy's rendering and processing of it, per execution, cost more
-    than the database's work of inserting.
+    The statement goes to the driver as it is, with its parameters ready: every delivery from Meta runs
+    it, and SQLAlchemy's rendering and processing of it, per execution, cost about as much as SQLite's
+    work of inserting, on the thread that holds the writer lock.
     """
     if not rows:
         return []
