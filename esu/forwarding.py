@@ -38,12 +38,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
 from requests.adapters import HTTPAdapter
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -518,20 +520,41 @@ def enqueue(event_ids: Iterable[int]) -> int:
     ids = sorted(set(event_ids))
     if not ids:
         return 0
-    # Core on the request's connection, one statement routing and queuing together: this runs for every
-    # batch of deliveries from Meta.
+    # One statement routing and queuing together, sent to the driver as SQL text with its parameters
+    # ready: this runs for every batch of deliveries from Meta, on SQLite under the writer lock, where
+    # SQLAlchemy rendering it anew each time (a list of ids in IN) was work done holding that lock.
     connection = db.session.connection()
-    queued = connection.execute(_outbox_insert(connection.dialect.name), {"event_ids": ids, "now": now_utc()})
-    return len(queued.all())
+    statement, names, constants, process_time = _outbox_insert(connection.dialect)
+    values = {**constants, "event_ids": json.dumps(ids), "now": process_time(now_utc())}
+    parameters = tuple(values[name] for name in names) if names is not None else values
+    return len(connection.exec_driver_sql(statement, parameters).all())
 
 
 @functools.cache
-def _outbox_insert(dialect: str):
-    """``INSERT INTO forward_deliveries … SELECT`` the (target, event) routes of the stored events
-    ``event_ids``, each with a new ``message_id``; pairs already queued are skipped. Built once per dialect."""
+def _outbox_insert(dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any], Callable]:
+    """``INSERT INTO forward_deliveries … SELECT`` the (target, event) routes of the stored events whose
+    ids are in the JSON array ``event_ids``, each with a new ``message_id``; pairs already queued are
+    skipped. Built once per dialect, as the driver's SQL: its text, the order of its parameters (when
+    positional), the values of its constant ones, and how the driver takes a time."""
     events = WebhookEvent.__table__
-    return _outbox_insert_from(dialect, events, events.c.id.in_(sa.bindparam("event_ids", expanding=True)),
-                               sa.bindparam("now", type_=ForwardDelivery.__table__.c.created_at.type))
+    if dialect.name == "postgresql":
+        listed = sa.func.jsonb_array_elements_text(sa.cast(sa.bindparam("event_ids"), JSONB)).table_valued("value")
+        which = events.c.id.in_(sa.select(sa.cast(listed.c.value, sa.Integer)))
+    else:
+        listed = sa.func.json_each(sa.bindparam("event_ids")).table_valued("value")
+        which = events.c.id.in_(sa.select(listed.c.value))
+    time_type = ForwardDelivery.__table__.c.created_at.type
+    compiled = _outbox_insert_from(dialect.name, events, which, sa.bindparam("now", type_=time_type)).compile(
+        dialect=dialect)
+
+    def processor(name: str) -> Callable[[Any], Any]:
+        return compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+
+    names = tuple(compiled.positiontup) if compiled.positional else None
+    constants = {name: processor(name)(value)
+                 for name, value in compiled.construct_params({"event_ids": None, "now": None}).items()
+                 if name not in ("event_ids", "now")}
+    return str(compiled), names, constants, processor("now")
 
 
 @functools.cache
