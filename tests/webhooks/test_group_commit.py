@@ -204,8 +204,8 @@ def test_a_batch_is_one_transaction_and_a_change_in_two_deliveries_is_stored_onc
 
 @pytest.fixture
 def refusing(app):
-    """Makes the database refuse any statement holding one of the parameters put in the answered list, as
-    PostgreSQL refuses what it cannot encode."""
+    """Makes the database refuse any statement with one of the values of the list this answers among its
+    parameters, as PostgreSQL refuses what it cannot encode."""
     refused: list[str] = []
 
     def refuse(connection, cursor, statement, parameters, *rest):
