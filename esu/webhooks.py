@@ -6,14 +6,15 @@ app secret), split into its changes, and every change is stored under a unique k
 (``INSERT … ON CONFLICT DO NOTHING``: the database, not a check-then-insert, decides what is new, even
 when two workers get the same delivery at once). The new changes are then applied to the records they
 concern in the same transaction, which commits before the answer, 200. Deliveries a worker receives at
-the same moment share that transaction (``GroupCommit``).
+the same moment share that transaction (``GroupCommit``); on PostgreSQL, a batch with nothing to apply is
+that one statement, which also queues the changes for forwarding, and its own transaction.
 
 Applying is idempotent and order-proof: a record keeps Meta's time of the event that last set each
 fact, and an older event never overwrites a newer one. An apply that fails marks its event ``failed``
 with the error; it never costs the stored event or the 200.
 
-Functions here flush and never commit (the caller owns the transaction), except ``ingest`` and
-``store_together``, which are the endpoint's whole transaction.
+Functions here flush and never commit (the caller owns the transaction), except ``ingest``,
+``store_together`` and ``store_in_one_statement``, which are the endpoint's whole transaction.
 """
 
 from __future__ import annotations
