@@ -619,10 +619,10 @@ def _insert_new_rows_and_queue(paramstyle: str, count: int) -> str:
 
 @functools.cache
 def _insert_unless_exists(dialect: str, table: sa.Table, key: str):
-    """``INSERT … ON CONFLICT (key) DO NOTHING``, which PostgreSQL and SQLite spell alike; built once
-    (building it costs more than running it)."""
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING`` the columns records load, which PostgreSQL and
+    SQLite spell alike; built once (building it costs more than running it)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=[key])
+    return insert(table).on_conflict_do_nothing(index_elements=[key]).returning(*_loaded_columns(table))
 
 
 def _describe(error: BaseException) -> str:
@@ -833,9 +833,13 @@ def _ensure(model, rows: list[dict[str, Any]]) -> dict[str, Record]:
     missing = [row for row in rows if row["id"] not in found]
     if missing:
         connection = db.session.connection()
-        connection.execute(_insert_unless_exists(connection.dialect.name, model.__table__, "id"), missing)
-        # Read again with the lock: one another worker inserted meanwhile is theirs until they commit.
-        found.update((record.id, record) for record in _load(model, "id", [row["id"] for row in missing]))
+        table = model.__table__
+        inserted = connection.execute(_insert_unless_exists(connection.dialect.name, table, "id"), missing)
+        found.update((row["id"], Record(table, dict(row))) for row in inserted.mappings())
+        # One another worker inserted meanwhile is read with the lock: it is theirs until they commit.
+        others = [row["id"] for row in missing if row["id"] not in found]
+        if others:
+            found.update((record.id, record) for record in _load(model, "id", others))
     return found
 
 
@@ -899,9 +903,12 @@ def _update_columns(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
 def _locked_by_ids(table: sa.Table, column: str) -> sa.Select:
     """``_locked`` rows of ``table`` whose ``column`` is in the parameter ``ids``, in id order (the order
     every worker locks them in): built once, as this runs for every delivery that changes records."""
-    loaded = [item for item in table.c if item.name not in _NOT_LOADED]
-    return _locked(sa.select(*loaded).where(table.c[column].in_(sa.bindparam("ids", expanding=True)))
+    return _locked(sa.select(*_loaded_columns(table)).where(table.c[column].in_(sa.bindparam("ids", expanding=True)))
                    .order_by(table.c.id))
+
+
+def _loaded_columns(table: sa.Table) -> list[sa.Column]:
+    return [column for column in table.c if column.name not in _NOT_LOADED]
 
 
 def _locked(query: sa.Select) -> sa.Select:
