@@ -846,7 +846,7 @@ def _ensure(model, rows: list[dict[str, Any]]) -> dict[str, Record]:
 class Record:
     """An account's, template's or number's row as the appliers see it: its columns as attributes; what
     they set is kept to be written back (:func:`_write`). Core rather than the ORM: loading, tracking and
-    flushing ORM objects was a fifth of the CPU of a batch that changes records (bench/webhooks.py on
+    flushing ORM objects was about a quarter of the CPU of a batch that changes records (bench/webhooks.py on
     PostgreSQL, timed around the storing thread: 2.1–2.4 ms a batch before, 1.5–1.9 ms after)."""
 
     __slots__ = ("changed", "table", "values")
