@@ -108,7 +108,7 @@ def new_secret() -> str:
 
 
 def new_message_id() -> str:
-    # The outbox makes them in SQL, the same way (_outbox_insert).
+    # The outbox makes them in SQL, the same way (_outbox_insert_from).
     return "msg_" + secrets.token_hex(16)
 
 
@@ -578,7 +578,7 @@ def _outbox_insert_from(dialect: str, events: sa.FromClause, which: sa.ColumnEle
         OnboardingStep.status == StepStatus.OK,
     )
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB, insert
+        from sqlalchemy.dialects.postgresql import insert
 
         # An empty list means every field.
         wanted = sa.or_(sa.func.jsonb_array_length(ForwardingTarget.fields) == 0,

@@ -836,7 +836,7 @@ def _ensure(model, rows: list[dict[str, Any]]) -> dict[str, Record]:
         table = model.__table__
         inserted = connection.execute(_insert_unless_exists(connection.dialect.name, table, "id"), missing)
         found.update((row["id"], Record(table, dict(row))) for row in inserted.mappings())
-        # One another worker inserted meanwhile is read with the lock: it is theirs until they commit.
+        # One that another worker inserted meanwhile is read with the lock: theirs until they commit.
         others = [row["id"] for row in missing if row["id"] not in found]
         if others:
             found.update((record.id, record) for record in _load(model, "id", others))
