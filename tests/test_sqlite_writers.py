@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from esu.sqlite import QueuedWritersConnection, writer_lock_path
+from esu.sqlite import CHECKPOINT_EVERY, QueuedWritersConnection, checkpointer, writer_lock_path
 
 
 def connect(path, timeout: float = 5.0) -> sqlite3.Connection:
@@ -86,6 +87,50 @@ def test_readers_do_not_wait_for_the_writer(database):
     assert reader.execute("SELECT count(*) FROM rows").fetchone() == (0,)  # WAL: the last committed state
     writer.close()
     reader.close()
+
+
+def write_and_checkpoint(path, rounds: int) -> list[int]:
+    """``rounds`` times: CHECKPOINT_EVERY commits of a 20 KB row each, then wait for the checkpointer.
+    Answers the WAL file's size after each round."""
+    connection = connect(path)
+    sizes = []
+    for _round in range(rounds):
+        for _commit in range(CHECKPOINT_EVERY):
+            connection.execute("INSERT INTO rows VALUES (?, 0)", (b"x" * 20_000,))
+            connection.commit()
+        assert checkpointer().wait_until_idle(timeout=30)
+        sizes.append((path.parent / (path.name + "-wal")).stat().st_size)
+    connection.close()
+    return sizes
+
+
+def test_commits_leave_checkpoints_to_a_thread_and_the_wal_stays_small(database):
+    # A commit never copies the WAL back itself, under the writer lock: SQLite's automatic checkpoint is off.
+    connection = connect(database)
+    assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    connection.close()
+    sizes = write_and_checkpoint(database, rounds=20)
+    # Checkpointed after each round, the WAL is written again from its start: one round's size, not twenty.
+    assert sizes[-1] <= 2 * sizes[0], sizes
+    # The row count shows every commit went to the database, checkpoints or not.
+    connection = connect(database)
+    assert connection.execute("SELECT count(*) FROM rows").fetchone() == (20 * CHECKPOINT_EVERY,)
+    connection.close()
+
+
+def checkpoint_in_child(path: str) -> None:
+    sizes = write_and_checkpoint(Path(path), rounds=3)
+    assert sizes[-1] <= 2 * sizes[0], sizes
+
+
+def test_a_forked_process_checkpoints_with_a_thread_of_its_own(database):
+    # gunicorn forks its workers: a thread the parent started is not in the child.
+    parent = checkpointer()
+    child = multiprocessing.get_context("fork").Process(target=checkpoint_in_child, args=(str(database),))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert checkpointer() is parent
 
 
 def test_the_lock_file_sits_beside_the_database_and_memory_has_none(tmp_path):
