@@ -93,7 +93,8 @@ def checkpoint(database: str) -> None:
     """A ``PASSIVE`` checkpoint of ``database``'s WAL. A failure is only logged: the next one copies what
     this one did not."""
     try:
-        connection = sqlite3.connect(database, timeout=0)
+        # Read-write, not create: a database removed since (a test's) is not made again, empty.
+        connection = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", timeout=0, uri=True)
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
