@@ -11,6 +11,7 @@ round trips (exchange → read number → register, exchange → confirm → cre
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -28,8 +29,15 @@ from bench.common import META, AppServer, csrf_session, free_port, fresh_databas
 from esu.simulator import create_simulator_app  # noqa: E402
 
 
+#: Each onboarding is another customer, at an address of its own (documentation ranges), as the proxy in
+#: front of the app reports it: the callback's rate limit is per address, and 31 callbacks in a minute from
+#: one address would measure the limit, not the onboarding.
+_CUSTOMER_ADDRESSES = (f"198.51.{n // 256}.{n % 256}" for n in itertools.count(1))
+
+
 def one_onboarding(app_url: str, simulator_url: str) -> tuple[float, str]:
     session, token = csrf_session(app_url, "bench")
+    session.headers["X-Forwarded-For"] = next(_CUSTOMER_ADDRESSES)
     signup = requests.post(f"{simulator_url}/_meta/signup", json={}, timeout=10).json()
     body = {key: signup[key] for key in ("code", "event", "waba_id", "phone_number_id", "business_id")}
     body["client_ref"] = os.urandom(12).hex()
@@ -56,7 +64,8 @@ def main() -> None:
     state = simulator_app.extensions["meta_simulator"]
 
     with tempfile.TemporaryDirectory() as scratch, fresh_database(args.database_url, scratch) as database_url:
-        env = {"DATABASE_URL": database_url, "META_GRAPH_URL": f"{simulator_url}/_meta/graph", "ESU_SIMULATOR": "0"}
+        env = {"DATABASE_URL": database_url, "META_GRAPH_URL": f"{simulator_url}/_meta/graph", "ESU_SIMULATOR": "0",
+               "ESU_PROXY_HOPS": "1"}
         if args.solution_partner:
             env["META_CREDIT_LINE_ID"] = "4567890123456789"
         with AppServer(env, port=free_port(), pages=["bench"]) as app:
