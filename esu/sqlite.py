@@ -17,7 +17,7 @@ while it still held the writer lock, so every other writer waited out those fsyn
 the development machine's virtual disk, every few dozen webhook batches). These connections turn that off
 and leave checkpoints to a thread of the process (:class:`Checkpointer`), which runs one beside the
 writers every :data:`CHECKPOINT_EVERY` commits; the WAL stays about as small as SQLite keeps it. Under
-bench/webhooks.py the two workers' CPUs had sat 18–28 % idle; now 11–14 %, and about a fifth more
+bench/webhooks.py's load the two workers' CPUs had sat 18–28 % idle; now 11–14 %, and about a fifth more
 deliveries are stored a second.
 """
 
