@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import META, AppServer, csrf_session, free_port, fresh_database, serve_in_thread  # noqa: E402
 from esu.simulator import create_simulator_app  # noqa: E402
 
-
 #: Each onboarding is another customer, at an address of its own (documentation ranges), as the proxy in
 #: front of the app reports it: the callback's rate limit is per address, and 31 callbacks in a minute from
 #: one address would measure the limit, not the onboarding.
