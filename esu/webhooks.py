@@ -944,7 +944,7 @@ def apply_account_update(event: Event, records: Records) -> None:
         _partner_removed(event, waba, records)
 
 
-def _partner_added(event: Event, waba: WhatsAppBusinessAccount, records: Records) -> None:
+def _partner_added(event: Event, waba: Record, records: Records) -> None:
     onboardings = records.onboardings.setdefault(waba.id, [])
     removed_at = _stamp((waba.account_events or {}).get("PARTNER_REMOVED"))
     if removed_at is not None and removed_at > event.occurred_at:
@@ -966,7 +966,7 @@ def _partner_added(event: Event, waba: WhatsAppBusinessAccount, records: Records
     event.onboarding_id = onboarding.id
 
 
-def _partner_removed(event: Event, waba: WhatsAppBusinessAccount, records: Records) -> None:
+def _partner_removed(event: Event, waba: Record, records: Records) -> None:
     onboardings = records.onboardings.get(waba.id) or []
     for onboarding in onboardings:
         # Meta's times are whole seconds: compare ours at the same grain.
