@@ -339,6 +339,13 @@ class GraphClient:
         )
         return body.get("data") or {}
 
+    def assigned_wabas(self, user_id: str, token: str) -> list[dict[str, Any]]:
+        """The WABAs assigned to a system user: for a business token, to the one it acts as (``debug_token``'s
+        ``user_id``), that is the WABAs the customer shared."""
+        return list(self._pages(f"{user_id}/assigned_whatsapp_business_accounts",
+                                operation="assigned_whatsapp_business_accounts", token=token,
+                                params={"fields": "id,name", "limit": 100}))
+
     def get_waba(self, waba_id: str, token: str) -> dict[str, Any]:
         fields = (
             "id,name,currency,timezone_id,message_template_namespace,account_review_status,"

@@ -57,6 +57,8 @@ CODE_RESEND_COOLDOWN = timedelta(seconds=60)
 #: A run still marked running after this long died with its process (timeouts and bounded retries end
 #: a live one within minutes); a retry may then take it over.
 ABANDONED_RUN = timedelta(minutes=10)
+#: How many unclaimed PARTNER_ADDED WABAs a code-only callback tries, newest first.
+ANNOUNCED_WABAS_TRIED = 10
 
 
 class OnboardingError(Exception):
@@ -108,6 +110,8 @@ class Context:
     system_user_id: str | None
     credit_currency: str
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: For a code-only callback: WABAs announced by PARTNER_ADDED and not yet claimed (``before_confirm``).
+    announced_waba_ids: list[str] = field(default_factory=list)
     #: The WABA and number records the saves wrote, for the calling thread only: held here because the
     #: session forgets an unchanged record once nothing refers to it, and each save would read it again.
     records: dict[tuple[type, str], Any] = field(default_factory=dict)
@@ -148,24 +152,76 @@ def save_exchange(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) 
         onboarding.token_expires_at = now_utc() + timedelta(seconds=int(result["expires_in"]))
 
 
+def before_confirm(onboarding: Onboarding, ctx: Context) -> None:
+    if ctx.waba_id is None:
+        # A code-only callback: the WABAs Meta's PARTNER_ADDED announced that no callback has claimed yet are
+        # where to look last (run_confirm reads each with this customer's token: only theirs answers).
+        ctx.announced_waba_ids = list(db.session.scalars(
+            sa.select(Onboarding.waba_id)
+            .where(Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK,
+                   Onboarding.waba_id.is_not(None), Onboarding.id != onboarding.id)
+            .order_by(Onboarding.id.desc()).limit(ANNOUNCED_WABAS_TRIED)))
+
+
 def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    """The token is valid and ours; the WABA is the customer's.
+
+    Meta's ``debug_token`` listed the granted WABAs in ``granular_scopes`` until June 2026; Embedded Signup
+    tokens now carry no such entry (chatwoot/chatwoot#14690). The list is used when Meta sends it. Without
+    it, the WABA the browser reported is proved by reading it with the customer's token (``read_waba``,
+    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``."""
     data = api.debug_token(ctx.token)
     if not data.get("is_valid"):
         raise StepFailed("Meta reports the new business token as not valid")
     if str(data.get("app_id")) != str(ctx.app_id):
         raise StepFailed("the business token was issued to another app")
-    granted: list[str] = []
-    for scope in data.get("granular_scopes") or []:
-        if scope.get("scope") == "whatsapp_business_management":
-            granted = [str(target) for target in scope.get("target_ids") or []]
-    if not granted:
-        raise StepFailed("the customer granted no WhatsApp Business Account")
+    granted = _granted_waba_ids(data)
     if ctx.waba_id is None:
-        ctx.waba_id = granted[0]  # Meta lists the most recently onboarded WABA first
-    elif ctx.waba_id not in granted:
+        ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
+    elif granted is None:
+        found_in = "the browser's report (read with the customer's token in read_waba)"
+    elif ctx.waba_id in granted:
+        found_in = "the browser's report, among debug_token's granted ones"
+    else:
         raise StepFailed(f"WhatsApp Business Account {ctx.waba_id} is not among those the customer granted")
-    return {"waba_id": ctx.waba_id, "granted_waba_ids": granted, "token_type": data.get("type"),
-            "expires_at": data.get("expires_at")}
+    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted,
+            "token_type": data.get("type"), "expires_at": data.get("expires_at")}
+
+
+def _granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
+    """The WABAs ``debug_token`` lists as granted, most recently onboarded first; None when it lists none."""
+    for scope in debug.get("granular_scopes") or []:
+        if scope.get("scope") == "whatsapp_business_management" and scope.get("target_ids"):
+            return [str(target) for target in scope["target_ids"]]
+    return None
+
+
+def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: list[str] | None) -> tuple[str, str]:
+    """The WABA of a callback that brought only the code: the newest granted one when ``debug_token`` lists
+    them; else the first assigned to the system user the token acts as; else one that Meta's PARTNER_ADDED
+    announced and the token can read."""
+    if granted:
+        return granted[0], "debug_token's granted WABAs"
+    if debug.get("user_id"):
+        try:
+            assigned = api.assigned_wabas(str(debug["user_id"]), ctx.token)
+        except GraphError as error:
+            if error.transient:
+                raise
+            log.info("the token's assigned WABAs could not be read: %s", error)
+            assigned = []
+        if assigned:
+            return str(assigned[0]["id"]), "the WABAs assigned to the token's system user"
+    for waba_id in ctx.announced_waba_ids:
+        try:
+            api.get_waba(waba_id, ctx.token)
+        except GraphError as error:
+            if error.transient:
+                raise
+            continue
+        return waba_id, "Meta's PARTNER_ADDED webhook, read with the customer's token"
+    raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
+                     "retry once its partner webhook has arrived")
 
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
@@ -377,13 +433,15 @@ STEPS: tuple[Step, ...] = (
     Step("exchange_code", "Exchange the signup code for a business token", (), run_exchange, save_exchange,
          uses_waba=False),
     Step("confirm_ids", "Confirm the shared WhatsApp Business Account", ("exchange_code",), run_confirm,
-         save_confirm, uses_waba=False),
+         save_confirm, before=before_confirm, uses_waba=False),
     Step("read_waba", "Read the WhatsApp Business Account", ("exchange_code",), run_read_waba, save_read_waba),
     Step("subscribe_webhooks", "Subscribe to the account's webhooks", ("exchange_code",), run_subscribe,
          save_subscribe),
     Step("assign_system_user", "Add our system user to the account", ("exchange_code",),
          run_assign_system_user, nothing_to_save, partner_only),
-    Step("share_credit_line", "Share our credit line", ("confirm_ids", "assign_system_user"),
+    # The credit line bills us: it waits until the customer's token has read the WABA, the proof of access
+    # when debug_token lists no granted WABAs.
+    Step("share_credit_line", "Share our credit line", ("confirm_ids", "assign_system_user", "read_waba"),
          run_share_credit_line, save_share_credit_line, partner_only),
     Step("read_phone_number", "Read the phone number", ("exchange_code",), run_read_phone, save_read_phone,
          has_phone),

@@ -260,14 +260,34 @@ def test_a_code_alone_is_enough_the_waba_and_number_are_discovered(simulator, po
     assert simulator.state.phones[signup["phone_number_id"]].status == "CONNECTED"
 
 
-def test_a_waba_the_customer_did_not_grant_is_refused(simulator, post_callback):
+def test_a_waba_the_customer_did_not_grant_is_refused_in_the_legacy_scopes(simulator, post_callback):
+    # Before June 2026 debug_token listed the granted WABAs (meta-reference.md 3.2): esu checks the list.
+    someone_else = simulator.signup(business_name="Someone else")
+    signup = simulator.signup(scopes="legacy")
+
+    body = post_callback({**signup, "waba_id": someone_else["waba_id"], "phone_number_id": ""}).get_json()
+
+    assert body["status"] == "failed"
+    assert "is not among those the customer granted" in step(body, "confirm_ids")["detail"]
+    assert simulator.state.wabas[someone_else["waba_id"]].subscribed_apps == []
+
+
+def test_a_waba_the_token_cannot_read_fails_and_gets_no_credit_line(app_config, simulator, request):
+    # Today's debug_token names no WABA (chatwoot/chatwoot#14690): reading the WABA with the customer's token
+    # is the proof, and the credit line, which bills us, waits for it.
+    app_config["META_CREDIT_LINE_ID"] = CREDIT_LINE_ID
+    post_callback = request.getfixturevalue("post_callback")
     someone_else = simulator.signup(business_name="Someone else")
     signup = simulator.signup()
 
     body = post_callback({**signup, "waba_id": someone_else["waba_id"], "phone_number_id": ""}).get_json()
 
     assert body["status"] == "failed"
-    assert "is not among those the customer granted" in step(body, "confirm_ids")["detail"]
+    assert step(body, "confirm_ids")["status"] == "ok"
+    assert step(body, "read_waba")["status"] == "failed"
+    assert step(body, "read_waba")["error"]["code"] == 200
+    assert step(body, "share_credit_line")["status"] == "pending"
+    assert simulator.calls("credit_sharing") == []
     assert simulator.state.wabas[someone_else["waba_id"]].subscribed_apps == []
 
 

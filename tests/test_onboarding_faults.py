@@ -21,7 +21,7 @@ from .helpers import STEP_OPERATIONS, browser_session, call_counts, new_ref, sta
 #: For each operation: the step it belongs to, and the steps that wait for that one.
 FAILING = {
     "debug_token": ("confirm_ids", {"share_credit_line"}),
-    "waba": ("read_waba", set()),
+    "waba": ("read_waba", {"share_credit_line"}),
     "subscribed_apps": ("subscribe_webhooks", set()),
     "assigned_users": ("assign_system_user", {"share_credit_line"}),
     "credit_sharing": ("share_credit_line", set()),

@@ -51,9 +51,13 @@ def signup():
     """What a person finishing the Embedded Signup dialog produces: a fresh code and the ids.
 
     Options: ``phone_verified`` (false: the number waits for the code 123456), ``phone`` (false: no
-    number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count).
+    number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count),
+    ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
     """
-    return jsonify(state().signup(_body()))
+    try:
+        return jsonify(state().signup(_body()))
+    except ValueError as error:
+        return jsonify(error=str(error)), 400
 
 
 @bp.post("/faults")

@@ -87,6 +87,7 @@ def _route(parts: list[str]):
         ("verify_code", "POST"): (verify_code, "verify_code"),
         ("smb_app_data", "POST"): (smb_app_data, "smb_app_data"),
         ("message_templates", "GET"): (list_templates, "message_templates"),
+        ("assigned_whatsapp_business_accounts", "GET"): (assigned_wabas, "assigned_whatsapp_business_accounts"),
     }
     if len(parts) == 2 and (parts[1], method) in edges:
         return edges[(parts[1], method)]
@@ -178,7 +179,8 @@ def exchange_code(sim: SimulatorState, *_):
             raise SimError(100, "This authorization code has expired.", subcode=36007)
         grant.used = True
         token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
-        sim.tokens[token] = Grant(grant.business_id, list(grant.waba_ids), sim.clock())
+        sim.tokens[token] = Grant(grant.business_id, list(grant.waba_ids), sim.clock(), scopes=grant.scopes,
+                                  user_id=sim.new_id())
     # As Meta does when a customer finishes signup; sent once this answer is out, never holding it up.
     webhooks.send_partner_added_after_response(grant.business_id, list(grant.waba_ids), int(sim.clock()))
     return {"access_token": token, "token_type": "bearer"}
@@ -196,6 +198,14 @@ def debug_token(sim: SimulatorState, *_):
         return {"data": {"app_id": app_id, "is_valid": False,
                          "error": {"code": 190, "message": "Invalid OAuth access token."}}}
     waba_ids = list(reversed(grant.waba_ids))  # the most recently onboarded first
+    if grant.scopes == "legacy":
+        # The documented shape: the WABAs the customer granted, in the WhatsApp scopes' target_ids.
+        granular = [{"scope": "whatsapp_business_management", "target_ids": waba_ids},
+                    {"scope": "whatsapp_business_messaging", "target_ids": waba_ids}]
+    else:
+        # What Embedded Signup tokens have carried since June 2026 (logged in chatwoot/chatwoot#14690):
+        # no WhatsApp entry and no target_ids, while ``scopes`` still lists the WhatsApp permissions.
+        granular = [{"scope": "business_management"}, {"scope": "whatsapp_business_manage_events"}]
     return {"data": {
         "app_id": app_id,
         "type": "SYSTEM_USER",
@@ -204,13 +214,23 @@ def debug_token(sim: SimulatorState, *_):
         "expires_at": 0,
         "is_valid": True,
         "issued_at": int(grant.issued_at),
-        "scopes": ["whatsapp_business_management", "whatsapp_business_messaging", "public_profile"],
-        "granular_scopes": [
-            {"scope": "whatsapp_business_management", "target_ids": waba_ids},
-            {"scope": "whatsapp_business_messaging", "target_ids": waba_ids},
-        ],
-        "user_id": current_app.config.get("META_SYSTEM_USER_ID"),
+        "scopes": ["business_management", "whatsapp_business_management", "whatsapp_business_messaging",
+                   "whatsapp_business_manage_events", "public_profile"],
+        "granular_scopes": granular,
+        "user_id": grant.user_id,
     }}
+
+
+def assigned_wabas(sim: SimulatorState, user_id: str, _edge):
+    """``GET /{user-id}/assigned_whatsapp_business_accounts``: the WABAs assigned to the token's own system
+    user, most recently onboarded first (reference/webhooks/whatsapp-business-assigned-whatsapp-business-
+    accounts-api.md: ``{"data": [{"id", "name"}]}``)."""
+    _authorise()
+    grant = sim.tokens.get(_presented_token() or "")
+    if grant is None or grant.user_id != user_id:
+        raise SimError(100, f"(#100) Object with ID '{user_id}' does not exist, cannot be loaded due to missing "
+                            "permissions, or does not support this operation", subcode=33)
+    return {"data": [{"id": waba_id, "name": sim.wabas[waba_id].name} for waba_id in reversed(grant.waba_ids)]}
 
 
 def read_node(sim: SimulatorState, node_id: str):

@@ -55,7 +55,12 @@ OPERATIONS = (
     "verify_code",
     "smb_app_data",
     "message_templates",
+    "assigned_whatsapp_business_accounts",
 )
+
+#: ``debug_token``'s ``granular_scopes`` for Embedded Signup tokens: "current" is what Meta has answered
+#: since June 2026 (no WABA ``target_ids``), "legacy" the documented shape with them.
+SCOPE_SHAPES = ("current", "legacy")
 
 
 class SimError(Exception):
@@ -188,6 +193,10 @@ class Grant:
     waba_ids: list[str]
     issued_at: float
     used: bool = False
+    #: How ``debug_token`` describes the token: one of SCOPE_SHAPES.
+    scopes: str = "current"
+    #: The business integration system user the token acts as (``debug_token``'s ``user_id``).
+    user_id: str = ""
 
 
 @dataclass
@@ -232,6 +241,9 @@ class SimulatorState:
 
     def signup(self, options: dict[str, Any]) -> dict[str, Any]:
         """Create the customer's business, WABA (and number) and issue a fresh code for them."""
+        scopes = options.get("scopes") or "current"
+        if scopes not in SCOPE_SHAPES:
+            raise ValueError(f"scopes must be one of {', '.join(SCOPE_SHAPES)}")
         with self.lock:
             business_name = str(options.get("business_name") or "Simulated Business")[:100]
             business = Business(self.new_id(), business_name)
@@ -261,7 +273,7 @@ class SimulatorState:
                 phone_id = phone.id
             self._seed_templates(waba, int(options.get("templates", 3)))
             code = "AQ" + secrets.token_urlsafe(48)
-            self.codes[code] = Grant(business.id, [waba.id], self.clock())
+            self.codes[code] = Grant(business.id, [waba.id], self.clock(), scopes=scopes)
             return {
                 "code": code,
                 "event": event,

@@ -1,0 +1,122 @@
+"""Which WABA a signup shared, with ``debug_token`` in the shape Meta answers today and in the older one.
+
+Since June 2026 Embedded Signup tokens come with ``granular_scopes`` like
+``[{"scope": "business_management"}, {"scope": "whatsapp_business_manage_events"}]``: no
+``whatsapp_business_management`` entry, no ``target_ids`` (meta-reference.md 3.2, logged in
+chatwoot/chatwoot#14690). Before, the entry listed the granted WABAs, most recent first (the same section,
+Meta's docs). The simulator answers today's shape by default and the older one for ``scopes: "legacy"``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from esu.extensions import db
+from esu.models import Onboarding, OnboardingStep
+
+from .helpers import new_ref, step
+from .webhooks.conftest import encode, envelope, sign
+
+PARTNER_ID = "1715120619246906"
+
+
+def confirmed(onboarding_id: int) -> dict:
+    """What confirm_ids recorded: where the WABA came from, and what debug_token listed as granted."""
+    db.session.expire_all()
+    return db.session.scalar(sa.select(OnboardingStep.result).where(
+        OnboardingStep.onboarding_id == onboarding_id, OnboardingStep.name == "confirm_ids"))
+
+
+def partner_added(client, waba_id: str, owner: str, at: int = 1750000000):
+    """Meta's PARTNER_ADDED for a WABA, in the partner's business entry (account-update-webhook-reference.md)."""
+    value = {"event": "PARTNER_ADDED", "waba_info": {"waba_id": waba_id, "owner_business_id": owner}}
+    body = encode(envelope(("account_update", value), entry_id=PARTNER_ID, time=at))
+    response = client.post("/webhooks/whatsapp", data=body,
+                           headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("scopes", ["current", "legacy"])
+def test_the_ids_from_the_browser_onboard_in_either_shape(simulator, post_callback, scopes):
+    signup = simulator.signup(scopes=scopes)
+
+    body = post_callback(signup).get_json()
+
+    assert body["status"] == "completed", body
+    result = confirmed(body["id"])
+    assert result["waba_id"] == signup["waba_id"]
+    if scopes == "legacy":
+        assert result["granted_waba_ids"] == [signup["waba_id"]]
+    else:
+        assert result["granted_waba_ids"] is None
+        assert "browser" in result["found_in"]
+        assert step(body, "read_waba")["status"] == "ok"  # the customer's token read it: the proof
+
+
+@pytest.mark.parametrize("scopes", ["current", "legacy"])
+def test_a_code_alone_finds_its_waba_in_either_shape(simulator, post_callback, scopes):
+    simulator.signup(business_name="Someone else", scopes=scopes)  # another customer's grant, not ours
+    signup = simulator.signup(business_name="Code Only Co", scopes=scopes)
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert (body["waba_id"], body["phone_number_id"]) == (signup["waba_id"], signup["phone_number_id"])
+    assert body["business_name"] == "Code Only Co"
+    result = confirmed(body["id"])
+    if scopes == "legacy":
+        assert result["found_in"] == "debug_token's granted WABAs"
+        assert simulator.calls("assigned_whatsapp_business_accounts") == []
+    else:
+        assert result["found_in"] == "the WABAs assigned to the token's system user"
+        [call] = simulator.calls("assigned_whatsapp_business_accounts")
+        assert call["auth"] == "business"
+
+
+def test_a_code_alone_finds_its_waba_through_partner_added_when_the_assigned_list_is_refused(
+        client, simulator, post_callback):
+    theirs = simulator.signup(business_name="Someone else")
+    signup = simulator.signup(business_name="Announced Ltd")
+    # Both announced by Meta and unclaimed; the other customer's the newer. Only ours answers our token.
+    partner_added(client, signup["waba_id"], signup["business_id"], at=1750000000)
+    partner_added(client, theirs["waba_id"], theirs["business_id"], at=1750000100)
+    simulator.fault("assigned_whatsapp_business_accounts", 100)
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert body["waba_id"] == signup["waba_id"]
+    assert "PARTNER_ADDED" in confirmed(body["id"])["found_in"]
+    # Our announcement was folded into the callback's onboarding; the other customer's still waits for theirs.
+    db.session.expire_all()
+    waiting = db.session.scalars(sa.select(Onboarding.waba_id).where(Onboarding.status == "awaiting_callback")).all()
+    assert waiting == [theirs["waba_id"]]
+    assert simulator.state.wabas[theirs["waba_id"]].subscribed_apps == []
+
+
+def test_a_code_alone_with_nothing_to_find_it_by_fails_retryably_and_the_retry_finds_it(
+        client, csrf_token, simulator, post_callback):
+    signup = simulator.signup()
+    simulator.fault("assigned_whatsapp_business_accounts", 100, times=2)
+    ref = new_ref()
+
+    body = post_callback({"code": signup["code"]}, client_ref=ref).get_json()
+
+    assert body["status"] == "failed" and body["retryable"] is True
+    assert "has not said yet which WhatsApp Business Account" in step(body, "confirm_ids")["detail"]
+    assert simulator.state.wabas[signup["waba_id"]].subscribed_apps == []
+
+    partner_added(client, signup["waba_id"], signup["business_id"])
+    retried = client.post(f"/signup/demo/onboardings/{ref}/retry", headers={"X-CSRFToken": csrf_token})
+
+    assert retried.get_json()["status"] == "completed", retried.get_json()
+    assert retried.get_json()["waba_id"] == signup["waba_id"]
+
+
+def test_the_simulator_refuses_an_unknown_scope_shape(simulator):
+    import requests
+
+    response = requests.post(f"{simulator.url}/_meta/signup", json={"scopes": "newest"}, timeout=5)
+    assert response.status_code == 400
+    assert "current, legacy" in response.json()["error"]
