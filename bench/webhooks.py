@@ -10,6 +10,10 @@ own), since the machine's pace drifts from minute to minute: the ratio is taken 
 the median of the rounds is the figure. Prints requests/s, ratio, p50 and p99 of every round, the count
 stored versus sent, and each gunicorn worker's peak RSS.
 
+On PostgreSQL it then loads esu and the honest alternative a user could write instead (bench/handler_app.py:
+about 30 lines of Flask, a pooled psycopg connection, the HMAC and one ``INSERT … ON CONFLICT DO NOTHING``
+per delivery) in turns at 8, 32 and 128 connections, and prints esu's throughput over the handler's.
+
 Every delivery wrk may have had in flight when it stopped is sent again afterwards, as Meta would
 retry an unacknowledged one, so "stored == sent" means nothing was lost and nothing kept twice.
 
@@ -177,6 +181,9 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=40000, help="distinct deliveries prepared for each round")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--gunicorn", default="", help="gunicorn flags over gunicorn.conf.py, for all three servers")
+    parser.add_argument("--handler-connections", default="8,32,128",
+                        help="PostgreSQL: the connection counts at which esu is loaded against bench/handler_app.py "
+                             "('' to skip)")
     parser.add_argument("--forwarding", action="store_true",
                         help="the WABAs onboarded on a page with a forwarding target: every event is queued too")
     args = parser.parse_args()
@@ -185,9 +192,12 @@ def main() -> None:
 
     gunicorn_args = args.gunicorn.split()
     rounds = []  # (app stats, bare stats)
+    against_handler = []  # (connections, app stats, handler stats)
     sent = resent = 0
+    postgresql = (args.database_url or "").startswith("postgresql")
+    handler_connections = [int(count) for count in args.handler_connections.split(",") if count] if postgresql else []
     with tempfile.TemporaryDirectory() as scratch:
-        bodies_files = [Path(scratch) / f"bodies-{n}.tsv" for n in range(args.rounds)]
+        bodies_files = [Path(scratch) / f"bodies-{n}.tsv" for n in range(args.rounds + len(handler_connections))]
         bodies_of_rounds = write_bodies(bodies_files, args.bodies)
         with fresh_database(args.database_url, scratch) as database_url:
             # Production settings behind one TLS proxy, as deployed (wrk sends X-Forwarded-Proto: https).
@@ -198,12 +208,21 @@ def main() -> None:
                     BareServer("bare_app", {}, gunicorn_args) as bare:
                 if args.forwarding:
                     enable_forwarding(app.env)
-                for bodies_file, bodies in zip(bodies_files, bodies_of_rounds, strict=True):
+                for bodies_file, bodies in zip(bodies_files, bodies_of_rounds[:args.rounds]):
                     app_stats = load(app.url, bodies_file, args)
                     resent += resend_in_flight(app.url, bodies, app_stats, args.threads, args.connections)
                     sent += len(bodies) if app_stats["wrapped"] else min(app_stats["sent"], len(bodies))
                     rounds.append((app_stats, load(bare.url, bodies_file, args)))
                 rss = peak_rss_mb(app.process.pid)
+                if handler_connections:
+                    with BareServer("handler_app", {"DATABASE_URL": database_url}, gunicorn_args) as handler:
+                        for connections, bodies_file, bodies in zip(handler_connections, bodies_files[args.rounds:],
+                                                                    bodies_of_rounds[args.rounds:], strict=True):
+                            at = argparse.Namespace(**{**vars(args), "connections": connections})
+                            app_stats = load(app.url, bodies_file, at)
+                            resent += resend_in_flight(app.url, bodies, app_stats, args.threads, connections)
+                            sent += len(bodies) if app_stats["wrapped"] else min(app_stats["sent"], len(bodies))
+                            against_handler.append((connections, app_stats, load(handler.url, bodies_file, at)))
                 stored, queued = stored_count(app.env)
 
             with BareServer("minimal_app", {"DATABASE_URL": database_url}, gunicorn_args) as minimal:
@@ -233,6 +252,11 @@ def main() -> None:
         print(f"  forwarding deliveries queued: {queued} (one per stored event)   "
               f"{'OK' if queued == stored else 'MISMATCH'}")
     print(f"  peak RSS per worker: {', '.join(f'{mb:.0f} MB' for mb in rss)}   (target <= 150 MB)")
+    for connections, app_stats, handler_stats in against_handler:
+        print(f"  at {connections:3d} connections: esu {requests_per_second(app_stats):6.0f} req/s (p99 "
+              f"{app_stats['p99_us'] / 1000:5.1f} ms), the 30-line handler {requests_per_second(handler_stats):6.0f} "
+              f"req/s (p99 {handler_stats['p99_us'] / 1000:5.1f} ms): esu/handler "
+              f"{requests_per_second(app_stats) / requests_per_second(handler_stats):.2f}   (target >= 1.00)")
 
 
 if __name__ == "__main__":
