@@ -66,7 +66,8 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = logs.dict_config(loglevel.upper())
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+access_log_format = logs.ACCESS_LOG_FORMAT
+logger_class = logs.AccessLogger
 
 # The heartbeat file lives in memory: a slow or full disk must not make workers look dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -141,3 +141,33 @@ def test_an_unknown_log_format_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("ESU_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="ESU_LOG_FORMAT must be json or text, not 'xml'"):
         logs.dict_config()
+
+
+def test_the_access_line_reads_the_same_from_esus_few_atoms_as_from_all_of_gunicorns():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger, SafeAtoms
+
+    config = Config()
+    config.set("access_log_format", logs.ACCESS_LOG_FORMAT)
+    environ = {"REMOTE_ADDR": "203.0.113.9", "REQUEST_METHOD": "GET", "RAW_URI": "/healthz?access_token=EAAquery123",
+               "PATH_INFO": "/healthz", "QUERY_STRING": "access_token=EAAquery123", "SERVER_PROTOCOL": "HTTP/1.1",
+               "HTTP_USER_AGENT": "curl/8", "HTTP_REFERER": f"https://example.com/?client_secret={APP_SECRET}"}
+    request = SimpleNamespace(headers=[("USER-AGENT", "curl/8")])
+    response = SimpleNamespace(status="200 OK", sent=17, headers=[("X-Request-Id", "probe-0123456789")])
+    took = timedelta(milliseconds=12)
+
+    def line(logger_class) -> dict:
+        atoms = SafeAtoms(logger_class(config).atoms(response, request, environ, took))
+        record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, logs.ACCESS_LOG_FORMAT, (), None)
+        record.args = atoms  # as gunicorn passes them: one mapping
+        logs.SecretMaskFilter().filter(record)
+        return logs.JSONFormatter().fields(record) | {"ts": None}
+
+    esu_line = line(logs.AccessLogger)
+    assert esu_line == line(Logger)
+    assert esu_line["message"] == '203.0.113.9 "GET /healthz?access_token=[masked] HTTP/1.1" 200 17 12ms'
+    assert esu_line["request_id"] == "probe-0123456789"
+    assert APP_SECRET not in json.dumps(esu_line)
