@@ -52,9 +52,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
-from .extensions import db
-from .models import Onboarding, OnboardingStep, SignupPage, StepStatus, WebhookEvent, now_utc
-from .models.forwarding import DeliveryStatus, ForwardAttempt, ForwardDelivery, ForwardingTarget
+from ..extensions import db
+from ..models import Onboarding, OnboardingStep, SignupPage, StepStatus, WebhookEvent, now_utc
+from ..models.forwarding import DeliveryStatus, ForwardAttempt, ForwardDelivery, ForwardingTarget
 
 logger = logging.getLogger(__name__)
 
