@@ -19,42 +19,32 @@ How it fits together:
 
 from __future__ import annotations
 
-import base64
 import email.utils
 import functools
-import hashlib
-import hmac
-import http.cookiejar
-import ipaddress
 import json
 import logging
 import random
 import re
-import secrets
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
-from requests.adapters import HTTPAdapter
+from flask import current_app
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NameResolutionError
 
 from ..extensions import db
 from ..models import Onboarding, OnboardingStep, SignupPage, StepStatus, WebhookEvent, now_utc
 from ..models.forwarding import DeliveryStatus, ForwardAttempt, ForwardDelivery, ForwardingTarget
+from .destinations import DestinationPolicy, DestinationRefused  # noqa: F401 - the admin imports it from here
+from .errors import ForwardingError
+from .sending import DEFAULT_BATCH_SIZE, AttemptResult, Job, Outcome, Sender
+from .signing import new_message_id, new_secret, payload
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +60,6 @@ RETRY_WINDOW = timedelta(days=3)
 JITTER = 0.2
 #: A receiver's ``Retry-After`` is honoured up to this long.
 RETRY_AFTER_CAP = timedelta(hours=12)
-#: Statuses worth another try besides 5xx: too many requests, and the receiver's own timeout.
-RETRYABLE_STATUSES = frozenset({408, 429})
-EXCERPT_CHARS = 500
-EXCERPT_BYTES = 4 * EXCERPT_CHARS
-DEFAULT_BATCH_SIZE = 20
-#: The ``field`` of the event ``send_test_event`` sends.
-TEST_FIELD = "esu_test"
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 #: Meta's WhatsApp webhook fields, offered when choosing what a target receives (others are accepted too).
 KNOWN_FIELDS = (
@@ -89,331 +72,6 @@ KNOWN_FIELDS = (
 UNDELIVERED = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
 #: A target failing this long without a success is flagged on the admin's dashboard.
 FAILING_FLAG_AFTER = timedelta(days=1)
-
-
-class ForwardingError(ValueError):
-    """A forwarding request that cannot be carried out; the message says why, in words for the admin."""
-
-
-class DestinationRefused(ForwardingError):
-    """A target URL, or the address it resolves to, that esu will not send to."""
-
-
-# -- signing ---------------------------------------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def new_message_id() -> str:
-    # The outbox makes them in SQL, the same way (_outbox_insert_from).
-    return "msg_" + secrets.token_hex(16)
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` value: HMAC-SHA256 of ``{id}.{timestamp}.{body}`` with the decoded secret."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
-        "Content-Type": "application/json",
-        "User-Agent": "esu-forwarder/1",
-    }
-
-
-def payload(event: WebhookEvent | None, delivery_created_at: datetime) -> bytes:
-    """The JSON body of a delivery, built from the stored event: the same bytes on every attempt."""
-    if event is None:
-        data = {"id": None, "field": TEST_FIELD, "waba_id": None, "phone_number_id": None,
-                "occurred_at": _iso(delivery_created_at),
-                "value": {"message": "A test event from esu: if its signature checks out, forwarding works."}}
-    else:
-        data = {"id": event.id, "field": event.field, "waba_id": event.waba_id,
-                "phone_number_id": event.phone_number_id, "occurred_at": _iso(event.occurred_at),
-                "value": event.value}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat() if moment is not None else None
-
-
-# -- where we may send -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DestinationPolicy:
-    """Where forwarding may connect. Development: anywhere (tests and demos use local receivers).
-    Elsewhere: https only, to public addresses, never to esu's own host (SSRF)."""
-
-    restricted: bool
-    own_hosts: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_config(cls, config) -> DestinationPolicy:
-        own = set()
-        if config.get("ESU_PUBLIC_URL"):
-            own.add(_hostname(urlsplit(config["ESU_PUBLIC_URL"]).hostname))
-        if has_request_context():
-            own.add(_hostname(urlsplit("//" + request.host).hostname))
-        own.discard("")
-        return cls(restricted=config["ESU_ENV"] != "development", own_hosts=frozenset(own))
-
-    def check_url(self, url: str) -> None:
-        """Refuse a URL by its text alone: scheme, host, credentials, esu itself, a forbidden IP literal."""
-        if len(url) > 2048:
-            raise DestinationRefused("the URL is longer than 2048 characters")
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            raise DestinationRefused("the URL cannot be parsed") from None
-        allowed = ("https",) if self.restricted else ("https", "http")
-        if parts.scheme not in allowed:
-            raise DestinationRefused("the URL must start with https://" if self.restricted
-                                     else "the URL must start with https:// or http://")
-        host = _hostname(parts.hostname)
-        if not host:
-            raise DestinationRefused("the URL has no host")
-        if parts.username is not None or parts.password is not None:
-            raise DestinationRefused("the URL must not carry a user name or password: the signature "
-                                     "authenticates esu")
-        if not self.restricted:
-            return
-        if host in self.own_hosts:
-            raise DestinationRefused(f"{host} is esu itself")
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            return
-        reason = forbidden_address(literal)
-        if reason:
-            raise DestinationRefused(f"{host} is a {reason} address")
-
-    def check_destination(self, url: str) -> None:
-        """``check_url``, then (outside development) every address the host resolves to."""
-        self.check_url(url)
-        parts = urlsplit(url)
-        try:
-            self.vetted_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        except OSError:
-            raise DestinationRefused(f"{parts.hostname} does not resolve to an address") from None
-
-    def vetted_address(self, host: str, port: int) -> str:
-        """The address to connect to for ``host``: in development the host itself; elsewhere one of its
-        resolved addresses, once every one of them is allowed."""
-        if not self.restricted:
-            return host
-        host = _hostname(host)
-        if host in self.own_hosts:
-            raise DestinationRefused(f"{host} is esu itself")
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        own_addresses = self._own_addresses()
-        for *_, sockaddr in infos:
-            address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
-            reason = forbidden_address(address)
-            if reason:
-                raise DestinationRefused(f"{host} resolves to {address}, a {reason} address")
-            if address in own_addresses:
-                raise DestinationRefused(f"{host} resolves to {address}, an address of esu itself")
-        return infos[0][4][0]
-
-    def _own_addresses(self) -> set:
-        addresses = set()
-        for host in self.own_hosts:
-            try:
-                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except OSError:
-                continue
-            addresses.update(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos)
-        return addresses
-
-
-def _hostname(host: str | None) -> str:
-    return (host or "").strip("[]").rstrip(".").lower()
-
-
-def forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why ``address`` is not a public unicast address (so not one to forward to), or None."""
-    embedded = None
-    if address.version == 6:
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
-    for candidate in (embedded, address):  # the IPv4 address inside says more than the IPv6 wrapping
-        if candidate is None:
-            continue
-        for attribute, reason in (("is_loopback", "loopback"), ("is_unspecified", "unspecified"),
-                                  ("is_link_local", "link-local"), ("is_multicast", "multicast"),
-                                  ("is_private", "private"), ("is_reserved", "reserved")):
-            if getattr(candidate, attribute):
-                return reason
-        if not candidate.is_global:
-            return "non-public"
-    return None
-
-
-# -- sending ---------------------------------------------------------------------------------------
-
-
-class _VettedConnection:
-    """Connects to the address the policy vetted after resolving the name itself, so a name that
-    resolves elsewhere by the time we connect (DNS rebinding) is refused too. TLS still checks the name."""
-
-    policy: DestinationPolicy
-
-    def _new_conn(self):
-        name = self._dns_host
-        try:
-            address = self.policy.vetted_address(name, self.port)
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc
-        self._dns_host = address
-        try:
-            return super()._new_conn()
-        finally:
-            self._dns_host = name
-
-
-class _VettingAdapter(HTTPAdapter):
-    def __init__(self, policy: DestinationPolicy, pool_maxsize: int):
-        self.policy = policy
-        super().__init__(pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=0)
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        vetted = {"policy": self.policy}
-        http_connection = type("VettedHTTPConnection", (_VettedConnection, HTTPConnection), vetted)
-        https_connection = type("VettedHTTPSConnection", (_VettedConnection, HTTPSConnection), vetted)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": type("VettedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_connection}),
-            "https": type("VettedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_connection}),
-        }
-
-
-class Outcome:
-    DELIVERED = "delivered"
-    RETRY = "retry"
-    FAILED = "failed"
-    GONE = "gone"
-
-
-@dataclass
-class AttemptResult:
-    """What one HTTP attempt came to, before it is recorded."""
-
-    outcome: str
-    attempted_at: datetime
-    duration_ms: int
-    status_code: int | None = None
-    error: str | None = None
-    excerpt: str | None = None
-    retry_after: str | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """A claimed delivery with everything needed to send it, read before the transaction ends."""
-
-    delivery_id: int
-    target_id: int
-    message_id: str
-    url: str
-    secret: str
-    body: bytes
-    attempts: int
-    first_attempted_at: datetime | None
-    lease_until: datetime | None
-    is_test: bool
-    target_enabled: bool
-    target_failing: bool
-
-
-class Sender:
-    """Posts signed deliveries with one pooled session: timeouts, no redirects, no proxies from the
-    environment, no cookies kept, every connection vetted by the destination policy. Thread-safe."""
-
-    def __init__(self, policy: DestinationPolicy, timeout: tuple[float, float], pool_size: int = DEFAULT_BATCH_SIZE):
-        self.policy = policy
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _VettingAdapter(policy, pool_maxsize=pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-
-    @classmethod
-    def from_config(cls, config, pool_size: int = DEFAULT_BATCH_SIZE) -> Sender:
-        return cls(DestinationPolicy.from_config(config), tuple(config["FORWARD_TIMEOUT"]), pool_size)
-
-    def close(self) -> None:
-        self.session.close()
-
-    def send(self, job: Job, clock: Callable[[], datetime] = now_utc) -> AttemptResult:
-        """One attempt. Never raises for the receiver's or the network's failures: they are the result."""
-        attempted_at = clock()
-        started = time.monotonic()
-
-        def result(outcome: str, **fields) -> AttemptResult:
-            return AttemptResult(outcome, attempted_at, round((time.monotonic() - started) * 1000), **fields)
-
-        headers = signed_headers(job.secret, job.message_id, int(attempted_at.timestamp()), job.body)
-        try:
-            self.policy.check_url(job.url)
-            response = self.session.post(job.url, data=job.body, headers=headers, timeout=self.timeout,
-                                         allow_redirects=False, stream=True)
-        except DestinationRefused as exc:
-            return result(Outcome.FAILED, error=f"destination refused: {exc}")
-        # The exceptions' own text can carry the URL, and receivers put tokens in URLs: keep the kind only.
-        except requests.exceptions.ConnectTimeout:
-            return result(Outcome.RETRY, error="timed out connecting")
-        except requests.exceptions.ReadTimeout:
-            return result(Outcome.RETRY, error="timed out waiting for the response")
-        except requests.exceptions.SSLError:
-            return result(Outcome.RETRY, error="TLS failed (certificate or handshake)")
-        except requests.exceptions.ConnectionError:
-            return result(Outcome.RETRY, error="could not connect")
-        except requests.RequestException as exc:
-            return result(Outcome.RETRY, error=f"request failed ({type(exc).__name__})")
-        try:
-            excerpt = _read_excerpt(response, started + sum(self.timeout))
-        finally:
-            response.close()
-        code = response.status_code
-        fields = {"status_code": code, "excerpt": excerpt}
-        if 200 <= code < 300:
-            return result(Outcome.DELIVERED, **fields)
-        if code == 410:
-            return result(Outcome.GONE, error="HTTP 410 Gone: the receiver asked to stop", **fields)
-        if code >= 500 or code in RETRYABLE_STATUSES:
-            return result(Outcome.RETRY, error=f"HTTP {code}", retry_after=response.headers.get("Retry-After"),
-                          **fields)
-        if 300 <= code < 400:
-            return result(Outcome.FAILED, error=f"HTTP {code}: redirects are not followed", **fields)
-        return result(Outcome.FAILED, error=f"HTTP {code}", **fields)
-
-
-def _read_excerpt(response: requests.Response, deadline: float) -> str | None:
-    """The start of the body, read for a bounded number of bytes and time (a receiver can trickle)."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_content(chunk_size=512):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= EXCERPT_BYTES or time.monotonic() > deadline:
-                break
-    except (requests.RequestException, OSError):
-        pass  # the status is the answer; the body is only a hint
-    text = b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "")[:EXCERPT_CHARS]
-    return text or None  # (PostgreSQL text cannot hold NUL: a receiver's answer must not stop the recording)
 
 
 # -- targets ---------------------------------------------------------------------------------------
