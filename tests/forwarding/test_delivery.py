@@ -20,15 +20,7 @@ from esu.forwarding import ForwardingError, recording, signing, worker
 from esu.models import Onboarding, now_utc
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
 
-from .forwarding_support import (  # noqa: F401 - fixtures
-    Receiver,
-    add_target,
-    clock,
-    onboard,
-    receiver,
-    store_events,
-    verify_webhook,
-)
+from .conftest import Receiver, add_target, onboard, store_events, verify_webhook
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,8 @@ from esu.forwarding import DestinationRefused
 from esu.forwarding.signing import new_secret
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
 
-from .conftest import empty_tables
-
-from .forwarding_support import clock, onboard, receiver, store_events  # noqa: F401 - fixtures
+from ..conftest import empty_tables
+from .conftest import onboard, store_events
 
 PUBLIC = "93.184.216.34"
 
