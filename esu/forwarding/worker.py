@@ -5,9 +5,10 @@ PostgreSQL (``FOR UPDATE SKIP LOCKED``); run a single one on SQLite, which has o
 ``send_test_event`` sends one delivery the same way, at once, for the admin.
 
 A claim leases and loads its deliveries in one transaction, the worker claims in handfuls (a quarter of
-the batch) rather than a free slot at a time, and what finishes together is recorded together: few
-transactions per delivery. To a receiver that answers at once, on a 2-core machine, one worker sends
-about 645 deliveries a second on SQLite and 613 on PostgreSQL, two workers 868 on PostgreSQL.
+the batch) rather than a free slot at a time, and what finishes together is recorded together: a few
+transactions per handful of deliveries rather than per delivery. With all of it, to a receiver that
+answers at once (``bench/forward.py``, a 2-core machine), one worker sends about 645 deliveries a second
+on SQLite and 613 on PostgreSQL, two workers 868 on PostgreSQL.
 """
 
 from __future__ import annotations
