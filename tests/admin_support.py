@@ -7,8 +7,8 @@ import secrets
 import time
 from datetime import datetime, timedelta
 
-from esu import forwarding
 from esu.extensions import db
+from esu.forwarding.signing import new_message_id, new_secret
 from esu.models import (
     Onboarding,
     OnboardingStep,
@@ -117,7 +117,7 @@ def gen_signup_event(page: SignupPage, kind: str, *, current_step: str | None = 
 
 def gen_target(page: SignupPage, url: str = "http://127.0.0.1:9/hooks", **fields) -> ForwardingTarget:
     """A forwarding target as ``create_target`` leaves it (development: any local URL is fine)."""
-    target = ForwardingTarget(page_id=page.id, url=url, secret=forwarding.new_secret(),
+    target = ForwardingTarget(page_id=page.id, url=url, secret=new_secret(),
                               fields=fields.pop("fields", []), enabled=fields.pop("enabled", True), **fields)
     db.session.add(target)
     db.session.flush()
@@ -130,7 +130,7 @@ def gen_delivery(target: ForwardingTarget, event: WebhookEvent | None = None, *,
     """A delivery of ``event`` (a test event when None) and its attempts: (status code, excerpt, error)."""
     now = created_at or now_utc()
     delivery = ForwardDelivery(target_id=target.id, event_id=event.id if event else None,
-                               message_id=forwarding.new_message_id(), status=status, attempts=len(attempts),
+                               message_id=new_message_id(), status=status, attempts=len(attempts),
                                next_attempt_at=now, created_at=now,
                                delivered_at=now if status == "delivered" else None,
                                last_status_code=attempts[-1][0] if attempts else None,

@@ -21,7 +21,7 @@ from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTar
 
 from .admin_support import AdminClient, gen_delivery, gen_page, gen_target, gen_webhook_event, log_in_session
 from .conftest import empty_tables
-from .forwarding_support import clock, onboard, receiver, store_events  # noqa: F401 - fixtures
+from .forwarding.conftest import clock, onboard, receiver, store_events  # noqa: F401 - fixtures
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 

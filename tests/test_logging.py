@@ -14,7 +14,7 @@ from .conftest import APP_SECRET, SYSTEM_USER_TOKEN
 
 #: Shaped like a customer's business token; unlike the configured secrets, known to no setting.
 BUSINESS_TOKEN = "EAAGm0PX4ZCpsBAbusinesstoken123"
-#: A forwarding target's signing secret, as esu.forwarding.new_secret makes them.
+#: A forwarding target's signing secret, as esu.forwarding.signing.new_secret makes them.
 WEBHOOK_SECRET = "whsec_MfKQ9r7+xvHnYW2t/0pL3aD8cE1bF4gH5iJ6kK7lM8n="
 
 

@@ -14,7 +14,7 @@ from esu.models import now_utc
 from esu.models.admin import set_admin_password
 
 from ..admin_support import PASSWORD, gen_onboarding, gen_signup_event
-from ..forwarding_support import Clock, Receiver
+from ..forwarding.conftest import Clock, Receiver
 from ..helpers import browser_session
 
 

@@ -11,7 +11,7 @@ from esu.models import Onboarding, WhatsAppBusinessAccount
 from esu.simulator.webhooks import sender
 
 from ..conftest import META
-from ..forwarding_support import clock, receiver  # noqa: F401 - fixtures
+from ..forwarding.conftest import clock, receiver  # noqa: F401 - fixtures
 from .conftest import URL, events
 
 

@@ -11,7 +11,7 @@ from esu import forwarding
 from esu.extensions import db
 from esu.models.forwarding import ForwardDelivery
 
-from .forwarding_support import add_target, clock, onboard, receiver, store_events  # noqa: F401 - fixtures
+from .conftest import add_target, onboard, store_events
 
 DELIVERIES = 200
 

@@ -15,8 +15,8 @@ from esu.extensions import db
 from esu.models import MessageTemplate, Onboarding
 from esu.models.forwarding import ForwardDelivery
 
-from .conftest import APP_SECRET
-from .forwarding_support import add_target, clock, onboard, receiver  # noqa: F401 - fixtures
+from ..conftest import APP_SECRET
+from .conftest import add_target, onboard
 
 
 def test_a_webhook_meta_sends_reaches_the_clients_target(client, page, receiver, clock):

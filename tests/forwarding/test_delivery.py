@@ -16,19 +16,11 @@ import sqlalchemy as sa
 from esu import forwarding
 from esu.cli import create_page
 from esu.extensions import db
-from esu.forwarding import ForwardingError
-from esu.models import Onboarding
+from esu.forwarding import ForwardingError, recording, signing, worker
+from esu.models import Onboarding, now_utc
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
 
-from .forwarding_support import (  # noqa: F401 - fixtures
-    Receiver,
-    add_target,
-    clock,
-    onboard,
-    receiver,
-    store_events,
-    verify_webhook,
-)
+from .conftest import Receiver, add_target, onboard, store_events, verify_webhook
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +28,7 @@ def _worker_logs_no_errors(caplog):
     """A worker that logs an error has lost track of something; a test expecting one clears the log."""
     yield
     errors = [record.getMessage() for record in caplog.get_records("call")
-              if record.name == "esu.forwarding" and record.levelno >= logging.ERROR]
+              if record.name.startswith("esu.forwarding.") and record.levelno >= logging.ERROR]
     assert errors == []
 
 
@@ -95,11 +87,11 @@ def test_enqueue_picks_the_owning_pages_targets_and_their_fields(page):
     assert forwarding.enqueue([message, account, elsewhere, orphan, reported_event]) == 0
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 5
-    # Each with its own webhook-id, made by the database as forwarding.new_message_id makes them.
+    # Each with its own webhook-id, made by the database as signing.new_message_id makes them.
     message_ids = db.session.scalars(sa.select(ForwardDelivery.message_id)).all()
     assert len(set(message_ids)) == 5
     assert all(re.fullmatch(r"msg_[0-9a-f]{32}", message_id) for message_id in message_ids), message_ids
-    assert re.fullmatch(r"msg_[0-9a-f]{32}", forwarding.new_message_id())
+    assert re.fullmatch(r"msg_[0-9a-f]{32}", signing.new_message_id())
 
 
 def test_disabling_a_target_stops_its_pending_deliveries(page):
@@ -122,7 +114,7 @@ def test_events_after_offboarding_are_not_forwarded(page, clock):
     waba_id = onboard(page)
     before = store_events(waba_id)[0]
     onboarding = db.session.scalars(sa.select(Onboarding).where(Onboarding.waba_id == waba_id)).one()
-    onboarding.offboarded_at = forwarding.now_utc()
+    onboarding.offboarded_at = now_utc()
     onboarding.status = "offboarded"
     db.session.commit()
     after = store_events(waba_id)[0]
@@ -150,7 +142,7 @@ def test_a_delivery_is_signed_so_the_receiver_can_verify_it(page, receiver, cloc
     }
     # The same check refuses another secret, a changed body, and a stale timestamp.
     now = clock().timestamp()
-    assert not verify_webhook(forwarding.new_secret(), request.headers, request.body, now=now)
+    assert not verify_webhook(signing.new_secret(), request.headers, request.body, now=now)
     assert not verify_webhook(receiver.secret, request.headers, request.body.replace(b"Hola", b"Hala"), now=now)
     assert not verify_webhook(receiver.secret, request.headers, request.body, now=now + 301)
     assert delivery.status == "delivered" and delivery.delivered_at == clock()
@@ -219,7 +211,7 @@ def test_a_hostile_answer_cannot_stop_the_recording(page, receiver, clock):
 
     assert stats.counts == {"pending": 1} and stats.errors == 0
     delivery = delivery_of(event_id)
-    assert delivery.next_attempt_at == clock() + forwarding.RETRY_AFTER_CAP
+    assert delivery.next_attempt_at == clock() + recording.RETRY_AFTER_CAP
     assert attempts_of(delivery)[0].response_excerpt == "down"
 
 
@@ -305,7 +297,7 @@ def test_a_crash_between_sending_and_recording_sends_again_with_the_same_id(page
                                                                              monkeypatch, caplog):
     add_target(page, receiver)
     (event_id,) = store_events(onboard(page))
-    real_record = forwarding.record_outcomes
+    real_record = worker.record_outcomes
     crashes = []
 
     def crash_once(*args, **kwargs):
@@ -314,7 +306,7 @@ def test_a_crash_between_sending_and_recording_sends_again_with_the_same_id(page
             raise RuntimeError("worker died here")
         return real_record(*args, **kwargs)
 
-    monkeypatch.setattr(forwarding, "record_outcomes", crash_once)
+    monkeypatch.setattr(worker, "record_outcomes", crash_once)
 
     assert work(clock).errors == 1
     assert "will be sent again once their leases end" in caplog.text
@@ -368,7 +360,7 @@ def test_a_delivery_that_keeps_failing_is_given_up_after_three_days(page, receiv
     assert delivery.status == "dead"
     assert clock() - started >= timedelta(days=3)
     assert clock() - started < timedelta(days=3, hours=15)
-    schedule = list(forwarding.RETRY_SCHEDULE) + [forwarding.LATER_RETRY_EVERY] * 10
+    schedule = list(recording.RETRY_SCHEDULE) + [recording.LATER_RETRY_EVERY] * 10
     for waited, planned in zip(waits[1:], schedule):
         assert planned * 0.8 <= waited <= planned * 1.2
     assert len(receiver.received) == delivery.attempts == len(waits)

@@ -14,11 +14,11 @@ from esu import create_app, forwarding
 from esu.cli import create_page
 from esu.extensions import db
 from esu.forwarding import DestinationRefused
+from esu.forwarding.signing import new_secret
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
 
-from .conftest import empty_tables
-
-from .forwarding_support import clock, onboard, receiver, store_events  # noqa: F401 - fixtures
+from ..conftest import empty_tables
+from .conftest import onboard, store_events
 
 PUBLIC = "93.184.216.34"
 
@@ -117,7 +117,7 @@ def test_a_name_that_resolves_elsewhere_when_sending_is_refused(prod_page, dns, 
 
 
 def test_an_http_target_saved_in_development_is_not_sent_in_production(prod_page, receiver, clock):
-    db.session.add(ForwardingTarget(page_id=prod_page.id, url=receiver.url, secret=forwarding.new_secret()))
+    db.session.add(ForwardingTarget(page_id=prod_page.id, url=receiver.url, secret=new_secret()))
     db.session.commit()
     store_events(onboard(prod_page))
 

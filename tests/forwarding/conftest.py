@@ -1,4 +1,4 @@
-"""What the forwarding tests share: a real webhook receiver on 127.0.0.1, a clock to move by hand, and
+"""Fixtures for the forwarding tests: a real webhook receiver on 127.0.0.1, a clock to move by hand, and
 helpers that store events the way the webhook ingest does (rows, then ``enqueue``, then commit)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from esu import forwarding
 from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep, WebhookEvent
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_verifier():
