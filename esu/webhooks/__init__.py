@@ -37,9 +37,9 @@ from flask import current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import forwarding
-from .extensions import db
-from .models import (
+from .. import forwarding
+from ..extensions import db
+from ..models import (
     MessageTemplate,
     Onboarding,
     OnboardingStatus,
@@ -48,7 +48,7 @@ from .models import (
     WhatsAppBusinessAccount,
     now_utc,
 )
-from .sqlite import hold_writer_lock
+from ..sqlite import hold_writer_lock
 
 log = logging.getLogger(__name__)
 
