@@ -2,7 +2,8 @@
 accounts, templates, numbers and onboardings, loaded, locked and written back in a few statements.
 
 The ordering rule: a record keeps Meta's time of the event that last set each fact, and an event sets a
-fact only when it is not older (:meth:`Event.newer_than`), so events may come in any order, and twice.
+fact only when it is not older (:meth:`Event.newer_than`, :func:`set_if_newer`), so events may come in
+any order, and twice.
 
 What keeps a batch that changes records cheap: they are rows read and written through SQLAlchemy Core,
 not ORM objects (about a quarter of such a batch's CPU; see :class:`Record`), written back with one
@@ -71,6 +72,15 @@ def value_of(event: Event) -> dict[str, Any]:
     if not isinstance(event.value, dict):
         raise TypeError(f"the value of a {event.field} change is not an object")
     return event.value
+
+
+def set_if_newer(event: Event, record: Record, stamp: str, **facts: Any) -> None:
+    """The ordering rule for facts set together: set ``facts`` on ``record``, and its ``stamp`` column to
+    the event's time, unless ``stamp`` holds a newer event's time."""
+    if event.newer_than(getattr(record, stamp)):
+        for name, fact in facts.items():
+            setattr(record, name, fact)
+        setattr(record, stamp, event.occurred_at)
 
 
 def _template_id(event: Event) -> str | None:

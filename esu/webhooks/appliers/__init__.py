@@ -2,10 +2,12 @@
 (``waba``, ``phone``, ``template``), and :data:`APPLIERS`, the table that names them.
 
 An applier gets the :class:`~esu.webhooks.records.Event` and the batch's
-:class:`~esu.webhooks.records.Records`, loaded and locked already. It sets a fact only when
-``event.newer_than`` the time that fact was last set, and keeps the event's time with it; it raises when
-the change is not one it can apply (the event is then ``failed``, with the error), and calls
-``event.ignore(reason)`` when the change names a record esu does not have.
+:class:`~esu.webhooks.records.Records`, loaded and locked already. It sets facts only when the event is
+not older than the one that last set them, and keeps the event's time with them: ``set_if_newer`` does
+both for facts set together, and an applier whose facts depend on what the record holds compares
+``event.newer_than`` itself. It raises when the change is not one it can apply (the event is then
+``failed``, with the error), and calls ``event.ignore(reason)`` when the change names a record esu does
+not have.
 
 A new field: its function, in the module of the record it changes; a line in :data:`APPLIERS`; and its
 name in the set of ``values`` that names that record (``WABA_FIELDS``, ``PHONE_FIELDS``,

@@ -3,7 +3,7 @@ its messaging limit, its PIN events. Meta names the number by its display number
 
 from __future__ import annotations
 
-from ..records import Event, Record, Records, value_of
+from ..records import Event, Record, Records, set_if_newer, value_of
 from ..values import digits, meta_code, short_text
 
 
@@ -41,9 +41,8 @@ def apply_security(event: Event, records: Records) -> None:
     """A PIN event on the number: PIN_CHANGED, PIN_RESET_REQUEST, PIN_REQUEST_SUCCESS."""
     name = meta_code(value_of(event).get("event"), "event", 32)
     phone = _phone(event, records)
-    if phone is not None and event.newer_than(phone.security_event_at):
-        phone.security_event = name
-        phone.security_event_at = event.occurred_at
+    if phone is not None:
+        set_if_newer(event, phone, "security_event_at", security_event=name)
 
 
 def _phone(event: Event, records: Records) -> Record | None:

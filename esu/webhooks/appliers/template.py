@@ -3,7 +3,7 @@ category (done or announced), its quality score. A template esu did not know is 
 
 from __future__ import annotations
 
-from ..records import Event, Records, value_of
+from ..records import Event, Records, set_if_newer, value_of
 from ..values import meta_code, unix_time
 
 
@@ -33,18 +33,11 @@ def apply_template_category_update(event: Event, records: Records) -> None:
     category = meta_code(value.get("new_category"), "new_category", 32)
     coming = value.get("correct_category")
     coming = None if coming is None else meta_code(coming, "correct_category", 32)
-    template = records.template(event)
-    if event.newer_than(template.category_updated_at):
-        template.category = category
-        template.pending_category = coming
-        template.pending_category_at = unix_time(value.get("category_update_timestamp")) if coming else None
-        template.category_updated_at = event.occurred_at
+    set_if_newer(event, records.template(event), "category_updated_at", category=category, pending_category=coming,
+                 pending_category_at=unix_time(value.get("category_update_timestamp")) if coming else None)
 
 
 def apply_message_template_quality_update(event: Event, records: Records) -> None:
     """The template's quality score: GREEN, YELLOW, RED, UNKNOWN."""
     score = meta_code(value_of(event).get("new_quality_score"), "new_quality_score", 16)
-    template = records.template(event)
-    if event.newer_than(template.quality_updated_at):
-        template.quality_score = score
-        template.quality_updated_at = event.occurred_at
+    set_if_newer(event, records.template(event), "quality_updated_at", quality_score=score)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...extensions import db
 from ...models import Onboarding, OnboardingStatus
-from ..records import Event, Record, Records, value_of
+from ..records import Event, Record, Records, set_if_newer, value_of
 from ..values import meta_code, node_id
 
 
@@ -72,10 +72,7 @@ def _partner_removed(event: Event, waba: Record, records: Records) -> None:
 def apply_account_review_update(event: Event, records: Records) -> None:
     """The WABA's review decision: APPROVED, REJECTED, PENDING, DEFERRED."""
     decision = meta_code(value_of(event).get("decision"), "decision", 32)
-    waba = records.waba(event)
-    if event.newer_than(waba.account_review_updated_at):
-        waba.account_review_status = decision
-        waba.account_review_updated_at = event.occurred_at
+    set_if_newer(event, records.waba(event), "account_review_updated_at", account_review_status=decision)
 
 
 def apply_business_capability_update(event: Event, records: Records) -> None:
