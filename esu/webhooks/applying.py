@@ -1,9 +1,9 @@
 """Applying stored events to their records, and recording each one's outcome on the event.
 
 A batch is applied all at once, its records loaded in a few queries, without a savepoint: nearly every
-batch applies cleanly, and pays for none. Should one event fail, the whole batch is stored again and
-applied one by one, each event in its own savepoint, so that only the failing one is ``failed``. An
-apply that fails never costs the stored event or the 200. Functions here flush and never commit.
+batch applies cleanly, and pays for none. Should one event fail, the caller rolls the batch back and
+stores it again, applying its events one by one, each in its own savepoint, so that only the failing one
+is ``failed``; it never costs the stored event or the 200. Functions here flush and never commit.
 """
 
 from __future__ import annotations
