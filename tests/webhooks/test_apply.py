@@ -7,6 +7,8 @@ import sqlalchemy as sa
 from esu import webhooks
 from esu.extensions import db
 from esu.models import MessageTemplate, Onboarding, PhoneNumber, WhatsAppBusinessAccount
+from esu.webhooks.appliers import APPLIERS
+from esu.webhooks.values import APPLIED_FIELDS
 
 from .conftest import PHONE_ID, WABA_ID, envelope, events, text_message
 
@@ -27,6 +29,12 @@ def partner(event: str, waba_id: str, time: int, owner: str = "2329417887457253"
 def onboardings(waba_id: str) -> list[Onboarding]:
     db.session.expire_all()
     return list(db.session.scalars(sa.select(Onboarding).where(Onboarding.waba_id == waba_id).order_by(Onboarding.id)))
+
+
+def test_every_field_with_an_applier_is_kept_for_applying_and_loads_the_record_it_names():
+    """Parsing keeps a change for applying, and Records loads its record, by the set of values.py that
+    names the field: a field in APPLIERS but in none of those would never be applied."""
+    assert set(APPLIERS) == APPLIED_FIELDS
 
 
 # -- order -----------------------------------------------------------------------------------------------
@@ -143,7 +151,7 @@ def test_a_failing_apply_marks_the_event_failed_and_keeps_the_others(deliver, mo
     def broken(event, records):
         raise RuntimeError("a bug in applying")
 
-    monkeypatch.setitem(webhooks.APPLIERS, "account_review_update", broken)
+    monkeypatch.setitem(APPLIERS, "account_review_update", broken)
     body = envelope(("account_review_update", {"decision": "APPROVED"}),
                     ("business_capability_update", {"max_phone_numbers_per_waba": 25}),
                     ("messages", text_message("wamid.SIBLING")))

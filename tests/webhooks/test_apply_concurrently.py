@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from esu import create_app, webhooks
+from esu import create_app
 from esu.extensions import db
 from esu.models import MessageTemplate, PhoneNumber, WhatsAppBusinessAccount
 from esu.sqlite import QueuedWritersConnection
+from esu.webhooks.appliers import APPLIERS
 
 from .conftest import URL, WABA_ID, encode, envelope, sign, text_message
 from .test_apply import quality
@@ -144,7 +145,7 @@ def race(app: Flask, other_worker: Flask, monkeypatch, stuck, first: dict, secon
     loaded, go_on = threading.Event(), threading.Event()
     answers: dict[str, int | BaseException] = {}
     threads: dict[str, threading.Thread] = {}
-    applier = webhooks.APPLIERS[first_field]
+    applier = APPLIERS[first_field]
 
     def pausing(event, records):
         # Only the first delivery's worker stops, its records loaded and not yet changed.
@@ -153,7 +154,7 @@ def race(app: Flask, other_worker: Flask, monkeypatch, stuck, first: dict, secon
             assert go_on.wait(PATIENCE), "never told to go on"
         return applier(event, records)
 
-    monkeypatch.setitem(webhooks.APPLIERS, first_field, pausing)
+    monkeypatch.setitem(APPLIERS, first_field, pausing)
 
     def post(name: str, worker: Flask, body: dict) -> None:
         raw = encode(body)

@@ -12,9 +12,10 @@ from cryptography.fernet import Fernet
 from flask import request, request_started
 from sqlalchemy.exc import OperationalError
 
-from esu import create_app, webhooks
+from esu import create_app
 from esu.blueprints.errors import INTERNAL_ERROR
 from esu.extensions import db
+from esu.webhooks import storing
 
 from .conftest import URL, count_events, encode, envelope, sign, text_message
 
@@ -78,7 +79,7 @@ def test_an_unexpected_error_is_a_logged_json_500_and_keeps_nothing(client, monk
     def broken(events):
         raise RuntimeError("a bug in an applier")
 
-    monkeypatch.setattr(webhooks, "apply", broken)
+    monkeypatch.setattr(storing, "apply", broken)
     body = envelope(("messages", text_message("wamid.BUG")), TEMPLATE_APPROVED)
     response = post(client, body, headers={"X-Request-Id": "meta-delivery-0500"})
 

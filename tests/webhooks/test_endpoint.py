@@ -17,6 +17,10 @@ from sqlalchemy.orm import Session
 
 from esu import webhooks
 from esu.extensions import db
+from esu.models import now_utc
+from esu.webhooks import storing
+from esu.webhooks.appliers import APPLIERS
+from esu.webhooks.parsing import parse_delivery
 
 from ..conftest import APP_SECRET
 from .conftest import URL, WABA_ID, count_events, encode, envelope, events, sign, text_message
@@ -210,7 +214,7 @@ def test_strings_no_database_keeps_are_stored_replaced(deliver):
                     | st.sampled_from(["\x00", "\ud83d", "\ude00", "😀"]), max_size=12))
 def test_parsed_values_hold_only_strings_a_database_keeps(text):
     body = json.dumps(envelope(("made_up_field", {text: text}))).encode()
-    [row] = webhooks.parse_delivery(body, webhooks.now_utc())
+    [row] = parse_delivery(body, now_utc())
     [(key, value)] = row["value"].items()
     assert key == value
     value.encode("utf-8")  # raises on a lone surrogate
@@ -329,7 +333,7 @@ def test_database_unavailable_gives_503_and_no_partial_rows_then_the_retry_is_st
     if where == "commit":
         monkeypatch.setattr(Session, "commit", unavailable)
     else:  # after the changes were inserted, while applying them
-        monkeypatch.setattr(webhooks, "apply", unavailable)
+        monkeypatch.setattr(storing, "apply", unavailable)
     response = deliver(BATCH)
     monkeypatch.undo()
     assert response.status_code == 503
@@ -389,7 +393,7 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(strings, children, max_size=4),
     max_leaves=25,
 )
-fields = st.sampled_from([*webhooks.APPLIERS, "messages", "some_new_field"]) | strings
+fields = st.sampled_from([*APPLIERS, "messages", "some_new_field"]) | strings
 ids = st.from_regex(r"\A[0-9]{1,20}\Z") | json_values
 changes = st.fixed_dictionaries({"field": fields, "value": json_values | st.fixed_dictionaries({
     "event": strings | st.sampled_from(["PARTNER_ADDED", "PARTNER_REMOVED", "APPROVED"]),

@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, OperationalError
 
-from esu import webhooks
 from esu.extensions import db
-from esu.webhooks import Delivery, GroupCommit, Receipt
+from esu.webhooks import Receipt, storing
+from esu.webhooks.batching import GroupCommit, ready_to_write
+from esu.webhooks.storing import Delivery, store_together
 
 from .conftest import encode, envelope, events, text_message
 
@@ -167,7 +168,7 @@ def test_the_thread_about_to_store_holds_sqlites_writer_lock_until_its_transacti
 
     other = QueuedWritersConnection(db.engine.url.database, timeout=0.05)
     try:
-        webhooks.ready_to_write()
+        ready_to_write()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.take_writer_lock()
         db.session.rollback()
@@ -189,7 +190,7 @@ def test_a_batch_is_one_transaction_and_a_change_in_two_deliveries_is_stored_onc
     for name, listener in listeners:
         sa.event.listen(db.engine, name, listener)
     try:
-        receipts = webhooks.store_together([Delivery.received(one), Delivery.received(two)])
+        receipts = store_together([Delivery.received(one), Delivery.received(two)])
     finally:
         for name, listener in listeners:
             sa.event.remove(db.engine, name, listener)
@@ -221,7 +222,7 @@ def test_a_delivery_the_database_refuses_costs_only_itself(refusing):
     good = encode(envelope(("messages", text_message("wamid.GOOD"))))
     poisoned = encode(envelope(("messages", text_message("wamid.POISON"))))
     refusing.append("wamid.POISON")
-    receipts = webhooks.store_together([Delivery.received(good), Delivery.received(poisoned)])
+    receipts = store_together([Delivery.received(good), Delivery.received(poisoned)])
 
     assert [(receipt.changes, receipt.stored) for receipt in receipts] == [(1, 1), (1, 1)]
     kept = {event.dedupe_key: event for event in events()}
@@ -235,10 +236,10 @@ def test_an_unavailable_database_fails_the_whole_batch_and_keeps_nothing(app, mo
     def unavailable(*args, **kwargs):
         raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(webhooks, "apply", unavailable)
+    monkeypatch.setattr(storing, "apply", unavailable)
     quality = envelope(("phone_number_quality_update", {"display_phone_number": "15550783881",
                                                          "event": "FLAGGED", "current_limit": "TIER_1K"}))
     with pytest.raises(OperationalError):
-        webhooks.store_together([Delivery.received(encode(envelope(("messages", text_message("wamid.LOST"))))),
+        store_together([Delivery.received(encode(envelope(("messages", text_message("wamid.LOST"))))),
                                  Delivery.received(encode(quality))])
     assert events() == []

@@ -1,0 +1,55 @@
+"""What a change about a phone number does to it (``values.PHONE_FIELDS``): its display name's review,
+its messaging limit, its PIN events. Meta names the number by its display number only."""
+
+from __future__ import annotations
+
+from ..records import Event, Record, Records, set_if_newer, value_of
+from ..values import digits, meta_code, short_text
+
+
+def apply_phone_number_name_update(event: Event, records: Records) -> None:
+    """The display name's review: its status, and the verified name once APPROVED."""
+    value = value_of(event)
+    decision = meta_code(value.get("decision"), "decision", 32)
+    requested = short_text(value.get("requested_verified_name"), 200)
+    reason = value.get("rejection_reason")
+    reason = None if reason in (None, "NONE") else meta_code(reason, "rejection_reason", 64)
+    phone = _phone(event, records)
+    if phone is not None and event.newer_than(phone.name_updated_at):
+        phone.name_status = decision
+        phone.requested_verified_name = requested
+        phone.name_rejection_reason = reason
+        if decision == "APPROVED" and requested:
+            phone.verified_name = requested
+        phone.name_updated_at = event.occurred_at
+
+
+def apply_phone_number_quality_update(event: Event, records: Records) -> None:
+    """The number's messaging limit and the event that reported it (THROUGHPUT_UPGRADE, FLAGGED…)."""
+    value = value_of(event)
+    name = meta_code(value.get("event"), "event", 32)
+    limit = value.get("max_daily_conversations_per_business") or value.get("current_limit")
+    limit = None if limit is None else meta_code(str(limit), "max_daily_conversations_per_business", 32)
+    phone = _phone(event, records)
+    if phone is not None and event.newer_than(phone.quality_updated_at):
+        phone.quality_event = name
+        phone.messaging_limit = limit or phone.messaging_limit
+        phone.quality_updated_at = event.occurred_at
+
+
+def apply_security(event: Event, records: Records) -> None:
+    """A PIN event on the number: PIN_CHANGED, PIN_RESET_REQUEST, PIN_REQUEST_SUCCESS."""
+    name = meta_code(value_of(event).get("event"), "event", 32)
+    phone = _phone(event, records)
+    if phone is not None:
+        set_if_newer(event, phone, "security_event_at", security_event=name)
+
+
+def _phone(event: Event, records: Records) -> Record | None:
+    phone = records.phone(event)
+    if phone is None:
+        event.ignore(f"no phone number {digits(value_of(event).get('display_phone_number'))!r} on record for "
+                     f"WhatsApp Business Account {event.waba_id}")
+        return None
+    event.phone_number_id = phone.id
+    return phone
