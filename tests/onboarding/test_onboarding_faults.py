@@ -15,8 +15,8 @@ from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
 from esu.onboarding import LABELS
 
-from .conftest import CREDIT_LINE_ID, ServerThread
-from .helpers import STEP_OPERATIONS, browser_session, call_counts, new_ref, statuses, step
+from ..conftest import CREDIT_LINE_ID, ServerThread
+from ..helpers import STEP_OPERATIONS, browser_session, call_counts, new_ref, statuses, step
 
 #: For each operation: the step it belongs to, and the steps that wait for that one.
 FAILING = {

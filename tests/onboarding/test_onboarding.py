@@ -13,8 +13,8 @@ from esu.extensions import db
 from esu.graph import GraphClient, GraphError
 from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
 
-from .conftest import CREDIT_LINE_ID, ServerThread
-from .helpers import browser_session, new_ref, statuses, step
+from ..conftest import CREDIT_LINE_ID, ServerThread
+from ..helpers import browser_session, new_ref, statuses, step
 
 
 def test_tech_provider_happy_path(simulator, post_callback):
