@@ -26,11 +26,11 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from . import graph
-from .extensions import db
-from .graph import GraphClient, GraphError
-from .logs import carrying_request_id
-from .models import (
+from .. import graph
+from ..extensions import db
+from ..graph import GraphClient, GraphError
+from ..logs import carrying_request_id
+from ..models import (
     MessageTemplate,
     Onboarding,
     OnboardingStatus,
