@@ -10,20 +10,18 @@ from another request while the callback still runs.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import graph
@@ -31,17 +29,17 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..logs import carrying_request_id
 from ..models import (
-    MessageTemplate,
     Onboarding,
     OnboardingStatus,
     OnboardingStep,
-    PhoneNumber,
     SignupPage,
     StepStatus,
     WebhookEvent,
-    WhatsAppBusinessAccount,
     now_utc,
 )
+from .context import Context
+from .errors import DuplicateCode, OnboardingError
+from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +59,6 @@ ABANDONED_RUN = timedelta(minutes=10)
 ANNOUNCED_WABAS_TRIED = 10
 
 
-class OnboardingError(Exception):
-    """A request the onboarding cannot honour; ``status`` is the HTTP status that fits."""
-
-    status = 400
-
-    def __init__(self, message: str, *, onboarding: Onboarding | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.onboarding = onboarding
-        if status is not None:
-            self.status = status
-
-
-class DuplicateCode(OnboardingError):
-    status = 409
-
-
 # -- what a step can say besides success ------------------------------------------------------------
 
 
@@ -91,34 +72,6 @@ class Wait(Exception):
 
 class StepFailed(Exception):
     """The step failed for a reason of ours, not Graph's."""
-
-
-@dataclass
-class Context:
-    """What the steps of one run share. Worker threads only read it, except for the fields the step
-    they depend on filled in before they started."""
-
-    event: str
-    code: str | None
-    token: str | None
-    waba_id: str | None
-    phone_number_id: str | None
-    business_id: str | None
-    pin: str | None
-    app_id: str
-    credit_line_id: str | None
-    system_user_id: str | None
-    credit_currency: str
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: For a code-only callback: WABAs announced by PARTNER_ADDED and not yet claimed (``before_confirm``).
-    announced_waba_ids: list[str] = field(default_factory=list)
-    #: The WABA and number records the saves wrote, for the calling thread only: held here because the
-    #: session forgets an unchanged record once nothing refers to it, and each save would read it again.
-    records: dict[tuple[type, str], Any] = field(default_factory=dict)
-
-    @property
-    def solution_partner(self) -> bool:
-        return bool(self.credit_line_id)
 
 
 @dataclass(frozen=True)
@@ -226,7 +179,7 @@ def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: l
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     onboarding.waba_id = result["waba_id"]
-    waba = _waba_record(ctx, result["waba_id"])
+    waba = waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
     _absorb_placeholders(onboarding)
 
@@ -253,7 +206,7 @@ def run_read_waba(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba = _waba_record(ctx, ctx.waba_id)
+    waba = waba_record(ctx, ctx.waba_id)
     owner = result.get("owner_business_info") or {}
     waba.business_id = owner.get("id") or waba.business_id or onboarding.business_id
     for name in ("name", "currency", "timezone_id", "message_template_namespace",
@@ -261,7 +214,7 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
         if result.get(name) is not None:
             setattr(waba, name, str(result[name]))
     if result.get("account_review_status") is not None:
-        _save_read_fact(waba, "account_review_updated_at", _asked_at(onboarding, "read_waba"),
+        save_read_fact(waba, "account_review_updated_at", step_asked_at(onboarding, "read_waba"),
                         account_review_status=str(result["account_review_status"]))
     waba.details = result
     onboarding.business_id = onboarding.business_id or waba.business_id
@@ -273,7 +226,7 @@ def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_subscribe(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    _waba_record(ctx, ctx.waba_id).subscribed_at = now_utc()
+    waba_record(ctx, ctx.waba_id).subscribed_at = now_utc()
 
 
 def partner_only(ctx: Context) -> str | None:
@@ -294,7 +247,7 @@ def run_share_credit_line(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    _waba_record(ctx, ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
+    waba_record(ctx, ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
 
 
 def has_phone(ctx: Context) -> str | None:
@@ -311,15 +264,15 @@ def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    _waba_record(ctx, ctx.waba_id)
-    phone = _phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
+    waba_record(ctx, ctx.waba_id)
+    phone = phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
     phone.waba_id = ctx.waba_id
     for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
         if result.get(name) is not None:
             setattr(phone, name, str(result[name]))
     naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
     if naming:
-        _save_read_fact(phone, "name_updated_at", _asked_at(onboarding, "read_phone_number"), **naming)
+        save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
     phone.details = result
     onboarding.phone_number_id = phone.id
     onboarding.display_phone_number = phone.display_phone_number
@@ -334,7 +287,7 @@ def registers(ctx: Context) -> str | None:
 
 
 def before_register(onboarding: Onboarding, ctx: Context) -> None:
-    phone = _phone_record(ctx, ctx.phone_number_id)
+    phone = phone_record(ctx, ctx.phone_number_id)
     window_open = (phone.registration_window_started_at is not None
                    and now_utc() - phone.registration_window_started_at < REGISTER_WINDOW)
     if window_open and phone.registration_attempts >= REGISTER_LIMIT:
@@ -355,7 +308,7 @@ def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    phone = _phone_record(ctx, ctx.phone_number_id)
+    phone = phone_record(ctx, ctx.phone_number_id)
     phone.registered_at = now_utc()
     phone.status = "CONNECTED"
 
@@ -381,48 +334,10 @@ def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 
 def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba = _waba_record(ctx, ctx.waba_id)
+    waba = waba_record(ctx, ctx.waba_id)
     fetched = result.pop("templates")
-    if not fetched:
-        return
-    asked_at = _asked_at(onboarding, "fetch_templates")
-    templates = {str(data["id"]): {
-        "waba_id": waba.id, "name": str(data.get("name", "")), "language": str(data.get("language", "")),
-        "components": data.get("components") or [], "status": str(data.get("status", "APPROVED")),
-        "category": data.get("category")} for data in fetched}
-    # In statements, not loaded records: a webhook may create or change one of these templates at any moment
-    # (its status update creates a template esu did not know), and the database decides what is new and
-    # which fact is newer. New templates in one INSERT that skips any a webhook has just made.
-    table = MessageTemplate.__table__
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    new = set(db.session.scalars(
-        insert(table).values([{"id": template_id, **facts, "status_updated_at": asked_at,
-                               "category_updated_at": asked_at} for template_id, facts in templates.items()])
-        .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)))
-    # Parameter names unlike the columns': an UPDATE given a parameter named after a column sets it.
-    known = [{"template_id": template_id, "asked_at": asked_at,
-              **{f"read_{key}": value for key, value in facts.items()}}
-             for template_id, facts in templates.items() if template_id not in new]
-    if known:
-        for statement in _update_known_templates():
-            db.session.execute(statement, known)
-
-
-@functools.cache
-def _update_known_templates() -> tuple[sa.Update, ...]:
-    """What the read says of templates esu knew: their name, language and components; their status and
-    category each unless a newer event set it (as ``_save_read_fact`` does for one record)."""
-    table = MessageTemplate.__table__
-    by_id = table.c.id == sa.bindparam("template_id")
-    asked_at = sa.bindparam("asked_at")
-    return (
-        sa.update(table).where(by_id).values(
-            {key: sa.bindparam(f"read_{key}") for key in ("waba_id", "name", "language", "components")}),
-        *(sa.update(table)
-          .where(by_id, sa.or_(table.c[stamp].is_(None), table.c[stamp] <= asked_at))
-          .values({fact: sa.bindparam(f"read_{fact}"), stamp: asked_at})
-          for fact, stamp in (("status", "status_updated_at"), ("category", "category_updated_at"))),
-    )
+    if fetched:
+        save_templates(waba.id, fetched, step_asked_at(onboarding, "fetch_templates"))
 
 
 def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
@@ -465,56 +380,7 @@ POSITIONS = {step.name: index * 10 for index, step in enumerate(STEPS)}
 POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": POSITIONS["register_phone"] - 1}
 
 
-# -- records ------------------------------------------------------------------------------------------
-
-
-def _asked_at(onboarding: Onboarding, step_name: str) -> datetime:
-    """When the step asked Graph: what it read is the state as of then, or later."""
-    record = onboarding.step(step_name)
-    return (record.started_at if record is not None else None) or now_utc()
-
-
-def _save_read_fact(record: Any, stamp: str, asked_at: datetime, **values: Any) -> None:
-    """Save facts a Graph read found that webhooks set too (each stamped with Meta's time of the event that
-    set it): unless an event newer than the read already did, as it may have while the read was on its way
-    or since, in a transaction of its own. The read then stamps them with when it was asked, so that an
-    event older than the read, delivered late, does not undo it either.
-
-    One conditional UPDATE, so that the database compares with the row as it is now, not as this run loaded
-    it; a record not yet in the database (this run made it) takes the values as they are."""
-    if not sa.inspect(record).persistent:
-        for name, value in {**values, stamp: asked_at}.items():
-            setattr(record, name, value)
-        return
-    table = type(record).__table__
-    db.session.execute(
-        sa.update(table)
-        .where(table.c.id == record.id, sa.or_(table.c[stamp].is_(None), table.c[stamp] <= asked_at))
-        .values({**values, stamp: asked_at})
-    )
-    db.session.expire(record, [*values, stamp])  # read again from the row, whichever won
-
-
-def _waba_record(ctx: Context, waba_id: str) -> WhatsAppBusinessAccount:
-    waba = ctx.records.get((WhatsAppBusinessAccount, waba_id)) or db.session.get(WhatsAppBusinessAccount, waba_id)
-    if waba is None:
-        # A webhook (PARTNER_ADDED, business_capability_update…) may be creating it at this very moment:
-        # insert unless it exists, then read it, rather than fail this step on the primary key.
-        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        db.session.execute(insert(WhatsAppBusinessAccount.__table__).values(id=waba_id, details={})
-                           .on_conflict_do_nothing(index_elements=["id"]))
-        waba = db.session.get(WhatsAppBusinessAccount, waba_id)
-    ctx.records[WhatsAppBusinessAccount, waba_id] = waba
-    return waba
-
-
-def _phone_record(ctx: Context, phone_id: str) -> PhoneNumber:
-    phone = ctx.records.get((PhoneNumber, phone_id)) or db.session.get(PhoneNumber, phone_id)
-    if phone is None:
-        phone = PhoneNumber(id=phone_id, registration_attempts=0)
-        db.session.add(phone)
-    ctx.records[PhoneNumber, phone_id] = phone
-    return phone
+# -- the record of each step ----------------------------------------------------------------------------
 
 
 def code_digest(code: str) -> str:
@@ -797,7 +663,7 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
 
 
 def _count_registrations(ctx: Context, attempts: int, *, limit_reached: bool = False) -> None:
-    phone = _phone_record(ctx, ctx.phone_number_id)
+    phone = phone_record(ctx, ctx.phone_number_id)
     now = now_utc()
     if limit_reached:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
