@@ -32,14 +32,12 @@ from .errors import DuplicateCode, OnboardingError
 from .steps import (
     LABELS,
     POSITIONS,
-    REGISTER_LIMIT_CODE,
     STEPS,
     STEPS_BY_NAME,
     Skip,
     Step,
     StepFailed,
     Wait,
-    count_registrations,
 )
 
 # Logged under the package's name, which log filters and searches already know.
@@ -171,13 +169,6 @@ def _context(onboarding: Onboarding, code: str | None) -> Context:
     return ctx
 
 
-def _needs(step: Step, onboarding: Onboarding, ctx: Context) -> tuple[str, ...]:
-    unknown = onboarding.waba_id is None or (step.name == "read_phone_number" and not onboarding.phone_number_id)
-    if step.uses_waba and unknown and "confirm_ids" not in step.needs:
-        return (*step.needs, "confirm_ids")
-    return step.needs
-
-
 def run(onboarding: Onboarding, code: str | None) -> Onboarding:
     # The run owns its onboarding and step records (whoever called claimed them), so what it loaded stays
     # true between its commits: no reloading everything after each one, which would stand between a step
@@ -220,7 +211,7 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
         while pending or futures:
             ready: list[Step] = []
             for step in list(pending.values()):
-                states = {name: onboarding.step(name).status for name in _needs(step, onboarding, ctx)}
+                states = {name: onboarding.step(name).status for name in step.waits_for(onboarding)}
                 blockers = [name for name, status in states.items()
                             if name in blocked or status in (StepStatus.FAILED, StepStatus.WAITING)]
                 if blockers:
@@ -246,7 +237,7 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
             db.session.commit()
             # What the pending steps wait for: started first (a worker thread may have to be made for each
             # step), and recorded first when it finishes.
-            awaited = {name for step in pending.values() for name in _needs(step, onboarding, ctx)}
+            awaited = {name for step in pending.values() for name in step.waits_for(onboarding)}
             ready.sort(key=lambda step: step.name not in awaited)
             for step in ready:
                 # Carrying the request id lets the step's log lines be found with the request's.
@@ -318,9 +309,8 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
     if outcome.error is not None:
         for name, value in outcome.error.fields().items():
             setattr(record, name, value)
-    if step.name == "register_phone" and outcome.attempts:
-        count_registrations(ctx, outcome.attempts,
-                             limit_reached=outcome.error is not None and outcome.error.code == REGISTER_LIMIT_CODE)
+    if step.after is not None:
+        step.after(ctx, outcome.attempts, outcome.error)
     if outcome.status == StepStatus.OK:
         result = outcome.result or {}
         # What the save writes goes out with the next commit, the record's result with it, rather than

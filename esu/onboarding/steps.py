@@ -1,7 +1,9 @@
-"""The steps of an onboarding: what each one does, what it needs, when it applies; the table of them.
+"""The steps of an onboarding and their table (``STEPS``, at the end): what each step needs, when it applies,
+and the functions the runner calls for it.
 
-``run`` talks to Graph in a worker thread and may fill in the Context for the steps that need it;
-``save`` writes what it answered on the caller's thread.
+``run`` talks to Graph in a worker thread and may fill in the Context for the steps that wait for it; the
+other functions run on the caller's thread, where the database is, and ``save`` writes what ``run``
+returned. A new step is its functions here and a row in the table.
 """
 
 from __future__ import annotations
@@ -23,19 +25,50 @@ from .records import phone_record, save_read_fact, save_templates, step_asked_at
 # Logged under the package's name, which log filters and searches already know.
 log = logging.getLogger(__package__)
 
-FINISH = "FINISH"
-FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
-FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
-FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
+#: How many unclaimed PARTNER_ADDED WABAs a code-only callback tries, newest first.
+ANNOUNCED_WABAS_TRIED = 10
 REGISTER_LIMIT = 10
 #: Meta's answer once a number has been registered (or deregistered) too often.
 REGISTER_LIMIT_CODE = 133016
 REGISTER_WINDOW = timedelta(hours=72)
-#: How many unclaimed PARTNER_ADDED WABAs a code-only callback tries, newest first.
-ANNOUNCED_WABAS_TRIED = 10
 
 
-# -- what a step can say besides success ------------------------------------------------------------
+# -- when a step applies: how the customer finished Embedded Signup, and how esu is set up -------------
+
+# The events that end Embedded Signup, each a route through the steps. A new one is named here and in
+# FINISH_EVENTS (and in the widget's esu-signup.js); the ``applies`` functions below say which steps it
+# leaves out.
+FINISH = "FINISH"
+FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
+FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
+FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
+
+
+def applies_always(ctx: Context) -> str | None:
+    return None
+
+
+def partner_only(ctx: Context) -> str | None:
+    return None if ctx.solution_partner else "Tech Provider: the customer pays Meta directly (no META_CREDIT_LINE_ID)"
+
+
+def has_phone(ctx: Context) -> str | None:
+    return "the customer finished without a phone number" if ctx.event == FINISH_ONLY_WABA else None
+
+
+def registers(ctx: Context) -> str | None:
+    if ctx.event == FINISH_ONLY_WABA:
+        return "the customer finished without a phone number"
+    if ctx.event == FINISH_COEXISTENCE:
+        return "WhatsApp Business app numbers stay registered on the app; their data is synced instead"
+    return None
+
+
+def coexistence_only(ctx: Context) -> str | None:
+    return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
+
+
+# -- what a step can say besides success ---------------------------------------------------------------
 
 
 class Skip(Exception):
@@ -50,21 +83,41 @@ class StepFailed(Exception):
     """The step failed for a reason of ours, not Graph's."""
 
 
+def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class Step:
+    """One row of ``STEPS``: a step of the sequence and the functions the runner calls for it."""
+
     name: str
     label: str
-    needs: tuple[str, ...]
+    #: Talks to Graph in a worker thread (no database); what it returns is the step's recorded result.
     run: Callable[[Context, GraphClient], dict[str, Any]]
-    save: Callable[[Onboarding, Context, dict[str, Any]], None]
-    applies: Callable[[Context], str | None] = lambda ctx: None  # a reason to skip, or None
+    #: The steps that must have succeeded, or been skipped, before this one starts.
+    needs: tuple[str, ...] = ()
+    #: A reason to skip the step for this onboarding, or None.
+    applies: Callable[[Context], str | None] = applies_always
     #: Runs on the caller's thread just before ``run``; may raise StepFailed to stop the step.
     before: Callable[[Onboarding, Context], None] | None = None
+    #: Writes what ``run`` returned to the records, on the caller's thread, once it succeeded.
+    save: Callable[[Onboarding, Context, dict[str, Any]], None] = nothing_to_save
+    #: Runs on the caller's thread once the step has ended, however it ended (before ``save``), with how
+    #: many calls it made to Graph and the Graph error it failed with, if any.
+    after: Callable[[Context, int, GraphError | None], None] | None = None
     #: Also waits for ``confirm_ids`` when the browser did not say which WABA (or number) it was.
     uses_waba: bool = True
 
+    def waits_for(self, onboarding: Onboarding) -> tuple[str, ...]:
+        """The steps this one waits for: ``needs``, and ``confirm_ids`` where ``uses_waba`` asks for it."""
+        unknown = onboarding.waba_id is None or (self.name == "read_phone_number" and not onboarding.phone_number_id)
+        if self.uses_waba and unknown and "confirm_ids" not in self.needs:
+            return (*self.needs, "confirm_ids")
+        return self.needs
 
-# -- the steps: ``run`` talks to Graph in a worker thread, ``save`` writes records on the caller's ------
+
+# -- the steps, in the order of the table --------------------------------------------------------------
 
 
 def run_exchange(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -205,10 +258,6 @@ def save_subscribe(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
     waba_record(ctx, ctx.waba_id).subscribed_at = now_utc()
 
 
-def partner_only(ctx: Context) -> str | None:
-    return None if ctx.solution_partner else "Tech Provider: the customer pays Meta directly (no META_CREDIT_LINE_ID)"
-
-
 def run_assign_system_user(ctx: Context, api: GraphClient) -> dict[str, Any]:
     # This only gives our own system user access to a WABA already shared with our business, so it
     # may run beside the confirmation; the credit line, which bills us, waits for it.
@@ -224,10 +273,6 @@ def run_share_credit_line(ctx: Context, api: GraphClient) -> dict[str, Any]:
 
 def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     waba_record(ctx, ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
-
-
-def has_phone(ctx: Context) -> str | None:
-    return "the customer finished without a phone number" if ctx.event == FINISH_ONLY_WABA else None
 
 
 def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -252,14 +297,6 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
     phone.details = result
     onboarding.phone_number_id = phone.id
     onboarding.display_phone_number = phone.display_phone_number
-
-
-def registers(ctx: Context) -> str | None:
-    if ctx.event == FINISH_ONLY_WABA:
-        return "the customer finished without a phone number"
-    if ctx.event == FINISH_COEXISTENCE:
-        return "WhatsApp Business app numbers stay registered on the app; their data is synced instead"
-    return None
 
 
 def before_register(onboarding: Onboarding, ctx: Context) -> None:
@@ -289,10 +326,13 @@ def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) 
     phone.status = "CONNECTED"
 
 
-def count_registrations(ctx: Context, attempts: int, *, limit_reached: bool = False) -> None:
+def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
+    """Count the registration calls against Meta's limit (``before_register`` keeps to it)."""
+    if not attempts:
+        return
     phone = phone_record(ctx, ctx.phone_number_id)
     now = now_utc()
-    if limit_reached:
+    if error is not None and error.code == REGISTER_LIMIT_CODE:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
         # for 72 hours: stop asking until then.
         phone.registration_window_started_at = now
@@ -302,10 +342,6 @@ def count_registrations(ctx: Context, attempts: int, *, limit_reached: bool = Fa
         phone.registration_window_started_at = now
         phone.registration_attempts = 0
     phone.registration_attempts = (phone.registration_attempts or 0) + attempts
-
-
-def coexistence_only(ctx: Context) -> str | None:
-    return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
 
 
 def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -331,34 +367,34 @@ def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str,
         save_templates(waba.id, fetched, step_asked_at(onboarding, "fetch_templates"))
 
 
-def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    pass
-
+# -- the table, in the order of the story: each step after those it needs ------------------------------
 
 STEPS: tuple[Step, ...] = (
-    Step("exchange_code", "Exchange the signup code for a business token", (), run_exchange, save_exchange,
-         uses_waba=False),
-    Step("confirm_ids", "Confirm the shared WhatsApp Business Account", ("exchange_code",), run_confirm,
-         save_confirm, before=before_confirm, uses_waba=False),
-    Step("read_waba", "Read the WhatsApp Business Account", ("exchange_code",), run_read_waba, save_read_waba),
-    Step("subscribe_webhooks", "Subscribe to the account's webhooks", ("exchange_code",), run_subscribe,
-         save_subscribe),
-    Step("assign_system_user", "Add our system user to the account", ("exchange_code",),
-         run_assign_system_user, nothing_to_save, partner_only),
+    Step("exchange_code", "Exchange the signup code for a business token",
+         run=run_exchange, save=save_exchange, uses_waba=False),
+    Step("confirm_ids", "Confirm the shared WhatsApp Business Account", needs=("exchange_code",),
+         before=before_confirm, run=run_confirm, save=save_confirm, uses_waba=False),
+    Step("read_waba", "Read the WhatsApp Business Account", needs=("exchange_code",),
+         run=run_read_waba, save=save_read_waba),
+    Step("subscribe_webhooks", "Subscribe to the account's webhooks", needs=("exchange_code",),
+         run=run_subscribe, save=save_subscribe),
+    Step("assign_system_user", "Add our system user to the account", needs=("exchange_code",),
+         applies=partner_only, run=run_assign_system_user),
     # The credit line bills us: it waits until the customer's token has read the WABA, the proof of access
     # when debug_token lists no granted WABAs.
-    Step("share_credit_line", "Share our credit line", ("confirm_ids", "assign_system_user", "read_waba"),
-         run_share_credit_line, save_share_credit_line, partner_only),
-    Step("read_phone_number", "Read the phone number", ("exchange_code",), run_read_phone, save_read_phone,
-         has_phone),
-    Step("register_phone", "Register the phone number", ("read_phone_number",), run_register, save_register,
-         registers, before=before_register),
-    Step("sync_contacts", "Sync the WhatsApp Business app's contacts", ("read_phone_number",), run_sync_contacts,
-         nothing_to_save, coexistence_only),
-    Step("sync_history", "Sync the WhatsApp Business app's message history", ("sync_contacts",), run_sync_history,
-         nothing_to_save, coexistence_only),
-    Step("fetch_templates", "Fetch the approved message templates", ("exchange_code",), run_fetch_templates,
-         save_fetch_templates),
+    Step("share_credit_line", "Share our credit line", needs=("confirm_ids", "assign_system_user", "read_waba"),
+         applies=partner_only, run=run_share_credit_line, save=save_share_credit_line),
+    Step("read_phone_number", "Read the phone number", needs=("exchange_code",),
+         applies=has_phone, run=run_read_phone, save=save_read_phone),
+    Step("register_phone", "Register the phone number", needs=("read_phone_number",),
+         applies=registers, before=before_register, run=run_register, save=save_register,
+         after=count_registrations),
+    Step("sync_contacts", "Sync the WhatsApp Business app's contacts", needs=("read_phone_number",),
+         applies=coexistence_only, run=run_sync_contacts),
+    Step("sync_history", "Sync the WhatsApp Business app's message history", needs=("sync_contacts",),
+         applies=coexistence_only, run=run_sync_history),
+    Step("fetch_templates", "Fetch the approved message templates", needs=("exchange_code",),
+         run=run_fetch_templates, save=save_fetch_templates),
 )
 STEPS_BY_NAME = {step.name: step for step in STEPS}
 LABELS = {step.name: step.label for step in STEPS} | {
