@@ -12,19 +12,18 @@ A number Meta has not verified makes the onboarding wait for the person, who ask
 it (``request_verification_code``, ``verify_phone``); registration then goes on. What failed runs again,
 with the stored token, on ``retry``. ``summary`` is the onboarding as the browser and the API see it.
 
-The rooms, each importing only those before it:
-``errors`` (what a request is refused with), ``context`` (what the steps of one run share), ``records``
-(the WABA, number and template records the saves write), ``steps`` (each step, and the table of them),
-``runner`` (claims, concurrency, recording, concluding, retry), ``verification`` (the code flow),
-``summary``.
+The modules, each importing only those before it: ``errors`` (what a request is refused with),
+``context`` (what the steps of one run share), ``records`` (the WABA, number and template records the
+saves write), ``steps`` (each step, and the table of them), ``runner`` (claims, concurrency, recording,
+concluding, retry), ``progress`` (``summary``), ``verification`` (the code flow).
 """
 
 from __future__ import annotations
 
 from .errors import DuplicateCode, OnboardingError
+from .progress import summary
 from .runner import retry, start
 from .steps import FINISH, FINISH_COEXISTENCE, FINISH_EVENTS, FINISH_ONLY_WABA, LABELS
-from .summary import summary
 from .verification import request_verification_code, verify_phone
 
 __all__ = [

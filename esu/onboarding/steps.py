@@ -83,10 +83,6 @@ class StepFailed(Exception):
     """The step failed for a reason of ours, not Graph's."""
 
 
-def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    pass
-
-
 @dataclass(frozen=True)
 class Step:
     """One row of ``STEPS``: a step of the sequence and the functions the runner calls for it."""
@@ -95,14 +91,14 @@ class Step:
     label: str
     #: Talks to Graph in a worker thread (no database); what it returns is the step's recorded result.
     run: Callable[[Context, GraphClient], dict[str, Any]]
+    #: Writes what ``run`` returned to the records, on the caller's thread, once it succeeded.
+    save: Callable[[Onboarding, Context, dict[str, Any]], None]
     #: The steps that must have succeeded, or been skipped, before this one starts.
     needs: tuple[str, ...] = ()
     #: A reason to skip the step for this onboarding, or None.
     applies: Callable[[Context], str | None] = applies_always
     #: Runs on the caller's thread just before ``run``; may raise StepFailed to stop the step.
     before: Callable[[Onboarding, Context], None] | None = None
-    #: Writes what ``run`` returned to the records, on the caller's thread, once it succeeded.
-    save: Callable[[Onboarding, Context, dict[str, Any]], None] = nothing_to_save
     #: Runs on the caller's thread once the step has ended, however it ended (before ``save``), with how
     #: many calls it made to Graph and the Graph error it failed with, if any.
     after: Callable[[Context, int, GraphError | None], None] | None = None
@@ -367,6 +363,10 @@ def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str,
         save_templates(waba.id, fetched, step_asked_at(onboarding, "fetch_templates"))
 
 
+def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    pass
+
+
 # -- the table, in the order of the story: each step after those it needs ------------------------------
 
 STEPS: tuple[Step, ...] = (
@@ -379,7 +379,7 @@ STEPS: tuple[Step, ...] = (
     Step("subscribe_webhooks", "Subscribe to the account's webhooks", needs=("exchange_code",),
          run=run_subscribe, save=save_subscribe),
     Step("assign_system_user", "Add our system user to the account", needs=("exchange_code",),
-         applies=partner_only, run=run_assign_system_user),
+         applies=partner_only, run=run_assign_system_user, save=nothing_to_save),
     # The credit line bills us: it waits until the customer's token has read the WABA, the proof of access
     # when debug_token lists no granted WABAs.
     Step("share_credit_line", "Share our credit line", needs=("confirm_ids", "assign_system_user", "read_waba"),
@@ -390,9 +390,9 @@ STEPS: tuple[Step, ...] = (
          applies=registers, before=before_register, run=run_register, save=save_register,
          after=count_registrations),
     Step("sync_contacts", "Sync the WhatsApp Business app's contacts", needs=("read_phone_number",),
-         applies=coexistence_only, run=run_sync_contacts),
+         applies=coexistence_only, run=run_sync_contacts, save=nothing_to_save),
     Step("sync_history", "Sync the WhatsApp Business app's message history", needs=("sync_contacts",),
-         applies=coexistence_only, run=run_sync_history),
+         applies=coexistence_only, run=run_sync_history, save=nothing_to_save),
     Step("fetch_templates", "Fetch the approved message templates", needs=("exchange_code",),
          run=run_fetch_templates, save=save_fetch_templates),
 )

@@ -1,4 +1,4 @@
-"""What the browser and the API see of an onboarding."""
+"""An onboarding's progress as the browser and the API follow it: ``summary``."""
 
 from __future__ import annotations
 
