@@ -265,6 +265,8 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
 
 @dataclass
 class Outcome:
+    """How a step's run ended, as the worker thread saw it; ``_finish`` records it on the caller's."""
+
     status: StepStatus
     result: dict[str, Any] | None
     attempts: int
