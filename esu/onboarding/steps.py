@@ -240,7 +240,7 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
             setattr(waba, name, str(result[name]))
     if result.get("account_review_status") is not None:
         save_read_fact(waba, "account_review_updated_at", step_asked_at(onboarding, "read_waba"),
-                        account_review_status=str(result["account_review_status"]))
+                       account_review_status=str(result["account_review_status"]))
     waba.details = result
     onboarding.business_id = onboarding.business_id or waba.business_id
     onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
