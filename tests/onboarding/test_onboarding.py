@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-import requests
 import sqlalchemy as sa
 
 from esu.extensions import db
 from esu.graph import GraphClient, GraphError
 from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
 
-from .conftest import CREDIT_LINE_ID, ServerThread
-from .helpers import browser_session, new_ref, statuses, step
+from ..conftest import CREDIT_LINE_ID
+from ..helpers import browser_session, new_ref, statuses, step
+from .conftest import at_once
 
 
 def test_tech_provider_happy_path(simulator, post_callback):
@@ -122,38 +121,16 @@ def test_the_same_code_twice_is_409_with_the_first_onboarding(simulator, post_ca
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Onboarding)) == 1
 
 
-@pytest.fixture
-def served_app(app):
-    """The app on a real threaded server, for requests that must truly run at the same time."""
-    server = ServerThread(app)
-    yield server
-    server.stop()
-
-
 def test_two_callbacks_racing_with_one_code_make_one_onboarding(simulator, served_app, page):
     signup = simulator.signup()
     simulator.latency(20)  # the winner is still working while the loser arrives
     browsers = [browser_session(served_app.url) for _ in range(2)]
-    barrier = threading.Barrier(len(browsers))
-    answers: list[requests.Response] = []
-    errors: list[Exception] = []
+    body = {key: signup[key] for key in ("code", "event", "waba_id", "phone_number_id", "business_id")}
 
-    def finish_signup(session, token):
-        body = {key: signup[key] for key in ("code", "event", "waba_id", "phone_number_id", "business_id")}
-        try:
-            barrier.wait(timeout=10)
-            answers.append(session.post(f"{served_app.url}/signup/demo/callback", timeout=30,
-                                        json={**body, "client_ref": new_ref()}, headers={"X-CSRFToken": token}))
-        except Exception as exc:  # noqa: BLE001 -- reported below, on the test's thread
-            errors.append(exc)
+    answers = at_once(browsers, lambda session, token: session.post(
+        f"{served_app.url}/signup/demo/callback", timeout=30, json={**body, "client_ref": new_ref()},
+        headers={"X-CSRFToken": token}))
 
-    threads = [threading.Thread(target=finish_signup, args=browser) for browser in browsers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert not errors
     assert sorted(answer.status_code for answer in answers) == [201, 409]
     winner = next(answer for answer in answers if answer.status_code == 201).json()
     loser = next(answer for answer in answers if answer.status_code == 409).json()

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep
 
-from .helpers import new_ref, step
-from .webhooks.conftest import encode, envelope, sign
+from ..helpers import new_ref, step
+from ..webhooks.conftest import encode, envelope, sign
 
 PARTNER_ID = "1715120619246906"
 

@@ -5,7 +5,6 @@ The app runs as a Solution Partner here, so every step of the sequence has work 
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -15,8 +14,9 @@ from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
 from esu.onboarding import LABELS
 
-from .conftest import CREDIT_LINE_ID, ServerThread
-from .helpers import STEP_OPERATIONS, browser_session, call_counts, new_ref, statuses, step
+from ..conftest import CREDIT_LINE_ID
+from ..helpers import STEP_OPERATIONS, browser_session, call_counts, new_ref, statuses, step
+from .conftest import at_once
 
 #: For each operation: the step it belongs to, and the steps that wait for that one.
 FAILING = {
@@ -222,38 +222,17 @@ def test_retry_of_an_unknown_onboarding_is_404(client, csrf_token):
     assert response.is_json
 
 
-@pytest.fixture
-def served_app(app):
-    server = ServerThread(app)
-    yield server
-    server.stop()
-
-
 def test_two_racing_retries_run_the_failed_steps_once(simulator, served_app, page, post_callback):
     signup = simulator.signup()
     simulator.fault("subscribed_apps", 200, times=1)
     ref = new_ref()
     assert post_callback(signup, client_ref=ref).get_json()["status"] == "failed"
     browsers = [browser_session(served_app.url) for _ in range(2)]
-    barrier = threading.Barrier(len(browsers))
-    answers: list[int] = []
-    errors: list[Exception] = []
 
-    def press_retry(session, token):
-        try:
-            barrier.wait(timeout=10)
-            answers.append(session.post(f"{served_app.url}/signup/demo/onboardings/{ref}/retry",
-                                        headers={"X-CSRFToken": token}, timeout=30).status_code)
-        except Exception as exc:  # noqa: BLE001 -- reported below, on the test's thread
-            errors.append(exc)
+    answers = at_once(browsers, lambda session, token: session.post(
+        f"{served_app.url}/signup/demo/onboardings/{ref}/retry", headers={"X-CSRFToken": token},
+        timeout=30).status_code)
 
-    threads = [threading.Thread(target=press_retry, args=browser) for browser in browsers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert not errors
     assert sorted(answers) == [200, 409]
     assert len(simulator.calls("subscribed_apps")) == 2  # the failed call, then one retry
     db.session.expire_all()

@@ -1,0 +1,32 @@
+"""Onboarding: a code from Embedded Signup becomes a fully onboarded customer, every step recorded.
+
+The browser's callback brings the code (``start``). The code becomes a business token, and the token
+unlocks the rest: confirm which WhatsApp Business Account the customer shared, read it, subscribe to its
+webhooks, share our credit line (as a Solution Partner), read and register the phone number, sync a
+WhatsApp Business app's data, fetch the templates. Steps that do not depend on each other run at the same
+time, so a callback takes the critical path of dependent Graph round trips (exchange → read number →
+register; exchange → confirm → credit line) rather than their sum. Each step's status, attempts, timing
+and Graph error are saved as it starts and ends, for the browser and the admin to follow.
+
+A number Meta has not verified makes the onboarding wait for the person, who asks for a code and enters
+it (``request_verification_code``, ``verify_phone``); registration then goes on. What failed runs again,
+with the stored token, on ``retry``. ``summary`` is the onboarding as the browser and the API see it.
+
+The modules, each importing only those before it: ``errors`` (what a request is refused with),
+``context`` (what the steps of one run share), ``records`` (the WABA, number and template records the
+saves write), ``steps`` (each step, and the table of them), ``runner`` (claims, concurrency, recording,
+concluding, retry), ``progress`` (``summary``), ``verification`` (the code flow).
+"""
+
+from __future__ import annotations
+
+from .errors import DuplicateCode, OnboardingError
+from .progress import summary
+from .runner import retry, start
+from .steps import FINISH, FINISH_COEXISTENCE, FINISH_EVENTS, FINISH_ONLY_WABA, LABELS
+from .verification import request_verification_code, verify_phone
+
+__all__ = [
+    "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "DuplicateCode", "OnboardingError",
+    "request_verification_code", "retry", "start", "summary", "verify_phone",
+]

@@ -1,0 +1,35 @@
+"""What the steps of one run share: the identifiers as they become known, the app's Meta settings, what
+the finished steps answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Context:
+    """What the steps of one run share. Worker threads only read it, except for the fields the step
+    they depend on filled in before they started."""
+
+    event: str
+    code: str | None
+    token: str | None
+    waba_id: str | None
+    phone_number_id: str | None
+    business_id: str | None
+    pin: str | None
+    app_id: str
+    credit_line_id: str | None
+    system_user_id: str | None
+    credit_currency: str
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: For a code-only callback: WABAs announced by PARTNER_ADDED and not yet claimed (``before_confirm``).
+    announced_waba_ids: list[str] = field(default_factory=list)
+    #: The WABA and number records the saves wrote, for the calling thread only: held here because the
+    #: session forgets an unchanged record once nothing refers to it, and each save would read it again.
+    records: dict[tuple[type, str], Any] = field(default_factory=dict)
+
+    @property
+    def solution_partner(self) -> bool:
+        return bool(self.credit_line_id)

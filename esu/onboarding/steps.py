@@ -1,0 +1,406 @@
+"""The steps of an onboarding and their table (``STEPS``, at the end): what each step needs, when it applies,
+and the functions the runner calls for it.
+
+``run`` talks to Graph in a worker thread and may fill in the Context for the steps that wait for it; the
+other functions run on the caller's thread, where the database is, and ``save`` writes what ``run``
+returned. A new step is its functions here and a row in the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..graph import GraphClient, GraphError
+from ..models import Onboarding, OnboardingStatus, WebhookEvent, now_utc
+from .context import Context
+from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
+
+# Logged under the package's name, which log filters and searches already know.
+log = logging.getLogger(__package__)
+
+#: How many unclaimed PARTNER_ADDED WABAs a code-only callback tries, newest first.
+ANNOUNCED_WABAS_TRIED = 10
+REGISTER_LIMIT = 10
+#: Meta's answer once a number has been registered (or deregistered) too often.
+REGISTER_LIMIT_CODE = 133016
+REGISTER_WINDOW = timedelta(hours=72)
+
+
+# -- when a step applies: how the customer finished Embedded Signup, and how esu is set up -------------
+
+# The events that end Embedded Signup, each a route through the steps. A new one is named here and in
+# FINISH_EVENTS (and in the widget's esu-signup.js); the ``applies`` functions below say which steps it
+# leaves out.
+FINISH = "FINISH"
+FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
+FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
+FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
+
+
+def applies_always(ctx: Context) -> str | None:
+    return None
+
+
+def partner_only(ctx: Context) -> str | None:
+    return None if ctx.solution_partner else "Tech Provider: the customer pays Meta directly (no META_CREDIT_LINE_ID)"
+
+
+def has_phone(ctx: Context) -> str | None:
+    return "the customer finished without a phone number" if ctx.event == FINISH_ONLY_WABA else None
+
+
+def registers(ctx: Context) -> str | None:
+    if ctx.event == FINISH_ONLY_WABA:
+        return "the customer finished without a phone number"
+    if ctx.event == FINISH_COEXISTENCE:
+        return "WhatsApp Business app numbers stay registered on the app; their data is synced instead"
+    return None
+
+
+def coexistence_only(ctx: Context) -> str | None:
+    return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
+
+
+# -- what a step can say besides success ---------------------------------------------------------------
+
+
+class Skip(Exception):
+    """The step does not apply to this onboarding."""
+
+
+class Wait(Exception):
+    """The step waits for the person (a number to verify)."""
+
+
+class StepFailed(Exception):
+    """The step failed for a reason of ours, not Graph's."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of ``STEPS``: a step of the sequence and the functions the runner calls for it."""
+
+    name: str
+    label: str
+    #: Talks to Graph in a worker thread (no database); what it returns is the step's recorded result.
+    run: Callable[[Context, GraphClient], dict[str, Any]]
+    #: Writes what ``run`` returned to the records, on the caller's thread, once it succeeded.
+    save: Callable[[Onboarding, Context, dict[str, Any]], None]
+    #: The steps that must have succeeded, or been skipped, before this one starts.
+    needs: tuple[str, ...] = ()
+    #: A reason to skip the step for this onboarding, or None.
+    applies: Callable[[Context], str | None] = applies_always
+    #: Runs on the caller's thread just before ``run``; may raise StepFailed to stop the step.
+    before: Callable[[Onboarding, Context], None] | None = None
+    #: Runs on the caller's thread once the step has ended, however it ended (before ``save``), with how
+    #: many calls it made to Graph and the Graph error it failed with, if any.
+    after: Callable[[Context, int, GraphError | None], None] | None = None
+    #: Also waits for ``confirm_ids`` when the browser did not say which WABA (or number) it was.
+    uses_waba: bool = True
+
+    def waits_for(self, onboarding: Onboarding) -> tuple[str, ...]:
+        """The steps this one waits for: ``needs``, and ``confirm_ids`` where ``uses_waba`` asks for it."""
+        unknown = onboarding.waba_id is None or (self.name == "read_phone_number" and not onboarding.phone_number_id)
+        if self.uses_waba and unknown and "confirm_ids" not in self.needs:
+            return (*self.needs, "confirm_ids")
+        return self.needs
+
+
+# -- the steps, in the order of the table --------------------------------------------------------------
+
+
+def run_exchange(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    if not ctx.code:
+        raise StepFailed("the signup code was already used; the customer needs to go through signup again")
+    token = api.exchange_code(ctx.code)
+    ctx.token = token["access_token"]
+    return {"token_type": token.get("token_type"), "expires_in": token.get("expires_in")}
+
+
+def save_exchange(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    onboarding.business_token = ctx.token
+    if result.get("expires_in"):
+        onboarding.token_expires_at = now_utc() + timedelta(seconds=int(result["expires_in"]))
+
+
+def before_confirm(onboarding: Onboarding, ctx: Context) -> None:
+    if ctx.waba_id is None:
+        # A code-only callback: the WABAs Meta's PARTNER_ADDED announced that no callback has claimed yet are
+        # where to look last (run_confirm reads each with this customer's token: only theirs answers).
+        ctx.announced_waba_ids = list(db.session.scalars(
+            sa.select(Onboarding.waba_id)
+            .where(Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK,
+                   Onboarding.waba_id.is_not(None), Onboarding.id != onboarding.id)
+            .order_by(Onboarding.id.desc()).limit(ANNOUNCED_WABAS_TRIED)))
+
+
+def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    """The token is valid and ours; the WABA is the customer's.
+
+    Meta's ``debug_token`` listed the granted WABAs in ``granular_scopes`` until June 2026; Embedded Signup
+    tokens now carry no such entry (chatwoot/chatwoot#14690). The list is used when Meta sends it. Without
+    it, the WABA the browser reported is proved by reading it with the customer's token (``read_waba``,
+    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``."""
+    data = api.debug_token(ctx.token)
+    if not data.get("is_valid"):
+        raise StepFailed("Meta reports the new business token as not valid")
+    if str(data.get("app_id")) != str(ctx.app_id):
+        raise StepFailed("the business token was issued to another app")
+    granted = _granted_waba_ids(data)
+    if ctx.waba_id is None:
+        ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
+    elif granted is None:
+        found_in = "the browser's report (read with the customer's token in read_waba)"
+    elif ctx.waba_id in granted:
+        found_in = "the browser's report, among debug_token's granted ones"
+    else:
+        raise StepFailed(f"WhatsApp Business Account {ctx.waba_id} is not among those the customer granted")
+    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted,
+            "token_type": data.get("type"), "expires_at": data.get("expires_at")}
+
+
+def _granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
+    """The WABAs ``debug_token`` lists as granted, most recently onboarded first; None when it lists none."""
+    for scope in debug.get("granular_scopes") or []:
+        if scope.get("scope") == "whatsapp_business_management" and scope.get("target_ids"):
+            return [str(target) for target in scope["target_ids"]]
+    return None
+
+
+def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: list[str] | None) -> tuple[str, str]:
+    """The WABA of a callback that brought only the code: the newest granted one when ``debug_token`` lists
+    them; else the first assigned to the system user the token acts as; else one that Meta's PARTNER_ADDED
+    announced and the token can read."""
+    if granted:
+        return granted[0], "debug_token's granted WABAs"
+    if debug.get("user_id"):
+        try:
+            assigned = api.assigned_wabas(str(debug["user_id"]), ctx.token)
+        except GraphError as error:
+            if error.transient:
+                raise
+            log.info("the token's assigned WABAs could not be read: %s", error)
+            assigned = []
+        if assigned:
+            return str(assigned[0]["id"]), "the WABAs assigned to the token's system user"
+    for waba_id in ctx.announced_waba_ids:
+        try:
+            api.get_waba(waba_id, ctx.token)
+        except GraphError as error:
+            if error.transient:
+                raise
+            continue
+        return waba_id, "Meta's PARTNER_ADDED webhook, read with the customer's token"
+    raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
+                     "retry once its partner webhook has arrived")
+
+
+def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    onboarding.waba_id = result["waba_id"]
+    waba = waba_record(ctx, result["waba_id"])
+    waba.business_id = waba.business_id or onboarding.business_id
+    _absorb_placeholders(onboarding)
+
+
+def _absorb_placeholders(onboarding: Onboarding) -> None:
+    """PARTNER_ADDED may have come before a signup that did not say its WABA (a code-only callback) and left
+    a record waiting for this callback: fold it into this onboarding, with its webhook events."""
+    placeholders = db.session.scalars(sa.select(Onboarding).where(
+        Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
+        Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
+    if placeholders:
+        # The run does not reload its onboarding after each commit; a webhook may have stamped it since.
+        db.session.refresh(onboarding, ["partner_added_at"])
+    for placeholder in placeholders:
+        stamps = [stamp for stamp in (onboarding.partner_added_at, placeholder.partner_added_at) if stamp]
+        onboarding.partner_added_at = max(stamps, default=None)
+        db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.onboarding_id == placeholder.id)
+                           .values(onboarding_id=onboarding.id))
+        db.session.delete(placeholder)
+
+
+def run_read_waba(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    return api.get_waba(ctx.waba_id, ctx.token)
+
+
+def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba = waba_record(ctx, ctx.waba_id)
+    owner = result.get("owner_business_info") or {}
+    waba.business_id = owner.get("id") or waba.business_id or onboarding.business_id
+    for name in ("name", "currency", "timezone_id", "message_template_namespace",
+                 "business_verification_status", "ownership_type", "country"):
+        if result.get(name) is not None:
+            setattr(waba, name, str(result[name]))
+    if result.get("account_review_status") is not None:
+        save_read_fact(waba, "account_review_updated_at", step_asked_at(onboarding, "read_waba"),
+                       account_review_status=str(result["account_review_status"]))
+    waba.details = result
+    onboarding.business_id = onboarding.business_id or waba.business_id
+    onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
+
+
+def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    return api.subscribe_app(ctx.waba_id, ctx.token)
+
+
+def save_subscribe(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba_record(ctx, ctx.waba_id).subscribed_at = now_utc()
+
+
+def run_assign_system_user(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    # This only gives our own system user access to a WABA already shared with our business, so it
+    # may run beside the confirmation; the credit line, which bills us, waits for it.
+    return api.assign_system_user(ctx.waba_id, ctx.system_user_id)
+
+
+def run_share_credit_line(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    result = api.share_credit_line(ctx.credit_line_id, ctx.waba_id, ctx.credit_currency)
+    if not result.get("allocation_config_id"):
+        raise StepFailed("Meta shared the credit line but returned no allocation config id")
+    return result
+
+
+def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba_record(ctx, ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
+
+
+def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    if not ctx.phone_number_id:
+        numbers = api.list_phone_numbers(ctx.waba_id, ctx.token)
+        if not numbers:
+            raise StepFailed("the WhatsApp Business Account has no phone number")
+        ctx.phone_number_id = str(numbers[0]["id"])
+    return api.get_phone_number(ctx.phone_number_id, ctx.token)
+
+
+def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba_record(ctx, ctx.waba_id)
+    phone = phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
+    phone.waba_id = ctx.waba_id
+    for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
+        if result.get(name) is not None:
+            setattr(phone, name, str(result[name]))
+    naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
+    if naming:
+        save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
+    phone.details = result
+    onboarding.phone_number_id = phone.id
+    onboarding.display_phone_number = phone.display_phone_number
+
+
+def before_register(onboarding: Onboarding, ctx: Context) -> None:
+    phone = phone_record(ctx, ctx.phone_number_id)
+    window_open = (phone.registration_window_started_at is not None
+                   and now_utc() - phone.registration_window_started_at < REGISTER_WINDOW)
+    if window_open and phone.registration_attempts >= REGISTER_LIMIT:
+        raise StepFailed(f"Meta allows {REGISTER_LIMIT} registration attempts per number in 72 hours; "
+                         "try again after the window has passed")
+    # The PIN is kept before Meta sees it: a crash after registering must not lose it.
+    if not phone.pin:
+        phone.pin = ctx.pin
+    ctx.pin = phone.pin
+
+
+def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    phone = ctx.results["read_phone_number"]
+    if phone.get("code_verification_status") != "VERIFIED":
+        raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
+    api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
+    return {"registered": True}
+
+
+def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    phone = phone_record(ctx, ctx.phone_number_id)
+    phone.registered_at = now_utc()
+    phone.status = "CONNECTED"
+
+
+def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
+    """Count the registration calls against Meta's limit (``before_register`` keeps to it)."""
+    if not attempts:
+        return
+    phone = phone_record(ctx, ctx.phone_number_id)
+    now = now_utc()
+    if error is not None and error.code == REGISTER_LIMIT_CODE:
+        # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
+        # for 72 hours: stop asking until then.
+        phone.registration_window_started_at = now
+        phone.registration_attempts = max(REGISTER_LIMIT, phone.registration_attempts or 0)
+        return
+    if phone.registration_window_started_at is None or now - phone.registration_window_started_at > REGISTER_WINDOW:
+        phone.registration_window_started_at = now
+        phone.registration_attempts = 0
+    phone.registration_attempts = (phone.registration_attempts or 0) + attempts
+
+
+def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    # Meta allows 24 hours for both syncs, contacts first, and each only once: two steps, so that a retry
+    # after a failed history sync does not ask for the contacts again.
+    answer = api.sync_business_app(ctx.phone_number_id, "smb_app_state_sync", ctx.token)
+    return {"request_id": answer.get("request_id")}
+
+
+def run_sync_history(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    return {"request_id": api.sync_business_app(ctx.phone_number_id, "history", ctx.token).get("request_id")}
+
+
+def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    templates = api.list_message_templates(ctx.waba_id, ctx.token)
+    return {"count": len(templates), "templates": templates}
+
+
+def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    waba = waba_record(ctx, ctx.waba_id)
+    fetched = result.pop("templates")
+    if fetched:
+        save_templates(waba.id, fetched, step_asked_at(onboarding, "fetch_templates"))
+
+
+def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    pass
+
+
+# -- the table, in the order of the story: each step after those it needs ------------------------------
+
+STEPS: tuple[Step, ...] = (
+    Step("exchange_code", "Exchange the signup code for a business token",
+         run=run_exchange, save=save_exchange, uses_waba=False),
+    Step("confirm_ids", "Confirm the shared WhatsApp Business Account", needs=("exchange_code",),
+         before=before_confirm, run=run_confirm, save=save_confirm, uses_waba=False),
+    Step("read_waba", "Read the WhatsApp Business Account", needs=("exchange_code",),
+         run=run_read_waba, save=save_read_waba),
+    Step("subscribe_webhooks", "Subscribe to the account's webhooks", needs=("exchange_code",),
+         run=run_subscribe, save=save_subscribe),
+    Step("assign_system_user", "Add our system user to the account", needs=("exchange_code",),
+         applies=partner_only, run=run_assign_system_user, save=nothing_to_save),
+    # The credit line bills us: it waits until the customer's token has read the WABA, the proof of access
+    # when debug_token lists no granted WABAs.
+    Step("share_credit_line", "Share our credit line", needs=("confirm_ids", "assign_system_user", "read_waba"),
+         applies=partner_only, run=run_share_credit_line, save=save_share_credit_line),
+    Step("read_phone_number", "Read the phone number", needs=("exchange_code",),
+         applies=has_phone, run=run_read_phone, save=save_read_phone),
+    Step("register_phone", "Register the phone number", needs=("read_phone_number",),
+         applies=registers, before=before_register, run=run_register, save=save_register,
+         after=count_registrations),
+    Step("sync_contacts", "Sync the WhatsApp Business app's contacts", needs=("read_phone_number",),
+         applies=coexistence_only, run=run_sync_contacts, save=nothing_to_save),
+    Step("sync_history", "Sync the WhatsApp Business app's message history", needs=("sync_contacts",),
+         applies=coexistence_only, run=run_sync_history, save=nothing_to_save),
+    Step("fetch_templates", "Fetch the approved message templates", needs=("exchange_code",),
+         run=run_fetch_templates, save=save_fetch_templates),
+)
+STEPS_BY_NAME = {step.name: step for step in STEPS}
+LABELS = {step.name: step.label for step in STEPS} | {
+    "request_code": "Send the verification code",
+    "verify_code": "Check the verification code",
+}
+# Where each step stands in the story; the verification calls come just before registration.
+POSITIONS = {step.name: index * 10 for index, step in enumerate(STEPS)}
+POSITIONS |= {"request_code": POSITIONS["register_phone"] - 2, "verify_code": POSITIONS["register_phone"] - 1}
