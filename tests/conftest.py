@@ -171,9 +171,9 @@ def make_config(database_url: str, simulator_url: str, **overrides) -> dict:
         "META_GRAPH_URL": f"{simulator_url}/_meta/graph",
         "GRAPH_BACKOFF_SECONDS": 0.01,
         "SIMULATOR_WEBHOOK_RETRY_SECONDS": (),
-        # With REDIS_URL, pytest-xdist's workers share one Redis: each keeps its rate-limit counters under a
-        # prefix of its own, which only its own tests reset.
-        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"esu-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"},
+        # With REDIS_URL, test processes (pytest-xdist's workers, other runs on the machine) share one Redis:
+        # each keeps its rate-limit counters under a prefix of its own, which only its own tests reset.
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"esu-test-{os.getpid()}"},
         **META,
         **overrides,
     }
