@@ -125,7 +125,7 @@ def finish(config, instance_path: Path) -> None:
     config["ESU_SIMULATOR"] = _is_on(simulator) if simulator is not None else not config.get("META_APP_ID")
 
     if production:
-        _check_production(config)
+        _check_production(config, simulator_asked=simulator is not None and config["ESU_SIMULATOR"])
     else:
         _fill_development_secrets(config, instance_path)
 
@@ -197,7 +197,7 @@ def parse_keys(value: str | None) -> list[bytes]:
     return [key.encode() for key in keys]
 
 
-def _check_production(config) -> None:
+def _check_production(config, simulator_asked: bool = False) -> None:
     missing = [name for name in PRODUCTION_SECRETS if not config.get(name)]
     placeholders = [
         name
@@ -215,6 +215,9 @@ def _check_production(config) -> None:
         problems.append("missing: " + ", ".join(missing))
     if placeholders:
         problems.append("placeholder values: " + ", ".join(placeholders))
+    if simulator_asked:
+        # The simulator answers as Meta, for anyone: codes, tokens, signed webhooks.
+        problems.append("ESU_SIMULATOR on (the Meta simulator must never stand in for Meta there): unset it")
     if problems:
         raise ConfigError("esu will not start in production with " + "; ".join(problems) + ".")
 
