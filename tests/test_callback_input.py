@@ -46,6 +46,8 @@ def nothing_happened(simulator, app):
         ({"waba_id": "12a"}, "waba_id", "string of digits"),
         ({"waba_id": ["1001"]}, "waba_id", "string of digits"),
         ({"waba_id": "1" * 33}, "waba_id", "string of digits"),
+        ({"waba_id": "١٠٠١"}, "waba_id", "string of digits"),  # digits to Python's \d, not to Meta
+        ({"waba_id": "1001\n"}, "waba_id", "string of digits"),
         ({"phone_number_id": {"id": "2002"}}, "phone_number_id", "string of digits"),
         ({"phone_number_id": "-2002"}, "phone_number_id", "string of digits"),
         ({"business_id": 3.5}, "business_id", "string of digits"),

@@ -19,12 +19,15 @@ from ..models import Onboarding, SignupPage
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
 
-NUMERIC_ID = re.compile(r"^\d{1,32}$")
-CLIENT_REF = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# [0-9], never \d: Python's \d also takes other scripts' digits ("١٢٣"), which Meta's ids and codes never are;
+# \Z, not $, which also matches before a final newline.
+NUMERIC_ID = re.compile(r"^[0-9]{1,32}\Z")
+VERIFICATION_CODE = re.compile(r"^[0-9]{6}\Z")
+CLIENT_REF = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 #: Meta's screen names are upper-case identifiers; new ones appear, so the shape is checked, not a list.
-FLOW_SCREEN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+FLOW_SCREEN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}\Z")
+SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 EVENT_MAX_BYTES = 2048
 ERROR_MESSAGE_MAX_CHARS = 1000
 
@@ -155,7 +158,8 @@ def business_prefill(prefill: dict[str, Any] | None) -> dict[str, Any]:
     """``extras.setup.business`` from a page's pre-fill, with the types Meta documents."""
     business = _drop_blanks(dict(prefill or {}))
     phone = business.get("phone")
-    if isinstance(phone, dict) and isinstance(phone.get("code"), str) and phone["code"].lstrip("+").isdigit():
+    if isinstance(phone, dict) and isinstance(phone.get("code"), str) and phone["code"].lstrip("+").isascii() \
+            and phone["code"].lstrip("+").isdigit():
         business["phone"] = {**phone, "code": int(phone["code"].lstrip("+"))}  # an integer calling code
     return business
 
@@ -312,7 +316,7 @@ def verify_code(slug: str, ref: str):
     """Check the code the person typed; registration goes on when it is right."""
     onboarding = owned_onboarding(slug, ref)
     code = str(json_body(1024).get("code", "")).strip()
-    if not re.fullmatch(r"\d{6}", code):
+    if not VERIFICATION_CODE.match(code):
         raise BadInput({"code": "is the 6-digit code Meta sent"})
     onboarding = onboarding_service.verify_phone(onboarding, code)
     return jsonify(onboarding_service.summary(onboarding))

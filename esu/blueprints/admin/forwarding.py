@@ -52,7 +52,7 @@ def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = 
         abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(errors)}"
                                          for name, errors in filters_form.errors.items()))
     after = request.args.get("after", "")
-    before_id = int(after) if after.isdigit() and len(after) <= 18 else None
+    before_id = int(after) if after.isascii() and after.isdigit() and len(after) <= 18 else None
     rows = forwarding_service.deliveries(target, status=status_filter(filters_form.status.data), limit=PAGE_SIZE + 1,
                                          before_id=before_id, with_attempts=True)
     filters = {"status": filters_form.status.data} if filters_form.status.data else {}

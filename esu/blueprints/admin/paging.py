@@ -16,7 +16,7 @@ from ...extensions import db
 
 PAGE_SIZE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+CURSOR = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")
 
 
 @dataclass(frozen=True)
