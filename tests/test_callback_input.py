@@ -94,6 +94,20 @@ def test_a_body_that_is_not_a_json_object(client, csrf_token, page, data, conten
     assert response.get_json()["fields"]["body"] == "send a JSON object with Content-Type: application/json"
 
 
+@pytest.mark.parametrize(("data", "says"), [
+    # 5,000 levels in 10 KB, well under the body limit.
+    ('{"code": "AQcode", "waba_id": ' + "[" * 5000 + "]" * 5000 + "}", "is nested too deeply"),
+    ('{"code": "\\ud800"}', "not text"),  # a lone surrogate: no encoding has it
+    ('{"code": "AQ\\u0000code"}', "not text"),  # PostgreSQL keeps no NUL
+])
+def test_a_body_no_database_could_keep_is_400_json(client, csrf_token, page, data, says):
+    response = client.post("/signup/demo/callback", data=data, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token})
+
+    assert response.status_code == 400
+    assert says in response.get_json()["fields"]["body"]
+
+
 def test_an_unknown_page_is_404_json(post_json):
     response = post_json(GOOD, slug="no-such-page")
 
