@@ -90,7 +90,8 @@ def defaults() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "ADMIN_LOGIN_LIMIT": "5 per minute",  # failed admin logins per client IP
-        # Per client IP, across a page's onboarding calls (callback, retry, codes) and its funnel events.
+        # Per client IP, one budget for all the onboarding calls it makes, on any page (callbacks, retries, code
+        # requests and code checks together); the funnel events have a budget of their own.
         "SIGNUP_CALLBACK_LIMIT": "20 per minute",
         "SIGNUP_EVENTS_LIMIT": "120 per minute",
         "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long

@@ -21,6 +21,25 @@ def test_the_callback_is_limited_per_client(app_config, request):
     assert other.status_code == 400
 
 
+def test_the_onboarding_calls_share_one_budget_per_client(app_config, request):
+    """SIGNUP_CALLBACK_LIMIT is one allowance for the callback, retries and code requests and checks together,
+    on every page: not one each."""
+    app_config["SIGNUP_CALLBACK_LIMIT"] = "3 per minute"
+    client, token = request.getfixturevalue("client"), request.getfixturevalue("csrf_token")
+    headers = {"X-CSRFToken": token}
+    ref = "0123456789abcdef"
+
+    statuses = [
+        client.post("/signup/demo/callback", json={}, headers=headers).status_code,
+        client.post(f"/signup/demo/onboardings/{ref}/retry", headers=headers).status_code,
+        client.post(f"/signup/demo/onboardings/{ref}/verify-code", json={"code": "123456"}, headers=headers).status_code,
+        client.post(f"/signup/demo/onboardings/{ref}/request-code", json={}, headers=headers).status_code,
+        client.post("/signup/demo/callback", json={}, headers=headers).status_code,
+    ]
+
+    assert statuses == [400, 404, 404, 429, 429]
+
+
 def test_funnel_events_are_limited_per_client(app_config, request):
     app_config["SIGNUP_EVENTS_LIMIT"] = "2 per minute"
     client, token = request.getfixturevalue("client"), request.getfixturevalue("csrf_token")

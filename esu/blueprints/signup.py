@@ -298,8 +298,13 @@ def events(slug: str):
     return "", 204
 
 
+#: One budget per client address for every onboarding call, on any page: the callback, retries, code requests
+#: and code checks together (``limit`` would give each its own).
+onboarding_calls = limiter.shared_limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+
+
 @bp.post("/<slug>/callback")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def callback(slug: str):
     """Run the whole onboarding for a finished signup, inside this request, and answer its record."""
     signup_page = enabled_page(slug)
@@ -326,7 +331,7 @@ def status(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/retry")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def retry(slug: str, ref: str):
     """Run the failed steps again."""
     onboarding = onboarding_service.retry(owned_onboarding(slug, ref))
@@ -334,7 +339,7 @@ def retry(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/request-code")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def request_code(slug: str, ref: str):
     """Ask Meta to send the number's verification code by SMS or voice."""
     onboarding = owned_onboarding(slug, ref)
@@ -346,7 +351,7 @@ def request_code(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/verify-code")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def verify_code(slug: str, ref: str):
     """Check the code the person typed; registration goes on when it is right."""
     onboarding = owned_onboarding(slug, ref)
