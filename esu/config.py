@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from cryptography.fernet import Fernet
 
+from . import rate_limits
 from .sqlite import QueuedWritersConnection
 
 #: The simulator's own Meta app, used when no real one is configured.
@@ -95,7 +96,7 @@ def defaults() -> dict:
         "SIGNUP_CALLBACK_LIMIT": "20 per minute",
         "SIGNUP_EVENTS_LIMIT": "120 per minute",
         "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
-        # Redis down: count login failures in each process rather than refuse every login.
+        # Redis (or the database) down: count in each process rather than refuse every request.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Forwarding to clients' own URLs: (connect, read) seconds per attempt, and how long a worker owns a
         # claimed delivery (longer than any one attempt can take, or a second worker may send it too).
@@ -177,8 +178,9 @@ def finish(config, instance_path: Path) -> None:
     if config["SIGNUP_PAGE_CACHE_SECONDS"] < 0:
         raise ConfigError("SIGNUP_PAGE_CACHE_SECONDS cannot be negative.")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
-    # Rate-limit counters (admin logins) are shared by every worker when Redis is configured.
-    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
+    # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
+    # configured, else in the database (esu.rate_limits).
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or rate_limits.URI)
     _finish_https(config, production)
 
 

@@ -5,6 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from esu import rate_limits
+from esu.extensions import db
+from esu.models import now_utc
+from esu.models.rate_limits import RateLimitCounter
+from esu.rate_limits import DatabaseStorage
 
 from .conftest import APP_SECRET
 
@@ -58,3 +68,27 @@ def test_the_webhook_is_never_limited(app_config, request):
         response = client.post("/webhooks/whatsapp", data=body, content_type="application/json",
                                headers={"X-Hub-Signature-256": signature})
         assert response.status_code == 200
+
+
+def test_database_counters_count_fixed_windows(app):
+    """esu.rate_limits: the storage Flask-Limiter uses without Redis."""
+    storage = DatabaseStorage()
+    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+    assert storage.get("k") == 3 and storage.get("other") == 0
+    assert time.time() + 55 < storage.get_expiry("k") <= time.time() + 60
+    with db.engine.begin() as connection:  # the window has ended
+        connection.execute(sa.update(RateLimitCounter).values(expires_at=now_utc() - timedelta(seconds=1)))
+    assert storage.get("k") == 0
+    assert storage.incr("k", 60, amount=2) == 2  # a new window
+    storage.clear("k")
+    assert storage.get("k") == 0 and storage.check()
+
+
+def test_ended_windows_are_deleted_now_and_then(app, monkeypatch):
+    storage = DatabaseStorage()
+    storage.incr("old", 60)
+    with db.engine.begin() as connection:
+        connection.execute(sa.update(RateLimitCounter).values(expires_at=now_utc() - timedelta(seconds=1)))
+    monkeypatch.setattr(rate_limits, "PURGE_EVERY", 0)
+    storage.incr("new", 60)
+    assert db.session.scalars(sa.select(RateLimitCounter.key)).all() == ["new"]
