@@ -263,18 +263,83 @@ def writer_lock_path(database) -> str | None:
 
 
 def tune(engine) -> None:
-    """WAL lets readers (progress polls, the admin) run beside the writer; foreign keys are off by default."""
+    """WAL lets readers (progress polls, the admin) run beside the writer; foreign keys are off by default.
+
+    And two faults of the files are survived:
+
+    - A connection opened while the database file was read-only stays read-only, SQLite's way, after the file
+      is writable again: every write through it failed until a restart ("attempt to write a readonly
+      database"). Such an error now throws it away, with every connection of the pool opened before it
+      (SQLAlchemy's disconnect handling); the next ones open the file read-write as soon as it is.
+    - The ``-shm`` file (the WAL's index, which SQLite maps into memory) cut short under a running process
+      killed it at the next read of the mapping (SIGBUS), with its requests in flight; removed, the process
+      went on with an index no other process saw. Before each checkout the file is looked at: one cut short
+      is given its length back (zeros, which SQLite rebuilds the index from the WAL over), and one removed or
+      replaced makes the pool open its connections again, on the file that is there now.
+    """
     if engine.dialect.name != "sqlite":
         return
-    from sqlalchemy import event
+    from sqlalchemy import event, exc
 
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record):
+    def on_connect(dbapi_connection, record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        record.info[_SHM] = _shm_seen(dbapi_connection)
+
+    @event.listens_for(engine, "handle_error")
+    def read_only_is_a_disconnect(context):
+        if isinstance(context.original_exception, sqlite3.OperationalError) \
+                and "readonly database" in str(context.original_exception):
+            context.is_disconnect = True
+
+    @event.listens_for(engine, "checkout")
+    def shm_still_there(dbapi_connection, record, _proxy):
+        path = record.info.get(_SHM)
+        if path is None:
+            return
+        with _process_locks_guard:
+            if path not in _shm_files:  # another checkout found it replaced: this connection is opened again
+                return
+            inode, size = _shm_files[path]
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+            if now is None or now.st_ino != inode:
+                del _shm_files[path]  # the connections opened again record the file that is there
+                log.warning("the SQLite index %s was removed or replaced: opening the connections again", path)
+                raise exc.InvalidatePoolError(f"{path} was removed or replaced")
+            if now.st_size < size:
+                log.warning("the SQLite index %s was cut short (%d of %d bytes): giving it its length back",
+                            path, now.st_size, size)
+                os.truncate(path, size)
+            else:
+                _shm_files[path] = (inode, now.st_size)
+
+
+_SHM = "esu_sqlite_shm"
+#: The ``-shm`` files this process has mapped: (inode, the largest size seen), by path.
+_shm_files: dict[str, tuple[int, int]] = {}
+
+
+def _shm_seen(dbapi_connection) -> str | None:
+    """Note the ``-shm`` file of a new connection; its path (None in memory, or before there is one)."""
+    lock_path = getattr(dbapi_connection, "_lock_path", None)
+    if lock_path is None:
+        return None
+    path = lock_path.removesuffix("-writer") + "-shm"
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    with _process_locks_guard:
+        inode, size = _shm_files.get(path, (stat.st_ino, 0))
+        _shm_files[path] = (stat.st_ino, max(size, stat.st_size) if inode == stat.st_ino else stat.st_size)
+    return path
 
 
 def hold_writer_lock(connection) -> None:
