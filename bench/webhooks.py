@@ -8,7 +8,7 @@ Flask-SQLAlchemy (the yardstick the app must beat while doing its real work). Th
 are both kept up and loaded in turn, ``--rounds`` times (each round of the app with deliveries of its
 own), since the machine's pace drifts from minute to minute: the ratio is taken within each round, and
 the median of the rounds is the figure. Prints requests/s, ratio, p50 and p99 of every round, the count
-stored versus sent, and each gunicorn worker's peak RSS.
+stored versus sent, each gunicorn worker's peak RSS and, on SQLite, the WAL file's size after the run.
 
 On PostgreSQL it then loads esu and the honest alternative a user could write instead (bench/handler_app.py:
 about 30 lines of Flask, a pooled psycopg connection, the HMAC and one ``INSERT … ON CONFLICT DO NOTHING``
@@ -38,6 +38,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from esu.sqlite import wal_size  # noqa: E402
 
 from bench.common import (  # noqa: E402
     META,
@@ -224,6 +226,8 @@ def main() -> None:
                             sent += len(bodies) if app_stats["wrapped"] else min(app_stats["sent"], len(bodies))
                             against_handler.append((connections, app_stats, load(handler.url, bodies_file, at)))
                 stored, queued = stored_count(app.env)
+                # Read while the app still has the database open (the last connection to close deletes it).
+                wal_mb = wal_size(database_url.removeprefix("sqlite:///")) / 2**20 if not postgresql else None
 
             with BareServer("minimal_app", {"DATABASE_URL": database_url}, gunicorn_args) as minimal:
                 minimal_stats = load(minimal.url, bodies_files[0], args)
@@ -252,6 +256,8 @@ def main() -> None:
         print(f"  forwarding deliveries queued: {queued} (one per stored event)   "
               f"{'OK' if queued == stored else 'MISMATCH'}")
     print(f"  peak RSS per worker: {', '.join(f'{mb:.0f} MB' for mb in rss)}   (target <= 150 MB)")
+    if wal_mb is not None:
+        print(f"  SQLite WAL after the run: {wal_mb:.1f} MB   (target < 64 MB)")
     for connections, app_stats, handler_stats in against_handler:
         print(f"  at {connections:3d} connections: esu {requests_per_second(app_stats):6.0f} req/s (p99 "
               f"{app_stats['p99_us'] / 1000:5.1f} ms), the 30-line handler {requests_per_second(handler_stats):6.0f} "

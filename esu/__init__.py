@@ -53,8 +53,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .blueprints import admin, errors, health, signup, webhooks
+    from .blueprints import RowIdConverter, admin, errors, health, signup, webhooks
 
+    app.url_map.converters["int"] = RowIdConverter  # before the routes that use it
     app.register_blueprint(errors.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(signup.bp)

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from cryptography.fernet import Fernet
 
+from . import rate_limits
 from .sqlite import QueuedWritersConnection
 
 #: The simulator's own Meta app, used when no real one is configured.
@@ -90,11 +91,12 @@ def defaults() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "ADMIN_LOGIN_LIMIT": "5 per minute",  # failed admin logins per client IP
-        # Per client IP, across a page's onboarding calls (callback, retry, codes) and its funnel events.
+        # Per client IP, one budget for all the onboarding calls it makes, on any page (callbacks, retries, code
+        # requests and code checks together); the funnel events have a budget of their own.
         "SIGNUP_CALLBACK_LIMIT": "20 per minute",
         "SIGNUP_EVENTS_LIMIT": "120 per minute",
         "ADMIN_SESSION_HOURS": 12,  # an admin login lasts at most this long
-        # Redis down: count login failures in each process rather than refuse every login.
+        # Redis (or the database) down: count in each process rather than refuse every request.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Forwarding to clients' own URLs: (connect, read) seconds per attempt, and how long a worker owns a
         # claimed delivery (longer than any one attempt can take, or a second worker may send it too).
@@ -125,7 +127,7 @@ def finish(config, instance_path: Path) -> None:
     config["ESU_SIMULATOR"] = _is_on(simulator) if simulator is not None else not config.get("META_APP_ID")
 
     if production:
-        _check_production(config)
+        _check_production(config, simulator_asked=simulator is not None and config["ESU_SIMULATOR"])
     else:
         _fill_development_secrets(config, instance_path)
 
@@ -176,8 +178,9 @@ def finish(config, instance_path: Path) -> None:
     if config["SIGNUP_PAGE_CACHE_SECONDS"] < 0:
         raise ConfigError("SIGNUP_PAGE_CACHE_SECONDS cannot be negative.")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
-    # Rate-limit counters (admin logins) are shared by every worker when Redis is configured.
-    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
+    # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
+    # configured, else in the database (esu.rate_limits).
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or rate_limits.URI)
     _finish_https(config, production)
 
 
@@ -197,7 +200,7 @@ def parse_keys(value: str | None) -> list[bytes]:
     return [key.encode() for key in keys]
 
 
-def _check_production(config) -> None:
+def _check_production(config, simulator_asked: bool = False) -> None:
     missing = [name for name in PRODUCTION_SECRETS if not config.get(name)]
     placeholders = [
         name
@@ -215,6 +218,9 @@ def _check_production(config) -> None:
         problems.append("missing: " + ", ".join(missing))
     if placeholders:
         problems.append("placeholder values: " + ", ".join(placeholders))
+    if simulator_asked:
+        # The simulator answers as Meta, for anyone: codes, tokens, signed webhooks.
+        problems.append("ESU_SIMULATOR on (the Meta simulator must never stand in for Meta there): unset it")
     if problems:
         raise ConfigError("esu will not start in production with " + "; ".join(problems) + ".")
 

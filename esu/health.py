@@ -1,4 +1,5 @@
-"""Is this instance fit to serve: the database answers, and its schema is the one this code expects.
+"""Is this instance fit to serve: the database answers and takes writes, and its schema is the one this
+code expects.
 
 The expected schema is the head of ``migrations/`` (read once per process: the files do not change
 under a running instance); the database's is its ``alembic_version`` table.
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask import current_app
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .extensions import db
 
@@ -24,9 +25,13 @@ AHEAD = "ahead"
 UNKNOWN = "unknown"
 
 
+#: SchemaState.database: the database answers, but refuses to write (a read-only file or server).
+READ_ONLY = "read-only"
+
+
 @dataclass
 class SchemaState:
-    database: str  # "ok" or "unreachable"
+    database: str  # "ok", "unreachable" or READ_ONLY
     migrations: str  # CURRENT, BEHIND, AHEAD or UNKNOWN (database unreachable)
     database_revisions: set[str] = field(default_factory=set)
     head_revisions: set[str] = field(default_factory=set)
@@ -62,9 +67,12 @@ def schema_state() -> SchemaState:
     try:
         with db.engine.connect() as connection:
             revisions = database_revisions(connection)
+            refused = revisions and write_refused(connection)
     except SQLAlchemyError as exc:
         # The class only: the message of a connection error can carry the database URL.
         return SchemaState("unreachable", UNKNOWN, head_revisions=heads, error=type(exc).__name__)
+    if refused:
+        return SchemaState(READ_ONLY, UNKNOWN, revisions, heads, error=refused)
     if revisions == heads:
         migrations = CURRENT
     elif any(_unknown(scripts, revision) for revision in revisions):
@@ -72,6 +80,21 @@ def schema_state() -> SchemaState:
     else:
         migrations = BEHIND
     return SchemaState("ok", migrations, revisions, heads)
+
+
+def write_refused(connection: sa.Connection) -> str | None:
+    """A write that changes nothing, rolled back: None when the database takes it, else the error's class.
+    On SQLite it queues for the writer lock as any writer does (esu.sqlite)."""
+    try:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"))
+    except DBAPIError as exc:
+        read_only = "readonly database" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "25006"
+        if not read_only:  # gone, not read-only: the caller says unreachable
+            raise
+        return type(exc).__name__
+    finally:
+        connection.rollback()
+    return None
 
 
 def _unknown(scripts: ScriptDirectory, revision: str) -> bool:

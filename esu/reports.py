@@ -22,6 +22,7 @@ from .extensions import db
 from .models import (
     Onboarding,
     OnboardingStatus,
+    OnboardingStep,
     PhoneNumber,
     SignupEvent,
     SignupPage,
@@ -38,6 +39,11 @@ SAMPLE = 5
 RECENT = timedelta(days=30)
 #: …and among this many of the latest account updates.
 RECENT_NOTICES = 1000
+
+#: Meta's answer to a code it never issued ("Invalid verification code format."): code 100, subcode 36008.
+INVALID_CODE = (100, 36008)
+#: What :func:`onboardings_by_day` counts those onboardings as, apart from the failed ones.
+REFUSED_CODE = "refused_code"
 
 DROPPED_QUALITY = ("YELLOW", "RED")
 #: Phone number statuses that stop or limit messaging.
@@ -118,9 +124,18 @@ def _onboardings_with_status(status: str) -> sa.Select:
         Onboarding.status == status)
 
 
+def code_refused():
+    """The onboarding's code was one Meta never issued: its exchange failed with :data:`INVALID_CODE`, so it
+    never had a token. Junk, or a forged callback, rather than a customer to help (one row by the unique
+    (onboarding, step) index)."""
+    return sa.exists().where(OnboardingStep.onboarding_id == Onboarding.id, OnboardingStep.name == "exchange_code",
+                             OnboardingStep.error_code == INVALID_CODE[0],
+                             OnboardingStep.error_subcode == INVALID_CODE[1])
+
+
 @signal
 def failed_onboardings() -> Signal:
-    query = _onboardings_with_status(OnboardingStatus.FAILED)
+    query = _onboardings_with_status(OnboardingStatus.FAILED).where(~code_refused())
     return Signal("failed", "Failed onboardings", "Open one to see the step that failed and Meta's error; "
                   "retry once the cause is fixed.", capped_count(query),
                   _onboarding_items(query, lambda row: row.failure_reason, lambda row: row.updated_at))
@@ -204,6 +219,16 @@ def offboarded_customers() -> Signal:
 
 
 @signal
+def refused_codes() -> Signal:
+    query = _onboardings_with_status(OnboardingStatus.FAILED).where(code_refused())
+    return Signal("refused_codes", "Codes Meta did not recognise",
+                  "Callbacks with a code Meta never issued (junk, or someone probing the callback): kept for the "
+                  "record, nothing to retry. Many at once come from one source the rate limit slows down.",
+                  capped_count(query),
+                  _onboarding_items(query, lambda row: row.failure_reason, lambda row: row.created_at))
+
+
+@signal
 def unparseable_webhooks() -> Signal:
     query = sa.select(WebhookEvent).where(WebhookEvent.status == "unparseable")
     return Signal("unparseable", "Unparseable webhooks", "Signed by Meta but not in the shape esu knows; the raw "
@@ -250,15 +275,18 @@ def _day_of(column):
 
 
 def onboardings_by_day(days: int, today: date | None = None) -> list[Day]:
-    """Onboardings started on each of the last ``days`` days (oldest first), by their current status."""
+    """Onboardings started on each of the last ``days`` days (oldest first), by their current status; failed
+    ones whose code Meta did not recognise count as :data:`REFUSED_CODE`, apart from the real failures."""
     today = today or now_utc().date()
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), tzinfo=now_utc().tzinfo)
     day = _day_of(Onboarding.created_at).label("day")
+    status = sa.case((sa.and_(Onboarding.status == OnboardingStatus.FAILED, code_refused()), REFUSED_CODE),
+                     else_=Onboarding.status).label("status")
     rows = db.session.execute(
-        sa.select(day, Onboarding.status, sa.func.count())
+        sa.select(day, status, sa.func.count())
         .where(Onboarding.created_at >= since)
-        .group_by(day, Onboarding.status)
+        .group_by(day, status)
     )
     counts: dict[date, dict[str, int]] = defaultdict(dict)
     for value, status, count in rows:

@@ -19,6 +19,14 @@ and leave checkpoints to a thread of the process (:class:`Checkpointer`), which 
 writers every :data:`CHECKPOINT_EVERY` commits; the WAL stays about as small as SQLite keeps it. Under
 bench/webhooks.py's load the two workers' CPUs had sat 18–28 % idle; now 11–14 %, and about a fifth more
 deliveries are stored a second.
+
+A checkpoint copies the WAL back but never shortens the file: SQLite writes the WAL again from its start
+(and, with ``journal_size_limit``, cuts the file back) only when a writer begins after a checkpoint that
+copied everything while no reader still used the WAL. Under a steady load some reader always does, so the
+WAL grew without end (1.99 GB after 84,000 deliveries) and kept its size when the load stopped. So once the
+file passes :data:`WAL_SIZE_LIMIT` the checkpointer takes the writer lock and runs a ``TRUNCATE`` checkpoint,
+which waits a moment for the readers that still use the WAL and leaves it empty; should they not finish in
+that moment, it tries again a second later, also when no commit comes (the writers have paused).
 """
 
 from __future__ import annotations
@@ -46,6 +54,14 @@ def _process_lock(path: str) -> threading.Lock:
         return _process_locks.setdefault(path, threading.Lock())
 
 
+#: Past this size (bytes) the checkpointer empties the WAL (a TRUNCATE checkpoint), and SQLite cuts it back to
+#: this size whenever it starts writing it from the start again (``journal_size_limit``).
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
+#: How long (ms) a TRUNCATE checkpoint waits for the readers still using the WAL, writers queued behind it.
+TRUNCATE_WAIT_MS = 200
+#: Seconds between two tries at emptying a WAL left over the limit (readers were using it).
+TRUNCATE_RETRY_SECONDS = 1.0
+
 #: Commits to a database, by this process's connections, between two checkpoints of it. A webhook batch
 #: writes 20–40 pages and each gunicorn worker counts its own: with two, a checkpoint comes every 600–1,300
 #: pages, about SQLite's own threshold of 1,000.
@@ -61,6 +77,7 @@ class Checkpointer:
         self.pid = os.getpid()
         self._commits: dict[str, int] = {}  # by database file
         self._due: set[str] = set()
+        self._over_limit: set[str] = set()  # WALs still over WAL_SIZE_LIMIT after their checkpoint
         self._running = 0
         self._changed = threading.Condition()
         threading.Thread(target=self._run, name="esu-sqlite-checkpoints", daemon=True).start()
@@ -78,31 +95,60 @@ class Checkpointer:
         with self._changed:
             return self._changed.wait_for(lambda: not self._due and not self._running, timeout)
 
+    def wait_for(self, predicate, timeout: float | None = None) -> bool:
+        """Until ``predicate()`` holds, checked after each round of checkpoints; False if ``timeout`` passed
+        first."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
     def _run(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._due)
-                due, self._due = self._due, set()
+                # With a WAL left over the limit, try again after a while even if no commit comes.
+                self._changed.wait_for(lambda: self._due, TRUNCATE_RETRY_SECONDS if self._over_limit else None)
+                due, self._due = self._due | self._over_limit, set()
+                self._over_limit = set()
                 self._running = len(due)
-            for database in due:
-                checkpoint(database)
+            over = {database for database in due if not checkpoint(database)}
             with self._changed:
+                self._over_limit |= over
                 self._running = 0
                 self._changed.notify_all()
 
 
-def checkpoint(database: str) -> None:
-    """A ``PASSIVE`` checkpoint of ``database``'s WAL. A failure is only logged: the next one copies what
-    this one did not."""
+def wal_size(database: str) -> int:
+    """The size in bytes of ``database``'s WAL file (0 when there is none)."""
+    try:
+        return os.stat(f"{Path(database).resolve()}-wal").st_size
+    except FileNotFoundError:
+        return 0
+
+
+def checkpoint(database: str) -> bool:
+    """A ``PASSIVE`` checkpoint of ``database``'s WAL; then, should the WAL file be larger than
+    :data:`WAL_SIZE_LIMIT`, a ``TRUNCATE`` one under the writer lock. False when the WAL is still over the
+    limit (readers kept using it). A failure is only logged: the next checkpoint copies what this one did not."""
     try:
         # Read-write, not create: a database removed since (a test's) is not made again, empty.
         connection = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", timeout=0, uri=True)
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            if wal_size(database) <= WAL_SIZE_LIMIT:
+                return True
+            lock_path = writer_lock_path(database)
+            fd = _take_writer_lock(lock_path, _process_lock(lock_path), 5.0)
+            try:
+                # Writers wait behind the lock; readers that still use the WAL get a moment to finish.
+                connection.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+                busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                _give_writer_lock(fd, _process_lock(lock_path))
+            return not busy
         finally:
             connection.close()
     except sqlite3.Error as error:
         log.warning("SQLite checkpoint of %s failed: %s", database, error)
+        return True
 
 
 _checkpointer: Checkpointer | None = None
@@ -129,6 +175,7 @@ class QueuedWritersConnection(sqlite3.Connection):
         self._database = str(database)
         if self._lock_path is not None:
             super().execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, outside the writer lock
+            super().execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
 
     def cursor(self, factory=None):
         return super().cursor(factory or QueuedWritersCursor)
@@ -142,25 +189,12 @@ class QueuedWritersConnection(sqlite3.Connection):
     def take_writer_lock(self) -> None:
         if self._lock_fd is not None or self._lock_path is None:
             return
-        if not self._process_lock.acquire(timeout=self._wait):
-            raise sqlite3.OperationalError("database is locked (another thread of this process is writing)")
-        try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-        except BaseException:
-            self._process_lock.release()
-            raise
-        self._lock_fd = fd
+        self._lock_fd = _take_writer_lock(self._lock_path, self._process_lock, self._wait)
 
     def give_writer_lock(self) -> None:
         if self._lock_fd is not None:
             fd, self._lock_fd = self._lock_fd, None
-            os.close(fd)  # closing the descriptor releases the flock
-            self._process_lock.release()
+            _give_writer_lock(fd, self._process_lock)
 
     def commit(self):
         wrote = self._lock_fd is not None
@@ -197,6 +231,29 @@ class QueuedWritersCursor(sqlite3.Cursor):
         return super().executemany(sql, parameters)
 
 
+def _take_writer_lock(lock_path: str, process_lock: threading.Lock, wait: float) -> int:
+    """Queue for the writer lock: this process's threads first (for at most ``wait`` seconds), then the
+    processes, on the lock file. Answers the descriptor that holds it."""
+    if not process_lock.acquire(timeout=wait):
+        raise sqlite3.OperationalError("database is locked (another thread of this process is writing)")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+    except BaseException:
+        process_lock.release()
+        raise
+    return fd
+
+
+def _give_writer_lock(fd: int, process_lock: threading.Lock) -> None:
+    os.close(fd)  # closing the descriptor releases the flock
+    process_lock.release()
+
+
 def writer_lock_path(database) -> str | None:
     """``<database>-writer`` beside a database file; None for an in-memory database."""
     name = str(database)
@@ -206,18 +263,83 @@ def writer_lock_path(database) -> str | None:
 
 
 def tune(engine) -> None:
-    """WAL lets readers (progress polls, the admin) run beside the writer; foreign keys are off by default."""
+    """WAL lets readers (progress polls, the admin) run beside the writer; foreign keys are off by default.
+
+    And two faults of the files are survived:
+
+    - A connection opened while the database file was read-only stays read-only, SQLite's way, after the file
+      is writable again: every write through it failed until a restart ("attempt to write a readonly
+      database"). Such an error now throws it away, with every connection of the pool opened before it
+      (SQLAlchemy's disconnect handling); the next ones open the file read-write as soon as it is.
+    - The ``-shm`` file (the WAL's index, which SQLite maps into memory) cut short under a running process
+      killed it at the next read of the mapping (SIGBUS), with its requests in flight; removed, the process
+      went on with an index no other process saw. Before each checkout the file is looked at: one cut short
+      is given its length back (zeros, which SQLite rebuilds the index from the WAL over), and one removed or
+      replaced makes the pool open its connections again, on the file that is there now.
+    """
     if engine.dialect.name != "sqlite":
         return
-    from sqlalchemy import event
+    from sqlalchemy import event, exc
 
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record):
+    def on_connect(dbapi_connection, record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        record.info[_SHM] = _shm_seen(dbapi_connection)
+
+    @event.listens_for(engine, "handle_error")
+    def read_only_is_a_disconnect(context):
+        if isinstance(context.original_exception, sqlite3.OperationalError) \
+                and "readonly database" in str(context.original_exception):
+            context.is_disconnect = True
+
+    @event.listens_for(engine, "checkout")
+    def shm_still_there(dbapi_connection, record, _proxy):
+        path = record.info.get(_SHM)
+        if path is None:
+            return
+        with _process_locks_guard:
+            if path not in _shm_files:  # another checkout found it replaced: this connection is opened again
+                return
+            inode, size = _shm_files[path]
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+            if now is None or now.st_ino != inode:
+                del _shm_files[path]  # the connections opened again record the file that is there
+                log.warning("the SQLite index %s was removed or replaced: opening the connections again", path)
+                raise exc.InvalidatePoolError(f"{path} was removed or replaced")
+            if now.st_size < size:
+                log.warning("the SQLite index %s was cut short (%d of %d bytes): giving it its length back",
+                            path, now.st_size, size)
+                os.truncate(path, size)
+            else:
+                _shm_files[path] = (inode, now.st_size)
+
+
+_SHM = "esu_sqlite_shm"
+#: The ``-shm`` files this process has mapped: (inode, the largest size seen), by path.
+_shm_files: dict[str, tuple[int, int]] = {}
+
+
+def _shm_seen(dbapi_connection) -> str | None:
+    """Note the ``-shm`` file of a new connection; its path (None in memory, or before there is one)."""
+    lock_path = getattr(dbapi_connection, "_lock_path", None)
+    if lock_path is None:
+        return None
+    path = lock_path.removesuffix("-writer") + "-shm"
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    with _process_locks_guard:
+        inode, size = _shm_files.get(path, (stat.st_ino, 0))
+        _shm_files[path] = (stat.st_ino, max(size, stat.st_size) if inode == stat.st_ino else stat.st_size)
+    return path
 
 
 def hold_writer_lock(connection) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -28,6 +31,8 @@ from .admin_support import (
     gen_webhook_event,
     log_in_session,
 )
+
+from .conftest import make_config
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
@@ -165,6 +170,24 @@ def test_repeated_failures_from_one_address_get_429(client, stored_admin):
     assert client.get("/admin/").status_code == 302
     other = log_in(client, PASSWORD, environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert other.status_code == 302  # another client is not held back
+
+
+def failed_logins(database_url: str, count: int) -> list[int]:
+    """``count`` failed logins through a gunicorn worker of its own: a process with its own app, and no Redis."""
+    os.environ.pop("REDIS_URL", None)
+    app = create_app(make_config(database_url, "http://127.0.0.1:9", ADMIN_LOGIN_LIMIT="5 per minute"))
+    statuses = [log_in(app.test_client(), "wrong password!").status_code for _ in range(count)]
+    with app.app_context():
+        db.engine.dispose()
+    return statuses
+
+
+def test_without_redis_two_workers_share_one_count_of_failures(app_config, stored_admin):
+    """The counters live in the database: the limit is per client address, not per worker process."""
+    database, spawn = app_config["SQLALCHEMY_DATABASE_URI"], multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as first, ProcessPoolExecutor(1, mp_context=spawn) as second:
+        assert first.submit(failed_logins, database, 3).result(timeout=120) == [401, 401, 401]
+        assert second.submit(failed_logins, database, 3).result(timeout=120) == [401, 401, 429]
 
 
 def test_successful_logins_are_not_counted_as_failures(client, stored_admin):

@@ -12,6 +12,7 @@ from esu.extensions import db
 from esu.models import PhoneNumber, WhatsAppBusinessAccount, now_utc
 
 from .admin_support import gen_onboarding, gen_page, gen_signup_event, gen_target, gen_webhook_event
+from .helpers import new_ref
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
@@ -64,6 +65,27 @@ def test_needs_attention_lists_each_kind_of_trouble_with_links(admin):
     assert f"/admin/webhooks/{garbled.id}" in signal_card(html, "unparseable")
     assert f"/admin/webhooks/{unapplied.id}" in signal_card(html, "webhook_failed")
     assert "Fine &amp; Dandy</a>" not in signal_card(html, "failed")
+
+
+def test_codes_meta_never_issued_are_kept_apart_from_real_failures(admin, simulator, post_callback):
+    """A flood of junk codes (each an onboarding whose exchange Meta refused) must not bury the customers
+    whose onboarding really failed."""
+    for _ in range(3):
+        post_callback({"code": "junk-" + new_ref(), "event": "FINISH"})
+    real = gen_onboarding(gen_page("real"), business_name="Broken Ltd", status="failed",
+                          failure_reason="Register the phone number: (#133005) PIN mismatch",
+                          steps=(("exchange_code", "ok"), ("register_phone", "failed")))
+    db.session.commit()
+    assert len(simulator.calls("oauth_access_token")) == 3  # each junk code was tried once, and refused
+
+    html = admin.get("/admin/").get_data(as_text=True)
+
+    failed = signal_card(html, "failed")
+    assert '<span class="count">1</span>' in failed and f"/admin/onboardings/{real.id}" in failed
+    assert '<span class="count">3</span>' in signal_card(html, "refused_codes")
+    today = reports.onboardings_by_day(1)[0]
+    assert today.counts == {"failed": 1, reports.REFUSED_CODE: 3}
+    assert f"{today.day.isoformat()}: 3 code refused by Meta</title>" in html
 
 
 def test_counts_stop_at_the_cap(admin, monkeypatch):

@@ -46,6 +46,8 @@ def nothing_happened(simulator, app):
         ({"waba_id": "12a"}, "waba_id", "string of digits"),
         ({"waba_id": ["1001"]}, "waba_id", "string of digits"),
         ({"waba_id": "1" * 33}, "waba_id", "string of digits"),
+        ({"waba_id": "١٠٠١"}, "waba_id", "string of digits"),  # digits to Python's \d, not to Meta
+        ({"waba_id": "1001\n"}, "waba_id", "string of digits"),
         ({"phone_number_id": {"id": "2002"}}, "phone_number_id", "string of digits"),
         ({"phone_number_id": "-2002"}, "phone_number_id", "string of digits"),
         ({"business_id": 3.5}, "business_id", "string of digits"),
@@ -90,6 +92,20 @@ def test_a_body_that_is_not_a_json_object(client, csrf_token, page, data, conten
     assert response.status_code == 400
     assert response.is_json
     assert response.get_json()["fields"]["body"] == "send a JSON object with Content-Type: application/json"
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    # 5,000 levels in 10 KB, well under the body limit.
+    ('{"code": "AQcode", "waba_id": ' + "[" * 5000 + "]" * 5000 + "}", "is nested too deeply"),
+    ('{"code": "\\ud800"}', "not text"),  # a lone surrogate: no encoding has it
+    ('{"code": "AQ\\u0000code"}', "not text"),  # PostgreSQL keeps no NUL
+])
+def test_a_body_no_database_could_keep_is_400_json(client, csrf_token, page, data, says):
+    response = client.post("/signup/demo/callback", data=data, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token})
+
+    assert response.status_code == 400
+    assert says in response.get_json()["fields"]["body"]
 
 
 def test_an_unknown_page_is_404_json(post_json):

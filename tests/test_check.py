@@ -90,7 +90,6 @@ def test_development_configuration_fails_with_each_problem_named(runner):
         ("ESU_PUBLIC_URL", "http://signup.agency.example", "ESU_PUBLIC_URL must be an https:// address"),
         ("ESU_TRUSTED_HOSTS", "other.example", "ESU_TRUSTED_HOSTS does not include signup.agency.example"),
         ("SECRET_KEY", APP_SECRET, "SECRET_KEY has the same value as META_APP_SECRET"),
-        ("ESU_SIMULATOR", "1", "the Meta simulator is on"),
     ],
 )
 def test_each_unsafe_setting_is_a_problem(production, setting, value, problem):

@@ -111,6 +111,17 @@ def test_a_production_solution_partner_needs_its_system_user(environment):
     assert "META_SYSTEM_USER_ID (needed to share the credit line)" in str(refused.value)
 
 
+@pytest.mark.parametrize("value", ["1", "true"])
+def test_production_refuses_to_start_with_the_simulator_on(environment, value):
+    # The simulator answers as Meta to anyone (codes, tokens, signed webhooks): not only a `check` problem.
+    environment.set(**PRODUCTION, ESU_SIMULATOR=value)
+
+    with pytest.raises(ConfigError) as refused:
+        create_app()
+
+    assert str(refused.value).startswith("esu will not start in production with ESU_SIMULATOR on")
+
+
 def test_production_with_every_secret_starts_without_the_simulator(environment, make_app):
     environment.set(**PRODUCTION)
 

@@ -413,6 +413,36 @@ def test_events_of_unknown_or_disabled_pages_answer_404(client, page):
     assert events() == []
 
 
+@pytest.mark.parametrize(("data", "says"), [
+    # 1,010 levels in under 2 KB: past the JSON parser's own depth limit.
+    ('{"kind": "view", "x": ' + "[" * 1010 + "]" * 1010 + "}", "is nested too deeply"),
+    ('{"kind": "error", "error_message": "broken \\ud800 half"}', "not text"),
+    ('{"kind": "error", "error_message": "a \\u0000 in it"}', "not text"),  # PostgreSQL keeps no NUL
+    ('{"kind": "error", "error_message": "ok", "\\udfff": 1}', "not text"),
+])
+def test_events_that_no_database_could_keep_are_400_json(client, page, data, says):
+    response = client.post("/signup/demo/events", data=data, content_type="application/json")
+
+    assert response.status_code == 400
+    assert says in response.get_json()["fields"]["body"]
+    assert events() == []
+
+
+def test_an_emoji_escaped_as_a_surrogate_pair_is_text(client, page):
+    data = '{"kind": "error", "error_message": "stuck \\ud83d\\ude00"}'
+
+    assert client.post("/signup/demo/events", data=data, content_type="application/json").status_code == 204
+    assert [event.error_message for event in events()] == ["stuck \U0001f600"]
+
+
+@pytest.mark.parametrize("url", ["/signup/de%00mo", "/signup/de%00mo/session", "/signup/DEMO",
+                                 "/signup/demo/onboardings/0123456789abcdef%00"])
+def test_a_slug_or_reference_esu_never_makes_is_404(client, page, url):
+    assert client.get(url).status_code == 404
+    assert client.post("/signup/de%00mo/events", json={"kind": "view"}).status_code == 404
+    assert events() == []
+
+
 def test_events_body_is_small(client, page):
     body = {"kind": "error", "error_message": "x" * 900, "padding": "y" * 2000}
     assert post_event(client, body).status_code == 413

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from esu import sqlite as esu_sqlite
 from esu.sqlite import CHECKPOINT_EVERY, QueuedWritersConnection, checkpointer, writer_lock_path
 
 
@@ -89,6 +90,11 @@ def test_readers_do_not_wait_for_the_writer(database):
     reader.close()
 
 
+def wal_size(path) -> int:
+    wal = Path(f"{path}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
 def write_and_checkpoint(path, rounds: int) -> list[int]:
     """``rounds`` times: CHECKPOINT_EVERY commits of a 20 KB row each, then wait for the checkpointer.
     Answers the WAL file's size after each round."""
@@ -99,7 +105,7 @@ def write_and_checkpoint(path, rounds: int) -> list[int]:
             connection.execute("INSERT INTO rows VALUES (?, 0)", (b"x" * 20_000,))
             connection.commit()
         assert checkpointer().wait_until_idle(timeout=30)
-        sizes.append((path.parent / (path.name + "-wal")).stat().st_size)
+        sizes.append(wal_size(path))
     connection.close()
     return sizes
 
@@ -116,6 +122,52 @@ def test_commits_leave_checkpoints_to_a_thread_and_the_wal_stays_small(database)
     connection = connect(database)
     assert connection.execute("SELECT count(*) FROM rows").fetchone() == (20 * CHECKPOINT_EVERY,)
     connection.close()
+
+
+def test_a_wal_grown_while_readers_used_it_is_emptied_once_they_let_go(database, monkeypatch):
+    """Under a steady load some reader always uses the WAL, so no checkpoint lets SQLite write it again from
+    its start and it only grows (1.99 GB after 84,000 deliveries, in a run), keeping its size after."""
+    limit = 1024 * 1024
+    monkeypatch.setattr(esu_sqlite, "WAL_SIZE_LIMIT", limit, raising=False)
+    monkeypatch.setattr(esu_sqlite, "TRUNCATE_WAIT_MS", 10, raising=False)
+    pooled = connect(database)  # an idle connection of the pool: the WAL is not deleted when the others close
+    reader = sqlite3.connect(database)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM rows").fetchall()  # a read in progress for the whole load
+    grown = write_and_checkpoint(database, rounds=12)  # 16 commits of 20 KB a round: 3.8 MB
+    assert grown[-1] > 3 * limit, grown  # nothing could empty it while the reader used it
+    reader.rollback()  # the load stops: the last reader lets go
+    reader.close()
+
+    # The checkpointer's next try (the writers have paused: no commit comes) empties it.
+    esu_sqlite.checkpoint(str(database))
+    assert wal_size(database) == 0
+    # And under the writers it stays within the limit.
+    sizes = write_and_checkpoint(database, rounds=12)
+    assert max(sizes) <= limit + CHECKPOINT_EVERY * 25_000, sizes
+    connection = connect(database)
+    assert connection.execute("SELECT count(*) FROM rows").fetchone() == (24 * CHECKPOINT_EVERY,)
+    connection.close()
+    pooled.close()
+
+
+def test_the_checkpointer_tries_again_when_writers_pause(database, monkeypatch):
+    """A WAL still over the limit after its checkpoint (a reader was using it) is not left so until the next
+    commits: the checkpointer comes back to it by itself."""
+    monkeypatch.setattr(esu_sqlite, "WAL_SIZE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(esu_sqlite, "TRUNCATE_WAIT_MS", 10)
+    monkeypatch.setattr(esu_sqlite, "TRUNCATE_RETRY_SECONDS", 0.01)
+    pooled = connect(database)
+    reader = sqlite3.connect(database)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM rows").fetchall()
+    write_and_checkpoint(database, rounds=1)
+    assert wal_size(database) > 64 * 1024
+    reader.rollback()
+    reader.close()
+    # No commit comes now; each round of the checkpointer is awaited, not slept on.
+    assert checkpointer().wait_for(lambda: wal_size(database) == 0, timeout=30)
+    pooled.close()
 
 
 def checkpoint_in_child(path: str) -> None:

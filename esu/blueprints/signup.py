@@ -13,18 +13,25 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from .. import signup_cache, signup_events
+from ..cli import SLUG
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
 
-NUMERIC_ID = re.compile(r"^\d{1,32}$")
-CLIENT_REF = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# [0-9], never \d: Python's \d also takes other scripts' digits ("١٢٣"), which Meta's ids and codes never are;
+# \Z, not $, which also matches before a final newline.
+NUMERIC_ID = re.compile(r"^[0-9]{1,32}\Z")
+VERIFICATION_CODE = re.compile(r"^[0-9]{6}\Z")
+CLIENT_REF = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 #: Meta's screen names are upper-case identifiers; new ones appear, so the shape is checked, not a list.
-FLOW_SCREEN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+FLOW_SCREEN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}\Z")
+SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
+#: Text no database keeps: NUL (PostgreSQL refuses it) and lone surrogates (no encoding has them; JSON's
+#: "\ud800" escape gives one). Paired surrogates, as JSON escapes emoji, parse into one character.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 EVENT_MAX_BYTES = 2048
 ERROR_MESSAGE_MAX_CHARS = 1000
 
@@ -48,6 +55,17 @@ def onboarding_error(error: onboarding_service.OnboardingError):
     return jsonify(body), error.status
 
 
+@bp.url_value_preprocessor
+def refuse_unknown_shapes(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """A slug or reference of a shape esu never makes names nothing: 404 before any query (PostgreSQL would
+    fail on a NUL in it rather than find nothing)."""
+    values = values or {}
+    if "slug" in values and not SLUG.match(values["slug"]):
+        abort(404, description="There is no such signup page.")
+    if "ref" in values and not CLIENT_REF.match(values["ref"]):
+        abort(404, description="No onboarding with that reference on this page.")
+
+
 def enabled_page(slug: str) -> SignupPage:
     page = db.session.scalar(sa.select(SignupPage).where(SignupPage.slug == slug))
     if page is None or not page.enabled:
@@ -64,10 +82,32 @@ def json_body(limit: int) -> dict[str, Any]:
         raise too_large
     if len(request.get_data(cache=True)) > limit:
         raise too_large
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # past the parser's own depth limit (silent covers only ValueError)
+        raise BadInput({"body": "is nested too deeply"}) from None
     if not isinstance(body, dict):
         raise BadInput({"body": "send a JSON object with Content-Type: application/json"})
+    if holds_unstorable_text(body):
+        raise BadInput({"body": "holds a character that is not text (a NUL, or half of a surrogate pair)"})
     return body
+
+
+def holds_unstorable_text(value: Any) -> bool:
+    """Whether any string in ``value`` (keys too, at any depth) holds :data:`UNSTORABLE_TEXT`. A loop, not a
+    recursion: a body may nest as deep as the parser allowed."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE_TEXT.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+    return False
 
 
 def _optional_id(body: dict[str, Any], name: str, errors: dict[str, str]) -> str | None:
@@ -155,7 +195,8 @@ def business_prefill(prefill: dict[str, Any] | None) -> dict[str, Any]:
     """``extras.setup.business`` from a page's pre-fill, with the types Meta documents."""
     business = _drop_blanks(dict(prefill or {}))
     phone = business.get("phone")
-    if isinstance(phone, dict) and isinstance(phone.get("code"), str) and phone["code"].lstrip("+").isdigit():
+    if isinstance(phone, dict) and isinstance(phone.get("code"), str) and phone["code"].lstrip("+").isascii() \
+            and phone["code"].lstrip("+").isdigit():
         business["phone"] = {**phone, "code": int(phone["code"].lstrip("+"))}  # an integer calling code
     return business
 
@@ -257,8 +298,13 @@ def events(slug: str):
     return "", 204
 
 
+#: One budget per client address for every onboarding call, on any page: the callback, retries, code requests
+#: and code checks together (``limit`` would give each its own).
+onboarding_calls = limiter.shared_limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+
+
 @bp.post("/<slug>/callback")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def callback(slug: str):
     """Run the whole onboarding for a finished signup, inside this request, and answer its record."""
     signup_page = enabled_page(slug)
@@ -270,8 +316,6 @@ def callback(slug: str):
 def owned_onboarding(slug: str, ref: str) -> Onboarding:
     """An onboarding of this page, found by the unguessable reference its browser chose."""
     signup_page = enabled_page(slug)
-    if not CLIENT_REF.match(ref):
-        abort(404)
     onboarding = db.session.scalar(
         sa.select(Onboarding).where(Onboarding.client_ref == ref, Onboarding.page_id == signup_page.id)
     )
@@ -287,7 +331,7 @@ def status(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/retry")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def retry(slug: str, ref: str):
     """Run the failed steps again."""
     onboarding = onboarding_service.retry(owned_onboarding(slug, ref))
@@ -295,7 +339,7 @@ def retry(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/request-code")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def request_code(slug: str, ref: str):
     """Ask Meta to send the number's verification code by SMS or voice."""
     onboarding = owned_onboarding(slug, ref)
@@ -307,12 +351,12 @@ def request_code(slug: str, ref: str):
 
 
 @bp.post("/<slug>/onboardings/<ref>/verify-code")
-@limiter.limit(lambda: current_app.config["SIGNUP_CALLBACK_LIMIT"], scope="signup-onboarding")
+@onboarding_calls
 def verify_code(slug: str, ref: str):
     """Check the code the person typed; registration goes on when it is right."""
     onboarding = owned_onboarding(slug, ref)
     code = str(json_body(1024).get("code", "")).strip()
-    if not re.fullmatch(r"\d{6}", code):
+    if not VERIFICATION_CODE.match(code):
         raise BadInput({"code": "is the 6-digit code Meta sent"})
     onboarding = onboarding_service.verify_phone(onboarding, code)
     return jsonify(onboarding_service.summary(onboarding))

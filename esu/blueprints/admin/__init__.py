@@ -35,6 +35,15 @@ def require_login():
     abort(401, description="Log in to the admin first.")
 
 
+@bp.before_request
+def refuse_nul_characters():
+    """No NUL in a query string or form: PostgreSQL refuses it in text, so a search, filter or field holding
+    one would fail in the database instead of answering."""
+    for values in (request.args, request.form):
+        if any("\x00" in key or "\x00" in value for key, value in values.items(multi=True)):
+            abort(400, description="The request holds a NUL character, which no field or search may contain.")
+
+
 @bp.after_request
 def never_cache(response):
     # Admin pages carry customer data (and, once, a PIN): no browser or proxy may keep a copy.

@@ -9,17 +9,18 @@ import math
 from dataclasses import dataclass
 
 from ...models import OnboardingStatus
-from ...reports import Day, Funnel
+from ...reports import REFUSED_CODE, Day, Funnel
 
-#: Bottom to top in the stacked columns: the outcomes people hope for first.
+#: Bottom to top in the stacked columns: the outcomes people hope for first, codes Meta refused last.
 STATUS_ORDER = (OnboardingStatus.COMPLETED, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.RUNNING,
-                OnboardingStatus.FAILED, OnboardingStatus.OFFBOARDED)
+                OnboardingStatus.FAILED, OnboardingStatus.OFFBOARDED, REFUSED_CODE)
 STATUS_LABELS = {
     OnboardingStatus.COMPLETED: "completed",
     OnboardingStatus.AWAITING_VERIFICATION: "awaiting verification",
     OnboardingStatus.RUNNING: "running",
     OnboardingStatus.FAILED: "failed",
     OnboardingStatus.OFFBOARDED: "offboarded",
+    REFUSED_CODE: "code refused by Meta",
 }
 
 

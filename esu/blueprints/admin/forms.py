@@ -39,7 +39,9 @@ PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR
 TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """.split())  # noqa: SIM905  (249 codes read better as a block than as 249 quoted strings)
 # Meta's pre-fill writes time zones as UTC offsets: UTC-07:00, UTC+05:30, UTC+00:00.
-TIMEZONE = re.compile(r"^UTC[+-](0\d|1[0-4]):(00|15|30|45)$")
+TIMEZONE = re.compile(r"^UTC[+-](0[0-9]|1[0-4]):(00|15|30|45)\Z")
+#: Meta's ids: ASCII digits ([0-9]; Python's \d also takes other scripts' digits).
+META_ID = r"^[0-9]{1,32}\Z"
 FEATURE_TYPES = [
     SelectChoice("", "Cloud API (new or existing number)"),
     SelectChoice("whatsapp_business_app_onboarding", "WhatsApp Business app number (coexistence)"),
@@ -84,7 +86,7 @@ class OnboardingFilterForm(FilterForm):
 class WebhookFilterForm(FilterForm):
     field = StringField("Field", filters=[_strip], validators=[Optional(), Length(max=64)],
                         description="e.g. account_update, messages")
-    waba = StringField("WABA id", filters=[_strip], validators=[Optional(), Regexp(r"^\d{1,32}$",
+    waba = StringField("WABA id", filters=[_strip], validators=[Optional(), Regexp(META_ID,
                        message="A WABA id is digits only.")])
     status = SelectField("Status", choices=WEBHOOK_STATUS_CHOICES, default="")
 
@@ -149,7 +151,7 @@ class SignupPageForm(FlaskForm):
     client_name = StringField("Client", filters=[_strip], validators=[Optional(), Length(max=200)])
     intro = TextAreaField("Introduction", filters=[_strip], validators=[Optional(), Length(max=2000)])
     config_id = StringField("Configuration id", filters=[_strip], validators=[Optional(), Regexp(
-        r"^\d{1,32}$", message="A Facebook Login for Business configuration id is digits only.")],
+        META_ID, message="A Facebook Login for Business configuration id is digits only.")],
         description="Leave empty to use META_CONFIG_ID.")
     feature_type = SelectField("Signup flow", choices=FEATURE_TYPES, default="")
     business_name = StringField("Business name", filters=[_strip], validators=[Optional(), Length(max=100)])
@@ -161,7 +163,7 @@ class SignupPageForm(FlaskForm):
     phone_code = IntegerField("Country calling code", validators=[Optional(), NumberRange(
         min=1, max=999, message="A calling code is 1 to 3 digits, e.g. 1 or 44.")])
     phone_number = StringField("Phone number", filters=[_strip], validators=[Optional(), Regexp(
-        r"^\d{4,15}$", message="Digits only, without the country code.")])
+        r"^[0-9]{4,15}\Z", message="Digits only, without the country code.")])
     country = StringField("Country", filters=[_strip, lambda value: value.upper() if isinstance(value, str) else value],
                           validators=[Optional()], description="ISO 3166 two-letter code, e.g. US.")
     timezone = StringField("Time zone", filters=[_strip], validators=[Optional(), Regexp(

@@ -12,6 +12,7 @@ from ...extensions import db
 from ...forwarding import DestinationRefused, ForwardingError
 from ...models import now_utc
 from ...models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
+from .. import MAX_ID
 from . import bp, record
 from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm, once_is_used, use_once
 from .pages import page_or_404, render_page
@@ -52,7 +53,7 @@ def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = 
         abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(errors)}"
                                          for name, errors in filters_form.errors.items()))
     after = request.args.get("after", "")
-    before_id = int(after) if after.isdigit() and len(after) <= 18 else None
+    before_id = int(after) if after.isascii() and after.isdigit() and int(after) <= MAX_ID else None
     rows = forwarding_service.deliveries(target, status=status_filter(filters_form.status.data), limit=PAGE_SIZE + 1,
                                          before_id=before_id, with_attempts=True)
     filters = {"status": filters_form.status.data} if filters_form.status.data else {}

@@ -35,10 +35,10 @@ TEMPLATES_SHOWN = 200
 CSV_BATCH = 500
 CSV_COLUMNS = ("id", "created_at", "status", "page", "business_name", "business_id", "waba_id",
                "phone_number_id", "display_phone_number", "failure_reason", "completed_at", "offboarded_at")
-DIGITS = re.compile(r"^\d{1,32}$")
+DIGITS = re.compile(r"^[0-9]{1,32}\Z")  # ASCII: Python's \d also takes other scripts' digits
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection"); a display number like +1 555… is data.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PHONE_LIKE = re.compile(r"^\+[\d ()-]+$")
+PHONE_LIKE = re.compile(r"^\+[0-9 ()-]+\Z")
 
 
 def filter_form(pages: list[SignupPage]) -> OnboardingFilterForm:
@@ -57,7 +57,7 @@ def search_condition(term: str):
         starts_with(Onboarding.business_name, term, ignore_case=True),
         starts_with(Onboarding.display_phone_number, term),
     ]
-    if term[:1].isdigit():
+    if DIGITS.match(term[:1]):
         conditions.append(starts_with(Onboarding.display_phone_number, "+" + term))
     if DIGITS.match(term):
         conditions += [Onboarding.waba_id == term, Onboarding.phone_number_id == term, Onboarding.business_id == term]

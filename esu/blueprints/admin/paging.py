@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from ...extensions import db
+from .. import MAX_ID
 
 PAGE_SIZE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+CURSOR = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Cursor:
     @classmethod
     def decode(cls, text: str | None) -> Cursor | None:
         match = CURSOR.match(text or "")
-        if not match:
+        if not match or int(match.group(2)) > MAX_ID:
             return None
         try:
             return cls(EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2)))
