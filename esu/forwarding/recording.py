@@ -52,7 +52,7 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return timedelta(seconds=min(int(value), RETRY_AFTER_CAP.total_seconds()))
     try:
         when = email.utils.parsedate_to_datetime(value)

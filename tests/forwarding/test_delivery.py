@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -213,6 +213,13 @@ def test_a_hostile_answer_cannot_stop_the_recording(page, receiver, clock):
     delivery = delivery_of(event_id)
     assert delivery.next_attempt_at == clock() + recording.RETRY_AFTER_CAP
     assert attempts_of(delivery)[0].response_excerpt == "down"
+
+
+def test_a_retry_after_in_other_digits_is_unreadable_and_the_schedule_decides():
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    assert recording.parse_retry_after("²", now) is None  # str.isdigit says yes; int() refuses
+    assert recording.parse_retry_after("١٢٠", now) is None
+    assert recording.parse_retry_after("120", now) == timedelta(seconds=120)
 
 
 def test_410_gone_disables_the_target_and_stops_its_pending_deliveries(page, receiver, clock):
