@@ -6,6 +6,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -28,6 +29,15 @@ csrf = CSRFProtect()
 # No default or application limits: only views decorated with ``limiter.limit`` are ever limited (never
 # the webhook, which must answer Meta every time). Storage: RATELIMIT_STORAGE_URI, set in config.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """The database could not be reached or refused to work (down, locked, connection lost): worth a 503,
+    which says "try again", rather than an answer about the request."""
+    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                          sa_exc.DisconnectionError)):
+        return True
+    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
 
 
 def render_migration_item(type_, obj, autogen_context):

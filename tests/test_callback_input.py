@@ -206,3 +206,20 @@ def test_a_get_of_the_callback_is_405_json(client, page):
 
     assert response.status_code == 405
     assert response.is_json
+
+
+def test_an_unavailable_database_answers_503_with_when_to_try_again(app, post_json, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from esu import onboarding
+
+    def database_down(*args, **kwargs):
+        raise OperationalError("INSERT INTO onboardings …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(onboarding, "start", database_down)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the error handler answers
+    response = post_json(GOOD)
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert "try again" in response.get_json()["error"]
+    assert "INSERT" not in response.get_data(as_text=True)

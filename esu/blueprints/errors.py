@@ -6,11 +6,14 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..extensions import db
+from ..extensions import db, is_database_unavailable
 
 bp = Blueprint("errors", __name__)
 #: What a 500 says (the error itself is in the log).
 INTERNAL_ERROR = "Something went wrong on our side. It has been logged; please try again in a moment."
+#: What a 503 says while the database cannot be reached.
+UNAVAILABLE = "We cannot save anything right now. Nothing was lost; please try again in a minute."
+RETRY_AFTER_SECONDS = 30
 
 
 def wants_json() -> bool:
@@ -42,4 +45,7 @@ def http_error(error: HTTPException):
 @bp.app_errorhandler(InternalServerError)
 def internal_error(error: InternalServerError):
     db.session.rollback()
+    if is_database_unavailable(error.original_exception):
+        response, status = error_response(503, "Try again in a minute", UNAVAILABLE)
+        return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return error_response(500, "Something went wrong", INTERNAL_ERROR)

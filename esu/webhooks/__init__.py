@@ -33,7 +33,7 @@ from .applying import reapply
 from .batching import ingest
 from .parsing import MAX_BODY_BYTES, SIGNATURE_HEADER, signature_is_valid
 from .reading import message_counts
-from .sql import is_database_unavailable
+from ..extensions import is_database_unavailable
 from .storing import Receipt
 
 __all__ = [

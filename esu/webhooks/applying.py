@@ -12,11 +12,11 @@ import logging
 
 import sqlalchemy as sa
 
-from ..extensions import db
+from ..extensions import db, is_database_unavailable
 from ..models import WebhookEvent, now_utc
 from .appliers import APPLIERS
 from .records import Event, Records
-from .sql import describe, is_database_unavailable
+from .sql import describe
 from .values import FAILED, STORED
 
 log = logging.getLogger(__name__)

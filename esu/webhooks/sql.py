@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
 from .. import forwarding
 from ..extensions import db
@@ -28,15 +27,6 @@ _COLUMNS = ("dedupe_key", "kind", "field", "waba_id", "phone_number_id", "entry_
             "status", "error", "received_at")
 #: Rows in one INSERT: well within SQLite's and PostgreSQL's limits on a statement's parameters.
 _ROWS_PER_INSERT = 500
-
-
-def is_database_unavailable(error: BaseException) -> bool:
-    """The database could not be reached or refused to work (down, locked, connection lost): worth a
-    503, which Meta retries, rather than an answer about the delivery."""
-    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-                          sa_exc.DisconnectionError)):
-        return True
-    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
 
 
 def describe(error: BaseException) -> str:

@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 
 from .. import forwarding
-from ..extensions import db
+from ..extensions import db, is_database_unavailable
 from ..models import now_utc
 from .appliers import APPLIERS
 from .applying import ApplyFailed, apply, apply_one_by_one
 from .parsing import parse_delivery, unparseable_row
 from .records import Event
-from .sql import describe, driver_parameters, insert_new_rows, is_database_unavailable
+from .sql import describe, driver_parameters, insert_new_rows
 from .values import FAILED, STORED
 
 log = logging.getLogger(__name__)
