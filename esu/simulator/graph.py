@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -50,12 +51,12 @@ def graph(version: str, path: str):
     handler, operation = _route(parts)
     sim = state()
     with sim.serving():
-        latency_ms = sim.latency_ms
+        latency_ms, faults = sim.ahead(operation)
         if latency_ms:
             time.sleep(latency_ms / 1000)
         sim.record_call({"operation": operation, "method": request.method, "path": "/" + path,
                          "auth": _caller_kind(), "appsecret_proof": "appsecret_proof" in request.args})
-        fault = sim.take_fault(operation)
+        fault = sim.take_fault(operation, faults) if faults else None
         if fault:
             raise SimError(fault.error_code, subcode=fault.subcode)
         return jsonify(handler(sim, *parts))
@@ -70,7 +71,8 @@ def _route(parts: list[str]):
     if not NODE.match(parts[0]):
         raise SimError(100, f"(#100) Unsupported {method} request. Object with ID '{parts[0]}' does not exist")
     if len(parts) == 1 and method == "GET":
-        return read_node, _node_operation(parts[0])
+        node = state().node(parts[0])  # read once, for the operation's name and for the answer
+        return partial(read_node, node=node), _node_operation(node)
     edges = {
         ("subscribed_apps", "GET"): (list_subscribed_apps, "subscribed_apps"),
         ("subscribed_apps", "POST"): (subscribe_app, "subscribed_apps"),
@@ -90,8 +92,8 @@ def _route(parts: list[str]):
     raise SimError(100, f"(#100) Unsupported {method} request on /{'/'.join(parts)}")
 
 
-def _node_operation(node_id: str) -> str:
-    kind, _node = state().node(node_id) or ("waba", None)
+def _node_operation(node: tuple[str, Any] | None) -> str:
+    kind = node[0] if node else "waba"
     return {"phone": "phone_number", "allocation": "credit_sharing"}.get(kind, "waba")
 
 
@@ -241,8 +243,8 @@ def assigned_wabas(sim: SimulatorState, user_id: str, _edge):
     return {"data": [{"id": waba_id, "name": sim.wabas[waba_id].name} for waba_id in reversed(grant.waba_ids)]}
 
 
-def read_node(sim: SimulatorState, node_id: str):
-    kind, node = sim.node(node_id) or (None, None)
+def read_node(sim: SimulatorState, node_id: str, *, node: tuple[str, Any] | None):
+    kind, node = node or (None, None)
     if kind == "phone":
         _authorise(waba_id=node.waba_id)
         return _select_fields(node.fields())

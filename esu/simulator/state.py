@@ -212,6 +212,10 @@ class Fault:
     after: int = 0
 
 
+#: The key of the document that holds the latency, and the parent it is under: every operation's.
+LATENCY = "latency"
+EVERY_OPERATION = "*"
+
 #: Each kind of object the simulator keeps, and the type it is read back as.
 KINDS: dict[str, type] = {
     "business": Business,
@@ -300,7 +304,7 @@ class SimulatorState:
 
     def listed(self, kind: str, parent: str) -> list[Any]:
         """The objects of ``kind`` under ``parent`` (a WABA's numbers or templates), oldest first."""
-        return [KINDS[kind](**data) for _key, _version, data in self.documents.rows(kind, parent)]
+        return [KINDS[kind](**data) for _key, _version, data in self.documents.rows(kind, (parent,))]
 
     def add(self, kind: str, key: str, thing: Any, parent: str | None = None) -> None:
         self.documents.add([(kind, key, parent, _data(thing))])
@@ -395,23 +399,36 @@ class SimulatorState:
         return templates
 
     # -- faults and latency ----------------------------------------------------------------------
+    # Latency is stored as a fault every call meets (under LATENCY), so one read finds both.
+
+    def ahead(self, operation: str) -> tuple[int, list[tuple[str, int, dict[str, Any]]]]:
+        """What a call of ``operation`` meets, in one read: the latency added to every call, in
+        milliseconds, and the faults queued for the operation (for :meth:`take_fault`)."""
+        latency_ms, queue = 0, []
+        for key, version, data in self.documents.rows("fault", (operation, EVERY_OPERATION)):
+            if key == LATENCY:
+                latency_ms = data["latency_ms"]
+            else:
+                queue.append((key, version, data))
+        return latency_ms, queue
 
     @property
     def latency_ms(self) -> int:
         """Milliseconds added to every Graph call."""
-        found = self.documents.get("setting", "latency_ms")
-        return found[1]["value"] if found else 0
+        found = self.documents.get("fault", LATENCY)
+        return found[1]["latency_ms"] if found else 0
 
     @latency_ms.setter
     def latency_ms(self, value: int) -> None:
-        self.documents.put("setting", "latency_ms", {"value": value})
+        self.documents.put("fault", LATENCY, {"latency_ms": value}, parent=EVERY_OPERATION)
 
     @property
     def faults(self) -> dict[str, list[Fault]]:
         """The faults still to come, by operation, in the order they were added."""
         pending: dict[str, list[Fault]] = {}
-        for _key, _version, data in self.documents.rows("fault"):
-            pending.setdefault(data["operation"], []).append(_fault(data))
+        for key, _version, data in self.documents.rows("fault"):
+            if key != LATENCY:
+                pending.setdefault(data["operation"], []).append(_fault(data))
         return pending
 
     def add_fault(self, operation: str, error_code: int, times: int, subcode: int | None = None,
@@ -421,16 +438,17 @@ class SimulatorState:
             self.documents.add([("fault", new_key(), operation, fault)])
 
     def clear_faults(self) -> None:
+        """Remove every fault, and the latency with them."""
         self.documents.clear("fault")
-        self.latency_ms = 0
 
-    def take_fault(self, operation: str) -> Fault | None:
+    def take_fault(self, operation: str, queue: list[tuple[str, int, dict[str, Any]]] | None = None) -> Fault | None:
         """The fault this call of ``operation`` meets, if any: the oldest one still to come counts the call
-        (a call let through first, or one more failure), and is gone after its last failure."""
-        while True:
-            queue = self.documents.rows("fault", operation)
-            if not queue:
-                return None
+        (a call let through first, or one more failure), and is gone after its last failure. ``queue`` is
+        the operation's faults as :meth:`ahead` read them; they are read again if another call took one
+        meanwhile."""
+        if queue is None:
+            queue = self.documents.rows("fault", (operation,))
+        while queue:
             key, version, data = queue[0]
             fault = _fault(data)
             if fault.after > 0:
@@ -445,3 +463,5 @@ class SimulatorState:
                 stored = self.documents.drop("fault", key, version)
             if stored:
                 return met
+            queue = self.documents.rows("fault", (operation,))
+        return None

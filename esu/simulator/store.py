@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,7 +45,7 @@ _GET = sa.select(_doc.version, _doc.data).where(_doc.kind == sa.bindparam("kind"
 _FIND = sa.select(_doc.kind, _doc.data).where(
     _doc.kind.in_(sa.bindparam("kinds", expanding=True)), _doc.key == sa.bindparam("key")).limit(1)
 _ROWS = sa.select(_doc.key, _doc.version, _doc.data).where(_doc.kind == sa.bindparam("kind")).order_by(_doc.seq)
-_ROWS_UNDER = _ROWS.where(_doc.parent == sa.bindparam("parent"))
+_ROWS_UNDER = _ROWS.where(_doc.parent.in_(sa.bindparam("parents", expanding=True)))
 _SWAP = documents.update().where(
     _doc.kind == sa.bindparam("b_kind"), _doc.key == sa.bindparam("b_key"), _doc.version == sa.bindparam("read"),
 ).values(data=sa.bindparam("b_data"), version=sa.bindparam("read") + 1)
@@ -59,13 +59,11 @@ def new_key() -> str:
 
 
 class Documents:
-    """The documents in one database. ``one_at_a_time`` runs transactions one after another, for a
-    database behind a single shared connection (SQLite in memory); ``create`` makes the table on first use,
-    for a database of the simulator's own."""
+    """The documents in one database; ``create`` makes the table on first use, for a database of the
+    simulator's own."""
 
-    def __init__(self, engine: sa.Engine, *, one_at_a_time: bool = False, create: bool = False):
+    def __init__(self, engine: sa.Engine, *, create: bool = False):
         self.engine = engine
-        self._turn = threading.Lock() if one_at_a_time else nullcontext()
         self._missing = create
         self._creating = threading.Lock()
 
@@ -73,15 +71,18 @@ class Documents:
     def begin(self) -> Iterator[sa.Connection]:
         """A transaction, for writing."""
         self._make_table()
-        with self._turn, self.engine.begin() as connection:
+        with self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:
-        """A connection for one read: no transaction around it (on PostgreSQL, no BEGIN and COMMIT)."""
+        """A connection for one read. On PostgreSQL without a transaction around it: no BEGIN and COMMIT
+        (SQLite's driver begins none before a read)."""
         self._make_table()
-        with self._turn, self.engine.connect() as connection:
-            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     def _make_table(self) -> None:
         if self._missing:
@@ -104,12 +105,13 @@ class Documents:
             row = connection.execute(_FIND, {"kinds": list(kinds), "key": key}).first()
         return (row.kind, row.data) if row else None
 
-    def rows(self, kind: str, parent: str | None = None) -> list[tuple[str, int, dict[str, Any]]]:
-        """Key, version and data of each document of a kind (under ``parent``, if given), oldest first."""
+    def rows(self, kind: str, parents: Iterable[str] | None = None) -> list[tuple[str, int, dict[str, Any]]]:
+        """Key, version and data of each document of a kind (under one of ``parents``, if given), oldest
+        first."""
         with self.reading() as connection:
-            if parent is None:
+            if parents is None:
                 return [tuple(row) for row in connection.execute(_ROWS, {"kind": kind})]
-            return [tuple(row) for row in connection.execute(_ROWS_UNDER, {"kind": kind, "parent": parent})]
+            return [tuple(row) for row in connection.execute(_ROWS_UNDER, {"kind": kind, "parents": list(parents)})]
 
     def keys(self, kind: str) -> list[str]:
         with self.reading() as connection:
@@ -129,10 +131,10 @@ class Documents:
         with self.begin() as connection:
             connection.execute(documents.insert(), values)
 
-    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+    def put(self, kind: str, key: str, data: dict[str, Any], parent: str | None = None) -> None:
         """Write a document whatever it held before, making it if need be."""
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(documents)
-        statement = insert.values(kind=kind, key=key, version=1, data=data).on_conflict_do_update(
+        statement = insert.values(kind=kind, key=key, parent=parent, version=1, data=data).on_conflict_do_update(
             index_elements=[documents.c.kind, documents.c.key],
             set_={"data": data, "version": documents.c.version + 1})
         with self.begin() as connection:
@@ -171,12 +173,38 @@ class Documents:
             connection.execute(statement)
 
 
+class InMemoryDocuments(Documents):
+    """Documents in SQLite in memory: one connection, kept open, that one thread at a time uses."""
+
+    def __init__(self):
+        super().__init__(sa.create_engine("sqlite://", poolclass=StaticPool,
+                                          connect_args={"check_same_thread": False}))
+        self._turn = threading.Lock()
+        self._connection: sa.Connection | None = None
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        with self.reading() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        with self._turn:
+            if self._connection is None:
+                self._connection = self.engine.connect()
+                documents.create(self._connection)
+                self._connection.commit()
+            try:
+                yield self._connection
+            finally:
+                self._connection.rollback()  # ends what a read began, so the next write can begin
+
+
 def standalone(url: str | None) -> Documents:
     """The documents of a simulator running on its own: in the database at ``url``, its table made on
-    first use, or else in SQLite in memory (one connection, so one transaction at a time)."""
+    first use, or else in SQLite in memory."""
     if not url:
-        engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-        return Documents(engine, one_at_a_time=True, create=True)
+        return InMemoryDocuments()
     if url.startswith("sqlite"):
         from ..sqlite import QueuedWritersConnection, tune
 
