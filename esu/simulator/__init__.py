@@ -1,7 +1,8 @@
-"""The Meta simulator: Graph endpoints, test helpers and faults, with its own state.
+"""The Meta simulator: Graph endpoints, test helpers and faults.
 
 Mounted at ``/_meta`` in simulator mode (the default with no Meta app configured), or run on its own
-with :func:`create_simulator_app` so tests reach it over real HTTP.
+with :func:`create_simulator_app` so tests reach it over real HTTP. Its state is in a database
+(:mod:`.store`), so every worker of a server answers alike.
 """
 
 from __future__ import annotations

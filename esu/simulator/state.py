@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
-from .store import Documents, new_key
+from .store import Documents, Row, new_key
 
 CODE_TTL_SECONDS = 30
 REGISTER_LIMIT = 10
@@ -401,7 +401,7 @@ class SimulatorState:
     # -- faults and latency ----------------------------------------------------------------------
     # Latency is stored as a fault every call meets (under LATENCY), so one read finds both.
 
-    def ahead(self, operation: str) -> tuple[int, list[tuple[str, int, dict[str, Any]]]]:
+    def ahead(self, operation: str) -> tuple[int, list[Row]]:
         """What a call of ``operation`` meets, in one read: the latency added to every call, in
         milliseconds, and the faults queued for the operation (for :meth:`take_fault`)."""
         latency_ms, queue = 0, []
@@ -441,7 +441,7 @@ class SimulatorState:
         """Remove every fault, and the latency with them."""
         self.documents.clear("fault")
 
-    def take_fault(self, operation: str, queue: list[tuple[str, int, dict[str, Any]]] | None = None) -> Fault | None:
+    def take_fault(self, operation: str, queue: list[Row] | None = None) -> Fault | None:
         """The fault this call of ``operation`` meets, if any: the oldest one still to come counts the call
         (a call let through first, or one more failure), and is gone after its last failure. ``queue`` is
         the operation's faults as :meth:`ahead` read them; they are read again if another call took one

@@ -40,7 +40,8 @@ documents = sa.Table(
 
 
 _doc = documents.c
-# Statements built once: building them is most of what a read costs in Python.
+# Statements built once, not per call: on SQLite, building one costs about as much as running it. (UPDATE
+# keeps the columns' own names for its SET, hence the other names of its parameters.)
 _GET = sa.select(_doc.version, _doc.data).where(_doc.kind == sa.bindparam("kind"), _doc.key == sa.bindparam("key"))
 _FIND = sa.select(_doc.kind, _doc.data).where(
     _doc.kind.in_(sa.bindparam("kinds", expanding=True)), _doc.key == sa.bindparam("key")).limit(1)
@@ -49,8 +50,13 @@ _ROWS_UNDER = _ROWS.where(_doc.parent.in_(sa.bindparam("parents", expanding=True
 _SWAP = documents.update().where(
     _doc.kind == sa.bindparam("b_kind"), _doc.key == sa.bindparam("b_key"), _doc.version == sa.bindparam("read"),
 ).values(data=sa.bindparam("b_data"), version=sa.bindparam("read") + 1)
+_ADD = documents.insert()
 _DROP = documents.delete().where(_doc.kind == sa.bindparam("kind"), _doc.key == sa.bindparam("key"),
                                  _doc.version == sa.bindparam("read"))
+
+
+#: A document as listed: its key, version and data.
+Row = tuple[str, int, dict[str, Any]]
 
 
 def new_key() -> str:
@@ -105,13 +111,14 @@ class Documents:
             row = connection.execute(_FIND, {"kinds": list(kinds), "key": key}).first()
         return (row.kind, row.data) if row else None
 
-    def rows(self, kind: str, parents: Iterable[str] | None = None) -> list[tuple[str, int, dict[str, Any]]]:
+    def rows(self, kind: str, parents: Iterable[str] | None = None) -> list[Row]:
         """Key, version and data of each document of a kind (under one of ``parents``, if given), oldest
         first."""
         with self.reading() as connection:
             if parents is None:
                 return [tuple(row) for row in connection.execute(_ROWS, {"kind": kind})]
-            return [tuple(row) for row in connection.execute(_ROWS_UNDER, {"kind": kind, "parents": list(parents)})]
+            under = {"kind": kind, "parents": list(parents)}
+            return [tuple(row) for row in connection.execute(_ROWS_UNDER, under)]
 
     def keys(self, kind: str) -> list[str]:
         with self.reading() as connection:
@@ -129,7 +136,7 @@ class Documents:
         values = [{"kind": kind, "key": key, "parent": parent, "version": 1, "data": data}
                   for kind, key, parent, data in rows]
         with self.begin() as connection:
-            connection.execute(documents.insert(), values)
+            connection.execute(_ADD, values)
 
     def put(self, kind: str, key: str, data: dict[str, Any], parent: str | None = None) -> None:
         """Write a document whatever it held before, making it if need be."""
