@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from . import config as config_module
+
+if TYPE_CHECKING:
+    import requests
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -44,12 +48,27 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     crypto.init_app(app)
-    graph.init_app(app)
+    graph.init_app(app, graph_transport(app))
     signup_cache.init_app(app)
     with app.app_context():
         sqlite.tune(db.engine)
         if db.engine.dialect.name == "postgresql":
             pool.ping_when_idle(db.engine)
+
+
+def graph_transport(app: Flask) -> requests.Session:
+    """The Graph client's pooled session; in simulator mode, calls to the simulator's in-process origin go
+    straight to this app's WSGI callable, where the simulator is mounted (over a socket, a single-threaded
+    server would wait on itself)."""
+    from .config import IN_PROCESS_SIMULATOR_ORIGIN
+    from .graph import pooled_session
+
+    session = pooled_session()
+    if app.config["META_GRAPH_URL"].startswith(IN_PROCESS_SIMULATOR_ORIGIN):
+        from .simulator.transport import WSGIAdapter
+
+        session.mount(IN_PROCESS_SIMULATOR_ORIGIN + "/", WSGIAdapter(app))
+    return session
 
 
 def register_blueprints(app: Flask) -> None:

@@ -455,15 +455,8 @@ def pooled_session(pool_size: int = 64) -> requests.Session:
     return session
 
 
-def init_app(app) -> None:
-    """One client per app; in simulator mode its calls to the mounted simulator stay in-process."""
-    session = pooled_session()
-    from .config import IN_PROCESS_SIMULATOR_ORIGIN
-
-    if app.config["META_GRAPH_URL"].startswith(IN_PROCESS_SIMULATOR_ORIGIN):
-        from .simulator.transport import WSGIAdapter
-
-        session.mount(IN_PROCESS_SIMULATOR_ORIGIN + "/", WSGIAdapter(app))
+def init_app(app, session: requests.Session) -> None:
+    """One client per app, sending its calls through ``session`` (the factory chooses the transport)."""
     app.extensions["esu_graph"] = GraphClient.from_config(app.config, session)
 
 

@@ -32,6 +32,9 @@ def get_engine_url():
 # target_metadata = mymodel.Base.metadata
 config.set_main_option('sqlalchemy.url', get_engine_url())
 target_db = current_app.extensions['migrate'].db
+# The simulator's table is in every database (its migration makes it), but only an app in simulator mode
+# imports the simulator: without this, autogenerate outside it would offer to drop the table.
+import esu.simulator.store  # noqa: E402,F401
 
 # other values from the config, defined by the needs of env.py,
 # can be acquired:

@@ -106,9 +106,12 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def simulator_app():
-    # One try per webhook, unless a test asks for Meta's retries.
-    return create_simulator_app({**META, "SIMULATOR_WEBHOOK_RETRY_SECONDS": ()})
+def simulator_app(tmp_path_factory):
+    # One try per webhook, unless a test asks for Meta's retries. Its state in an SQLite file, where the
+    # threads serving concurrent Graph calls each have a connection, as gunicorn's workers would.
+    database = tmp_path_factory.mktemp("simulator") / "simulator.sqlite"
+    return create_simulator_app({**META, "SIMULATOR_WEBHOOK_RETRY_SECONDS": (),
+                                 "SIMULATOR_DATABASE_URL": f"sqlite:///{database}"})
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,12 @@ should be, and says so on every page."""
 
 from __future__ import annotations
 
+import ast
 import json
 import secrets
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,6 +20,8 @@ from esu.cli import create_page
 from esu.config import ENV_SETTINGS, PRODUCTION_SECRETS, ConfigError, defaults, finish
 
 from .conftest import empty_tables
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEV_SECRETS = {
     "SECRET_KEY": secrets.token_hex(16),
@@ -208,6 +212,29 @@ def test_one_single_threaded_server_onboards_through_its_own_simulator(make_app)
 
     assert response.status_code == 201
     assert response.json()["status"] == "completed"
+
+
+def test_only_the_factory_imports_the_simulator():
+    """The simulator may import esu's code, not the other way round: the factory mounts it and hands the
+    Graph client its in-process transport."""
+    package = ROOT / "esu"
+    importers = []
+    for path in package.rglob("*.py"):
+        if path.is_relative_to(package / "simulator") or path == package / "__init__.py":
+            continue
+        here = ["esu", *path.relative_to(package).parent.parts]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
+                module = ".".join(part for part in (base, node.module) if part)
+                modules = [module] + [f"{module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            if any(name == "esu.simulator" or name.startswith("esu.simulator.") for name in modules):
+                importers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert importers == []
 
 
 # -- settings derived from others ---------------------------------------------------------------------

@@ -1,21 +1,28 @@
-"""The Meta simulator: Graph endpoints, test helpers and faults, with its own state.
+"""The Meta simulator: Graph endpoints, test helpers and faults.
 
 Mounted at ``/_meta`` in simulator mode (the default with no Meta app configured), or run on its own
-with :func:`create_simulator_app` so tests reach it over real HTTP.
+with :func:`create_simulator_app` so tests reach it over real HTTP. Its state is in a database
+(:mod:`.store`), so every worker of a server answers alike.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from . import graph, sdk, webhooks
+from . import graph, sdk, store, webhooks
 from .state import OPERATIONS, SimulatorState
 
 bp = Blueprint("simulator", __name__, url_prefix="/_meta")
 
 
 def init_app(app: Flask, state: SimulatorState | None = None) -> None:
-    app.extensions["meta_simulator"] = state or SimulatorState()
+    """Mount the simulator; without ``state``, it keeps its own in a table of the app's database."""
+    if state is None:
+        from ..extensions import db
+
+        with app.app_context():
+            state = SimulatorState(store.Documents(db.engine))
+    app.extensions["meta_simulator"] = state
     app.register_blueprint(bp)
     app.register_blueprint(graph.bp)
     app.register_blueprint(sdk.bp)
@@ -30,10 +37,11 @@ def init_app(app: Flask, state: SimulatorState | None = None) -> None:
 def create_simulator_app(config: dict) -> Flask:
     """The simulator alone, for a test or a separate process; ``config`` needs META_APP_ID,
     META_APP_SECRET, META_SYSTEM_USER_TOKEN and META_SYSTEM_USER_ID, and SIMULATOR_WEBHOOK_URL (the app's
-    ``…/webhooks/whatsapp``) for it to send webhooks."""
+    ``…/webhooks/whatsapp``) for it to send webhooks. It keeps its state in SIMULATOR_DATABASE_URL (its
+    table made on first use: give several processes one database), else in SQLite in memory."""
     app = Flask(__name__)
     app.config.update(config)
-    init_app(app)
+    init_app(app, SimulatorState(store.standalone(config.get("SIMULATOR_DATABASE_URL"))))
     return app
 
 

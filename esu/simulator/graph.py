@@ -8,6 +8,8 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -19,8 +21,10 @@ from .state import (
     REGISTER_WINDOW_SECONDS,
     VERIFICATION_CODE,
     Grant,
+    Phone,
     SimError,
     SimulatorState,
+    Waba,
 )
 
 bp = Blueprint("simulator_graph", __name__, url_prefix="/_meta/graph")
@@ -46,23 +50,16 @@ def graph(version: str, path: str):
     parts = path.strip("/").split("/")
     handler, operation = _route(parts)
     sim = state()
-    with sim.lock:
-        sim.in_flight += 1
-        sim.max_in_flight = max(sim.max_in_flight, sim.in_flight)
-    try:
-        if sim.latency_ms:
-            time.sleep(sim.latency_ms / 1000)
-        caller = _caller_kind()
-        with sim.lock:
-            sim.calls.append({"operation": operation, "method": request.method, "path": "/" + path,
-                              "auth": caller, "appsecret_proof": "appsecret_proof" in request.args})
-        fault = sim.take_fault(operation)
+    with sim.serving():
+        latency_ms, faults = sim.ahead(operation)
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        sim.record_call({"operation": operation, "method": request.method, "path": "/" + path,
+                         "auth": _caller_kind(), "appsecret_proof": "appsecret_proof" in request.args})
+        fault = sim.take_fault(operation, faults) if faults else None
         if fault:
             raise SimError(fault.error_code, subcode=fault.subcode)
         return jsonify(handler(sim, *parts))
-    finally:
-        with sim.lock:
-            sim.in_flight -= 1
 
 
 def _route(parts: list[str]):
@@ -74,7 +71,8 @@ def _route(parts: list[str]):
     if not NODE.match(parts[0]):
         raise SimError(100, f"(#100) Unsupported {method} request. Object with ID '{parts[0]}' does not exist")
     if len(parts) == 1 and method == "GET":
-        return read_node, _node_operation(parts[0])
+        node = state().node(parts[0])  # read once, for the operation's name and for the answer
+        return partial(read_node, node=node), _node_operation(node)
     edges = {
         ("subscribed_apps", "GET"): (list_subscribed_apps, "subscribed_apps"),
         ("subscribed_apps", "POST"): (subscribe_app, "subscribed_apps"),
@@ -94,13 +92,9 @@ def _route(parts: list[str]):
     raise SimError(100, f"(#100) Unsupported {method} request on /{'/'.join(parts)}")
 
 
-def _node_operation(node_id: str) -> str:
-    sim = state()
-    if node_id in sim.phones:
-        return "phone_number"
-    if node_id in sim.allocations:
-        return "credit_sharing"
-    return "waba"
+def _node_operation(node: tuple[str, Any] | None) -> str:
+    kind = node[0] if node else "waba"
+    return {"phone": "phone_number", "allocation": "credit_sharing"}.get(kind, "waba")
 
 
 # -- authorisation -----------------------------------------------------------------------------------
@@ -151,12 +145,24 @@ def _authorise(*, waba_id: str | None = None, system_user: bool = False) -> str:
     return "business"
 
 
-def _waba_of_phone(phone_id: str) -> str:
+def _no_such_node(node_id: str) -> SimError:
+    return SimError(100, f"(#100) Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
+                         "permissions, or does not support this operation", subcode=33)
+
+
+def _phone(phone_id: str) -> Phone:
     phone = state().phones.get(phone_id)
     if phone is None:
-        raise SimError(100, f"(#100) Object with ID '{phone_id}' does not exist, cannot be loaded due to "
-                            "missing permissions, or does not support this operation", subcode=33)
-    return phone.waba_id
+        raise _no_such_node(phone_id)
+    return phone
+
+
+def _change(sim: SimulatorState, kind: str, node_id: str, change: Callable[[Any], Any]) -> Any:
+    """``sim.change``, answering Meta's error for a node that is gone (the simulator was reset meanwhile)."""
+    try:
+        return sim.change(kind, node_id, change)
+    except KeyError:
+        raise _no_such_node(node_id) from None
 
 
 # -- handlers ----------------------------------------------------------------------------------------
@@ -168,19 +174,23 @@ def exchange_code(sim: SimulatorState, *_):
         raise SimError(101, "Error validating application. Invalid application ID.")
     if not hmac.compare_digest(request.args.get("client_secret", ""), config["META_APP_SECRET"]):
         raise SimError(1, "Error validating client secret.", http_status=400, error_type="OAuthException")
-    code = request.args.get("code", "")
-    with sim.lock:
-        grant = sim.codes.get(code)
-        if grant is None:
-            raise SimError(100, "Invalid verification code format.", subcode=36008)
+    now = sim.clock()
+
+    def spend(grant: Grant) -> Grant:
         if grant.used:
             raise SimError(100, "This authorization code has been used.", subcode=36009)
-        if sim.clock() - grant.issued_at > CODE_TTL_SECONDS:
+        if now - grant.issued_at > CODE_TTL_SECONDS:
             raise SimError(100, "This authorization code has expired.", subcode=36007)
         grant.used = True
-        token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
-        sim.tokens[token] = Grant(grant.business_id, list(grant.waba_ids), sim.clock(), scopes=grant.scopes,
-                                  user_id=sim.new_id())
+        return grant
+
+    try:  # once: of two exchanges racing, in any workers, one spends the code and the other finds it used
+        grant = sim.change("code", request.args.get("code", ""), spend)
+    except KeyError:
+        raise SimError(100, "Invalid verification code format.", subcode=36008) from None
+    token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
+    sim.add("token", token, Grant(grant.business_id, list(grant.waba_ids), sim.clock(), scopes=grant.scopes,
+                                  user_id=sim.new_id()))
     # As Meta does when a customer finishes signup; sent once this answer is out, never holding it up.
     webhooks.send_partner_added_after_response(grant.business_id, list(grant.waba_ids), int(sim.clock()))
     return {"access_token": token, "token_type": "bearer"}
@@ -233,19 +243,18 @@ def assigned_wabas(sim: SimulatorState, user_id: str, _edge):
     return {"data": [{"id": waba_id, "name": sim.wabas[waba_id].name} for waba_id in reversed(grant.waba_ids)]}
 
 
-def read_node(sim: SimulatorState, node_id: str):
-    if node_id in sim.phones:
-        _authorise(waba_id=_waba_of_phone(node_id))
-        return _select_fields(sim.phones[node_id].fields())
-    if node_id in sim.wabas:
+def read_node(sim: SimulatorState, node_id: str, *, node: tuple[str, Any] | None):
+    kind, node = node or (None, None)
+    if kind == "phone":
+        _authorise(waba_id=node.waba_id)
+        return _select_fields(node.fields())
+    if kind == "waba":
         _authorise(waba_id=node_id)
-        waba = sim.wabas[node_id]
-        return _select_fields(waba.fields(sim.businesses[waba.business_id]))
-    if node_id in sim.allocations:
+        return _select_fields(node.fields(sim.businesses[node.business_id]))
+    if kind == "allocation":
         _authorise(system_user=True)
-        return {"id": node_id, "receiving_credential": {"id": sim.allocations[node_id]["credential_id"]}}
-    raise SimError(100, f"(#100) Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
-                        "permissions, or does not support this operation", subcode=33)
+        return {"id": node_id, "receiving_credential": {"id": node["credential_id"]}}
+    raise _no_such_node(node_id)
 
 
 def _select_fields(node: dict[str, Any]) -> dict[str, Any]:
@@ -276,21 +285,27 @@ def list_subscribed_apps(sim: SimulatorState, waba_id: str, _edge):
 
 def subscribe_app(sim: SimulatorState, waba_id: str, _edge):
     _authorise(waba_id=waba_id)
-    waba = _waba(sim, waba_id)
-    with sim.lock:
-        app_id = current_app.config["META_APP_ID"]
+    _waba(sim, waba_id)
+    app_id = current_app.config["META_APP_ID"]
+
+    def subscribe(waba: Waba) -> None:
         if app_id not in waba.subscribed_apps:
             waba.subscribed_apps.append(app_id)
+
+    _change(sim, "waba", waba_id, subscribe)
     return {"success": True}
 
 
 def unsubscribe_app(sim: SimulatorState, waba_id: str, _edge):
     _authorise(waba_id=waba_id)
-    waba = _waba(sim, waba_id)
-    with sim.lock:
-        app_id = current_app.config["META_APP_ID"]
+    _waba(sim, waba_id)
+    app_id = current_app.config["META_APP_ID"]
+
+    def unsubscribe(waba: Waba) -> None:
         if app_id in waba.subscribed_apps:
             waba.subscribed_apps.remove(app_id)
+
+    _change(sim, "waba", waba_id, unsubscribe)
     return {"success": True}
 
 
@@ -304,8 +319,7 @@ def assign_user(sim: SimulatorState, waba_id: str, _edge):
         raise SimError(100, "(#100) Param tasks must be an array of task names") from None
     if not NODE.match(user) or not isinstance(tasks, list) or not tasks:
         raise SimError(100, "(#100) The parameters user and tasks are required")
-    with sim.lock:
-        waba.assigned_users[user] = [str(task) for task in tasks]
+    _change(sim, "waba", waba.id, lambda waba: waba.assigned_users.update({user: [str(task) for task in tasks]}))
     return {"success": True}
 
 
@@ -318,51 +332,62 @@ def share_credit(sim: SimulatorState, credit_line_id: str, _edge):
     system_user = current_app.config.get("META_SYSTEM_USER_ID")
     if system_user not in waba.assigned_users:
         raise SimError(200, "(#200) The system user must be assigned to the WhatsApp Business Account first")
-    with sim.lock:
-        allocation_id = sim.new_id()
-        credential_id = sim.new_id()
-        sim.allocations[allocation_id] = {"credit_line_id": credit_line_id, "waba_id": waba.id,
-                                          "credential_id": credential_id}
+    allocation_id = sim.new_id()
+    credential_id = sim.new_id()
+    sim.add("allocation", allocation_id, {"credit_line_id": credit_line_id, "waba_id": waba.id,
+                                          "credential_id": credential_id})
+
+    def fund(waba: Waba) -> None:
         waba.primary_funding_id = credential_id
         waba.currency = currency
+
+    _change(sim, "waba", waba.id, fund)
     return {"allocation_config_id": allocation_id, "waba_id": waba.id}
 
 
 def list_phone_numbers(sim: SimulatorState, waba_id: str, _edge):
     _authorise(waba_id=waba_id)
     _waba(sim, waba_id)
-    return {"data": [phone.fields() for phone in sim.phones.values() if phone.waba_id == waba_id]}
+    return {"data": [phone.fields() for phone in sim.listed("phone", waba_id)]}
 
 
-def _phone_for_write(sim: SimulatorState, phone_id: str):
-    _authorise(waba_id=_waba_of_phone(phone_id))
-    return sim.phones[phone_id]
+def _phone_for_write(sim: SimulatorState, phone_id: str) -> Phone:
+    phone = _phone(phone_id)
+    _authorise(waba_id=phone.waba_id)
+    return phone
 
 
 def register(sim: SimulatorState, phone_id: str, _edge):
-    phone = _phone_for_write(sim, phone_id)
+    _phone_for_write(sim, phone_id)
     body = request.get_json(silent=True) or {}
     pin = str(body.get("pin", ""))
     if body.get("messaging_product") != "whatsapp":
         raise SimError(100, "(#100) The parameter messaging_product is required.")
     if not re.fullmatch(r"\d{6}", pin):
         raise SimError(100, "(#100) Param pin must be a 6-digit number")
-    with sim.lock:
-        now = sim.clock()
+    now = sim.clock()
+
+    def register_now(phone: Phone) -> SimError | None:
+        # A refused attempt counts against the limit too: the refusal is answered once the count is stored.
         phone.register_calls = [t for t in phone.register_calls if now - t < REGISTER_WINDOW_SECONDS]
         if len(phone.register_calls) >= REGISTER_LIMIT:
             raise SimError(133016)
         phone.register_calls.append(now)
         if phone.is_on_biz_app:
-            raise SimError(100, "(#100) This phone number is already registered on the WhatsApp Business app")
+            return SimError(100, "(#100) This phone number is already registered on the WhatsApp Business app")
         if phone.code_verification_status != "VERIFIED":
-            raise SimError(100, "(#100) The phone number must be verified before it can be registered",
-                           subcode=2388001)
+            return SimError(100, "(#100) The phone number must be verified before it can be registered",
+                            subcode=2388001)
         if phone.pin is not None and phone.pin != pin:
-            raise SimError(133005)
+            return SimError(133005)
         phone.pin = pin
         phone.status = "CONNECTED"
         phone.platform_type = "CLOUD_API"
+        return None
+
+    refused = _change(sim, "phone", phone_id, register_now)
+    if refused:
+        raise refused
     return {"success": True}
 
 
@@ -374,8 +399,7 @@ def request_code(sim: SimulatorState, phone_id: str, _edge):
         raise SimError(100, "(#100) The parameter language is required")
     if phone.code_verification_status == "VERIFIED":
         raise SimError(136024)
-    with sim.lock:
-        phone.code_requests.append(request.args["code_method"])
+    _change(sim, "phone", phone_id, lambda phone: phone.code_requests.append(request.args["code_method"]))
     return {"success": True}
 
 
@@ -386,8 +410,11 @@ def verify_code(sim: SimulatorState, phone_id: str, _edge):
     if request.args.get("code") != VERIFICATION_CODE:
         raise SimError(136025, "(#136025) Verification code mismatch. Check the code and try again.",
                        http_status=400)
-    with sim.lock:
+
+    def verified(phone: Phone) -> None:
         phone.code_verification_status = "VERIFIED"
+
+    _change(sim, "phone", phone_id, verified)
     return {"success": True}
 
 
@@ -398,10 +425,13 @@ def smb_app_data(sim: SimulatorState, phone_id: str, _edge):
         raise SimError(100, "(#100) Param sync_type must be one of {smb_app_state_sync, history}")
     if not phone.is_on_biz_app:
         raise SimError(100, "(#100) This number is not on the WhatsApp Business app")
-    with sim.lock:
+
+    def sync(phone: Phone) -> None:
         if sync_type in phone.synced:
             raise SimError(100, "(#100) Synchronization was already requested for this number")
         phone.synced.append(sync_type)
+
+    _change(sim, "phone", phone_id, sync)
     return {"messaging_product": "whatsapp", "request_id": secrets.token_hex(8)}
 
 
@@ -409,10 +439,7 @@ def list_templates(sim: SimulatorState, waba_id: str, _edge):
     _authorise(waba_id=waba_id)
     _waba(sim, waba_id)
     status = (request.args.get("status") or "").upper()
-    templates = sorted(
-        (t for t in sim.templates.values() if t.waba_id == waba_id and (not status or t.status == status)),
-        key=lambda t: t.id,
-    )
+    templates = [t for t in sim.listed("template", waba_id) if not status or t.status == status]
     limit = min(max(int(request.args.get("limit", 25) or 25), 1), 100)
     start = int(request.args.get("after") or 0) if (request.args.get("after") or "0").isdigit() else 0
     page = templates[start:start + limit]

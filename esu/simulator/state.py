@@ -1,7 +1,7 @@
 """The simulator's memory: businesses, WABAs, numbers, templates, codes, tokens, faults.
 
-It lives in the process, apart from the app's database, and is guarded by one lock so a threaded
-server can serve concurrent calls. Its clock can be replaced, so tests move time instead of sleeping.
+It lives in a database (:mod:`.store`), so that every worker of a server, and every thread, sees the same
+objects, codes and faults. Its clock can be replaced, so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
+
+from .store import Documents, Row, new_key
 
 CODE_TTL_SECONDS = 30
 REGISTER_LIMIT = 10
@@ -208,34 +212,137 @@ class Fault:
     after: int = 0
 
 
+#: The key of the document that holds the latency, and the parent it is under: every operation's.
+LATENCY = "latency"
+EVERY_OPERATION = "*"
+
+#: Each kind of object the simulator keeps, and the type it is read back as.
+KINDS: dict[str, type] = {
+    "business": Business,
+    "waba": Waba,
+    "phone": Phone,
+    "template": Template,
+    "code": Grant,
+    "token": Grant,
+    "allocation": dict,
+}
+
+
+def _data(thing: Any) -> dict[str, Any]:
+    return asdict(thing) if is_dataclass(thing) else dict(thing)
+
+
+def _fault(data: dict[str, Any]) -> Fault:
+    return Fault(**{name: value for name, value in data.items() if name != "operation"})
+
+
+class Objects(Mapping):
+    """The objects of one kind, by id, as they are stored now: each read is a fresh copy, and writing to
+    one changes nothing (see :meth:`SimulatorState.change`)."""
+
+    def __init__(self, documents: Documents, kind: str):
+        self.documents = documents
+        self.kind = kind
+
+    def __getitem__(self, key: str) -> Any:
+        found = self.documents.get(self.kind, key)
+        if found is None:
+            raise KeyError(key)
+        return KINDS[self.kind](**found[1])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.documents.keys(self.kind))
+
+    def __len__(self) -> int:
+        return self.documents.count(self.kind)
+
+
+def _objects(kind: str) -> property:
+    """The objects of ``kind``, read from the documents each time (``state.wabas[waba_id]``)."""
+    return property(lambda state: Objects(state.documents, kind))
+
+
 class SimulatorState:
-    def __init__(self, clock=time.time):
-        self.lock = threading.RLock()
+    """What the simulator knows, kept in :class:`Documents` that every worker shares.
+
+    ``in_flight`` and ``max_in_flight`` count the Graph calls this process is serving; the clock is this
+    process's too, so a test can move time instead of sleeping.
+    """
+
+    def __init__(self, documents: Documents, clock=time.time):
+        self.documents = documents
         self.clock = clock
-        self.reset()
+        self._gauge = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def reset(self) -> None:
-        with self.lock:
-            self.businesses: dict[str, Business] = {}
-            self.wabas: dict[str, Waba] = {}
-            self.phones: dict[str, Phone] = {}
-            self.templates: dict[str, Template] = {}
-            self.codes: dict[str, Grant] = {}
-            self.tokens: dict[str, Grant] = {}
-            self.allocations: dict[str, dict[str, str]] = {}
-            self.faults: dict[str, list[Fault]] = {}
-            self.latency_ms = 0
-            #: Every Graph call served: operation, method, path, and how it was authorised.
-            self.calls: list[dict[str, Any]] = []
-            #: Graph calls being served right now, and the most at once: shows the app's calls overlap.
-            self.in_flight = 0
-            self.max_in_flight = 0
-            self._next_id = 100000000000000 + secrets.randbelow(10**12)
+        """Forget every object, code, token, fault and call."""
+        self.documents.clear()
+        with self._gauge:
+            self.in_flight = self.max_in_flight = 0
 
-    def new_id(self) -> str:
-        with self.lock:
-            self._next_id += 1 + secrets.randbelow(97)
-            return str(self._next_id)
+    @staticmethod
+    def new_id() -> str:
+        """A fresh id, as long as Meta's."""
+        return str(10**14 + secrets.randbelow(9 * 10**14))
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    businesses = _objects("business")
+    wabas = _objects("waba")
+    phones = _objects("phone")
+    templates = _objects("template")
+    codes = _objects("code")
+    tokens = _objects("token")
+    allocations = _objects("allocation")
+
+    def node(self, node_id: str) -> tuple[str, Any] | None:
+        """The number, WABA or credit allocation with this id, and which of them it is."""
+        found = self.documents.find(node_id, ("phone", "waba", "allocation"))
+        return (found[0], KINDS[found[0]](**found[1])) if found else None
+
+    def listed(self, kind: str, parent: str) -> list[Any]:
+        """The objects of ``kind`` under ``parent`` (a WABA's numbers or templates), oldest first."""
+        return [KINDS[kind](**data) for _key, _version, data in self.documents.rows(kind, (parent,))]
+
+    def add(self, kind: str, key: str, thing: Any, parent: str | None = None) -> None:
+        self.documents.add([(kind, key, parent, _data(thing))])
+
+    def change(self, kind: str, key: str, change: Callable[[Any], Any]) -> Any:
+        """Apply ``change`` to the object and store it; if another worker changed the object meanwhile,
+        again on what that one stored. Answers what ``change`` answers; an exception from it stores nothing."""
+
+        def on_data(data: dict[str, Any]) -> Any:
+            thing = KINDS[kind](**data)
+            result = change(thing)
+            data.clear()
+            data.update(_data(thing))
+            return result
+
+        return self.documents.change(kind, key, on_data)
+
+    # -- the Graph calls served ------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """Every Graph call served, by any worker: operation, method, path, and how it was authorised."""
+        return [data for _key, _version, data in self.documents.rows("call")]
+
+    def record_call(self, call: dict[str, Any]) -> None:
+        self.documents.add([("call", new_key(), None, call)])
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a Graph call in ``in_flight`` while it is served: shows the app's calls overlap."""
+        with self._gauge:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._gauge:
+                self.in_flight -= 1
 
     # -- what a person finishing Embedded Signup produces ----------------------------------------
 
@@ -244,77 +351,117 @@ class SimulatorState:
         scopes = options.get("scopes") or "current"
         if scopes not in SCOPE_SHAPES:
             raise ValueError(f"scopes must be one of {', '.join(SCOPE_SHAPES)}")
-        with self.lock:
-            business_name = str(options.get("business_name") or "Simulated Business")[:100]
-            business = Business(self.new_id(), business_name)
-            self.businesses[business.id] = business
-            waba = Waba(self.new_id(), business.id, name=business_name,
-                        currency=str(options.get("currency") or "USD"))
-            self.wabas[waba.id] = waba
-            event = "FINISH"
-            phone_id = ""
+        business_name = str(options.get("business_name") or "Simulated Business")[:100]
+        business = Business(self.new_id(), business_name)
+        waba = Waba(self.new_id(), business.id, name=business_name, currency=str(options.get("currency") or "USD"))
+        made: list[tuple[str, str, str | None, dict[str, Any]]] = [
+            ("business", business.id, None, _data(business)), ("waba", waba.id, None, _data(waba))]
+        event = "FINISH"
+        phone_id = ""
+        if options.get("coexistence"):
+            event = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
+        if options.get("phone", True) is False:
+            event = "FINISH_ONLY_WABA"
+        else:
+            phone = Phone(
+                self.new_id(),
+                waba.id,
+                display_phone_number=str(options.get("display_phone_number") or f"1555{secrets.randbelow(10**7):07d}"),
+                verified_name=business_name,
+                code_verification_status="VERIFIED" if options.get("phone_verified", True) else "NOT_VERIFIED",
+            )
             if options.get("coexistence"):
-                event = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
-            if options.get("phone", True) is False:
-                event = "FINISH_ONLY_WABA"
-            else:
-                phone = Phone(
-                    self.new_id(),
-                    waba.id,
-                    display_phone_number=str(options.get("display_phone_number") or f"1555{secrets.randbelow(10**7):07d}"),
-                    verified_name=business_name,
-                    code_verification_status="VERIFIED" if options.get("phone_verified", True) else "NOT_VERIFIED",
-                )
-                if options.get("coexistence"):
-                    phone.is_on_biz_app = True
-                    phone.platform_type = "CLOUD_API"
-                    phone.status = "CONNECTED"
-                self.phones[phone.id] = phone
-                phone_id = phone.id
-            self._seed_templates(waba, int(options.get("templates", 3)))
-            code = "AQ" + secrets.token_urlsafe(48)
-            self.codes[code] = Grant(business.id, [waba.id], self.clock(), scopes=scopes)
-            return {
-                "code": code,
-                "event": event,
-                "business_id": business.id,
-                "waba_id": waba.id,
-                "phone_number_id": phone_id,
-            }
+                phone.is_on_biz_app = True
+                phone.platform_type = "CLOUD_API"
+                phone.status = "CONNECTED"
+            made.append(("phone", phone.id, waba.id, _data(phone)))
+            phone_id = phone.id
+        made += [("template", template.id, waba.id, _data(template))
+                 for template in self._seed_templates(waba, int(options.get("templates", 3)))]
+        code = "AQ" + secrets.token_urlsafe(48)
+        made.append(("code", code, None, _data(Grant(business.id, [waba.id], self.clock(), scopes=scopes))))
+        self.documents.add(made)
+        return {
+            "code": code,
+            "event": event,
+            "business_id": business.id,
+            "waba_id": waba.id,
+            "phone_number_id": phone_id,
+        }
 
-    def _seed_templates(self, waba: Waba, approved: int) -> None:
+    def _seed_templates(self, waba: Waba, approved: int) -> list[Template]:
         body = {"type": "BODY", "text": "Hello {{1}}, your order {{2}} is confirmed.",
                 "example": {"body_text": [["Ana", "#1042"]]}}
-        for number in range(approved):
-            template = Template(self.new_id(), waba.id, f"order_update_{number + 1}", "en_US", "APPROVED",
-                                "UTILITY", [body])
-            self.templates[template.id] = template
-        for status in ("PENDING", "REJECTED"):
-            template = Template(self.new_id(), waba.id, f"promo_{status.lower()}", "en_US", status,
-                                "MARKETING", [body])
-            self.templates[template.id] = template
+        templates = [Template(self.new_id(), waba.id, f"order_update_{number + 1}", "en_US", "APPROVED",
+                              "UTILITY", [body]) for number in range(approved)]
+        templates += [Template(self.new_id(), waba.id, f"promo_{status.lower()}", "en_US", status, "MARKETING",
+                               [body]) for status in ("PENDING", "REJECTED")]
+        return templates
 
-    # -- faults ----------------------------------------------------------------------------------
+    # -- faults and latency ----------------------------------------------------------------------
+    # Latency is stored as a fault every call meets (under LATENCY), so one read finds both.
+
+    def ahead(self, operation: str) -> tuple[int, list[Row]]:
+        """What a call of ``operation`` meets, in one read: the latency added to every call, in
+        milliseconds, and the faults queued for the operation (for :meth:`take_fault`)."""
+        latency_ms, queue = 0, []
+        for key, version, data in self.documents.rows("fault", (operation, EVERY_OPERATION)):
+            if key == LATENCY:
+                latency_ms = data["latency_ms"]
+            else:
+                queue.append((key, version, data))
+        return latency_ms, queue
+
+    @property
+    def latency_ms(self) -> int:
+        """Milliseconds added to every Graph call."""
+        found = self.documents.get("fault", LATENCY)
+        return found[1]["latency_ms"] if found else 0
+
+    @latency_ms.setter
+    def latency_ms(self, value: int) -> None:
+        self.documents.put("fault", LATENCY, {"latency_ms": value}, parent=EVERY_OPERATION)
+
+    @property
+    def faults(self) -> dict[str, list[Fault]]:
+        """The faults still to come, by operation, in the order they were added."""
+        pending: dict[str, list[Fault]] = {}
+        for key, _version, data in self.documents.rows("fault"):
+            if key != LATENCY:
+                pending.setdefault(data["operation"], []).append(_fault(data))
+        return pending
 
     def add_fault(self, operation: str, error_code: int, times: int, subcode: int | None = None,
                   after: int = 0) -> None:
-        with self.lock:
-            self.faults.setdefault(operation, []).append(Fault(error_code, times, subcode, after))
+        if times > 0:
+            fault = {"operation": operation, **asdict(Fault(error_code, times, subcode, after))}
+            self.documents.add([("fault", new_key(), operation, fault)])
 
     def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
-            self.latency_ms = 0
+        """Remove every fault, and the latency with them."""
+        self.documents.clear("fault")
 
-    def take_fault(self, operation: str) -> Fault | None:
-        with self.lock:
-            queue = self.faults.get(operation) or []
-            while queue and queue[0].remaining <= 0:
-                queue.pop(0)
-            if not queue:
-                return None
-            if queue[0].after > 0:
-                queue[0].after -= 1
-                return None
-            queue[0].remaining -= 1
-            return queue[0]
+    def take_fault(self, operation: str, queue: list[Row] | None = None) -> Fault | None:
+        """The fault this call of ``operation`` meets, if any: the oldest one still to come counts the call
+        (a call let through first, or one more failure), and is gone after its last failure. ``queue`` is
+        the operation's faults as :meth:`ahead` read them; they are read again if another call took one
+        meanwhile."""
+        if queue is None:
+            queue = self.documents.rows("fault", (operation,))
+        while queue:
+            key, version, data = queue[0]
+            fault = _fault(data)
+            if fault.after > 0:
+                fault.after -= 1
+                met = None
+            else:
+                fault.remaining -= 1
+                met = fault
+            if fault.remaining > 0:
+                stored = self.documents.swap("fault", key, version, {"operation": operation, **asdict(fault)})
+            else:
+                stored = self.documents.drop("fault", key, version)
+            if stored:
+                return met
+            queue = self.documents.rows("fault", (operation,))
+        return None
