@@ -5,13 +5,13 @@ database so that every worker sees them (esu.simulator.store). Made in every dat
 writes to it.
 
 Revision ID: f7bc0ea24b18
-Revises: 9a1c3e7b2d40
+Revises: 61b3ca8da662
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'f7bc0ea24b18'
-down_revision = '9a1c3e7b2d40'
+down_revision = '61b3ca8da662'
 
 TABLE = 'meta_simulator_documents'
 BY_PARENT = 'ix_meta_simulator_documents_kind_parent'
