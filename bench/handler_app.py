@@ -7,15 +7,15 @@ PostgreSQL only (``DATABASE_URL``); its pool holds as many connections as the wo
 """
 
 import hashlib
-import hmac
 import os
 
 import psycopg
-from flask import Flask, abort, request
+from flask import Flask
 from psycopg_pool import ConnectionPool
 
+from bench.signed import signed_body
+
 app = Flask(__name__)
-SECRET = os.environ["META_APP_SECRET"].encode()
 url = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 pool = ConnectionPool(url, min_size=1, max_size=int(os.environ.get("GUNICORN_THREADS", "8")), open=True)
 try:
@@ -28,10 +28,7 @@ except psycopg.errors.UniqueViolation:  # the other worker, starting at the same
 
 @app.post("/webhooks/whatsapp")
 def webhook():
-    body = request.get_data()
-    expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
-        abort(403)
+    body = signed_body()
     with pool.connection() as connection:
         connection.execute("INSERT INTO handler_deliveries (digest, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                            (hashlib.sha256(body).digest(), body.decode()))
