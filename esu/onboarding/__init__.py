@@ -27,6 +27,7 @@ from .steps import FINISH, FINISH_COEXISTENCE, FINISH_EVENTS, FINISH_ONLY_WABA, 
 from .verification import request_verification_code, verify_phone
 
 __all__ = [
-    "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "DuplicateCode", "OnboardingError", "can_retry",
+    "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "DuplicateCode", "OnboardingError",
+    "can_retry",
     "request_verification_code", "retry", "start", "summary", "verify_phone",
 ]

@@ -449,7 +449,8 @@ def verify_code(sim: SimulatorState, phone_id: str, _edge):
         phone.code_verification_status = "VERIFIED"
 
     _change(sim, "phone", phone_id, verified)
-    # reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-verification-verify-code-api.md: ``{"success": true, "id": "<phone-number-id>"}``.
+    # ``{"success": true, "id": "<phone-number-id>"}``: reference/whatsapp-business-phone-number/
+    # whatsapp-business-account-phone-number-verification-verify-code-api.md
     return {"success": True, "id": phone_id}
 
 

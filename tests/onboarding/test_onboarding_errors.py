@@ -36,7 +36,8 @@ def test_the_step_keeps_metas_whole_envelope_and_the_person_reads_metas_words(si
     kept = record("subscribe_webhooks")
     assert kept.error_data == {"messaging_product": "whatsapp", "details": "The app is not installed."}
     assert kept.error_transient is False
-    assert (kept.error_user_title, kept.error_user_message) == ("No permission", "Share the account with the app again.")
+    assert kept.error_user_title == "No permission"
+    assert kept.error_user_message == "Share the account with the app again."
     assert kept.fbtrace_id and kept.error_type == "OAuthException"
 
 
