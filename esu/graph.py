@@ -23,7 +23,8 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from requests.adapters import HTTPAdapter
 
-#: Codes Meta documents as temporary (downtime, throttling): worth another try after a pause.
+#: Codes Meta documents as temporary (downtime, throttling): worth another try after a pause. Only consulted
+#: when the envelope does not say ``is_transient`` itself.
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 131056, 133004})
 #: A bound on cursor paging, so a misbehaving server cannot keep us looping.
 MAX_PAGES = 100
@@ -71,6 +72,7 @@ class GraphError(Exception):
         fbtrace_id: str | None = None,
         user_title: str | None = None,
         user_message: str | None = None,
+        error_data: dict[str, Any] | None = None,
         http_status: int | None = None,
         transient: bool | None = None,
     ):
@@ -83,7 +85,10 @@ class GraphError(Exception):
         self.fbtrace_id = fbtrace_id
         self.user_title = user_title
         self.user_message = user_message
+        self.error_data = error_data
         self.http_status = http_status
+        #: What Meta's ``is_transient`` said, if it said it.
+        self.is_transient = transient
         if transient is None:
             transient = code in TRANSIENT_CODES or (http_status is not None and http_status >= 500)
         self.transient = transient
@@ -112,8 +117,10 @@ class GraphError(Exception):
             fbtrace_id=error.get("fbtrace_id"),
             user_title=error.get("error_user_title"),
             user_message=error.get("error_user_msg"),
+            error_data=_error_data(error.get("error_data")),
             http_status=response.status_code,
-            transient=error.get("is_transient") or None,
+            # Meta's word first, true or false; only without it the code table decides.
+            transient=error["is_transient"] if isinstance(error.get("is_transient"), bool) else None,
         )
 
     @classmethod
@@ -131,12 +138,24 @@ class GraphError(Exception):
             "error_subcode": self.error_subcode,
             "error_user_title": self.user_title,
             "error_user_message": self.user_message,
+            "error_data": self.error_data,
+            "error_transient": self.transient,
             "fbtrace_id": self.fbtrace_id,
         }
 
     def __str__(self) -> str:
         code = f" (code {self.code}" + (f"/{self.error_subcode}" if self.error_subcode else "") + ")"
         return f"{self.operation}: {self.message}{code if self.code is not None else ''}"
+
+
+def _error_data(value: Any) -> dict[str, Any] | None:
+    """``error_data`` as an object: Meta sends one (``{"details": …}``), older answers a JSON string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {"details": value}
+    return value if isinstance(value, dict) else None
 
 
 def _int_or_none(value: Any) -> int | None:

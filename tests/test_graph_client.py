@@ -266,6 +266,31 @@ def test_meta_saying_an_error_is_transient_is_believed(stub, api):
     assert len(stub.seen) == 3
 
 
+def test_meta_saying_an_error_is_not_transient_is_believed_over_the_code_table(stub, api):
+    # A throttling code is transient by the table; Meta's own ``is_transient: false`` decides first.
+    stub.answer = lambda request: envelope(4, is_transient=False)
+
+    with pytest.raises(GraphError) as failed:
+        api.get_waba("101", TOKEN)
+
+    assert len(stub.seen) == 1
+    assert failed.value.transient is False and failed.value.is_transient is False
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ('{"details": "as a string"}', {"details": "as a string"}),
+    ("plain words", {"details": "plain words"}),
+    (["not", "an", "object"], None),
+])
+def test_error_data_is_kept_as_an_object(stub, api, sent, kept):
+    stub.answer = lambda request: envelope(100, error_data=sent)
+
+    with pytest.raises(GraphError) as failed:
+        api.get_waba("101", TOKEN)
+
+    assert failed.value.error_data == kept
+
+
 class DroppingServer:
     """Accepts each connection and closes it at once: the network failing under the client."""
 
@@ -352,6 +377,7 @@ def test_the_error_envelope_is_read_field_by_field(stub, api):
     stub.answer = lambda request: json_response({"error": {
         "message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100, "error_subcode": 2388024,
         "error_user_title": "Name taken", "error_user_msg": "A template with that name exists.",
+        "error_data": {"messaging_product": "whatsapp", "details": "Name already used in en_US"},
         "is_transient": False, "fbtrace_id": "A_yVQZZWD7NvqeVMHbShI0u"}}, 400)
 
     with pytest.raises(GraphError) as failed:
@@ -361,7 +387,9 @@ def test_the_error_envelope_is_read_field_by_field(stub, api):
     assert error.fields() == {
         "error_message": "(#100) Invalid parameter", "error_type": "OAuthException", "error_code": 100,
         "error_subcode": 2388024, "error_user_title": "Name taken",
-        "error_user_message": "A template with that name exists.", "fbtrace_id": "A_yVQZZWD7NvqeVMHbShI0u",
+        "error_user_message": "A template with that name exists.",
+        "error_data": {"messaging_product": "whatsapp", "details": "Name already used in en_US"},
+        "error_transient": False, "fbtrace_id": "A_yVQZZWD7NvqeVMHbShI0u",
     }
     assert (error.operation, error.http_status, error.transient) == ("waba", 400, False)
     assert str(error) == "waba: (#100) Invalid parameter (code 100/2388024)"

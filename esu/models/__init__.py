@@ -175,6 +175,10 @@ class OnboardingStep(db.Model):
     error_subcode: Mapped[int | None]
     error_user_title: Mapped[str | None] = mapped_column(sa.Text)
     error_user_message: Mapped[str | None] = mapped_column(sa.Text)
+    #: Meta's ``error_data`` (``{"details": …}``), whole.
+    error_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: Whether the error was worth another try: Meta's ``is_transient``, else esu's table of codes.
+    error_transient: Mapped[bool | None]
     fbtrace_id: Mapped[str | None] = mapped_column(sa.String(64))
 
     onboarding: Mapped[Onboarding] = relationship(back_populates="steps")

@@ -1,11 +1,74 @@
-"""An onboarding's progress as the browser and the API follow it: ``summary``."""
+"""An onboarding's progress as the browser and the API follow it: ``summary``, with each error in plain words."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import Onboarding, OnboardingStatus
-from .steps import LABELS
+from ..graph import TRANSIENT_CODES
+from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
+from .steps import LABELS, STEPS_BY_NAME
+
+#: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting").
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80007, 130429, 131056})
+#: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``).
+PLAIN_WORDS: dict[int, str] = {
+    0: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
+    102: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
+    190: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
+    3: "Meta does not allow us to do this for your account.",
+    10: "Meta does not allow us to do this for your account. Check that you shared it with us during sign-up.",
+    200: "Meta does not allow us to do this for your account. Check that you shared it with us during sign-up.",
+    100: "Meta refused one of the requests about your account.",
+    368: "Meta has temporarily blocked this account for a policy reason.",
+    133005: "The two-step verification PIN of this number does not match. Turn two-step verification off in "
+            "WhatsApp Manager, or tell us the number's PIN.",
+    133016: "This number has been registered too many times recently. Meta allows another try after 72 hours.",
+    136025: "The code does not match. Check it and try again.",
+}
+MISSING_OBJECT = "Meta could not find your account or number; it may have been removed."
+RATE_LIMITED = "Meta is limiting how fast we can set up accounts right now. Please try again in a few minutes."
+UNAVAILABLE = "Meta is briefly unavailable. Please try again in a few minutes."
+OTHER = "Meta refused one of the setup steps."
+
+
+def plain_words(record: OnboardingStep) -> str | None:
+    """What the person reads of a step's Graph error: Meta's own words for them, else ours for the code."""
+    if record.error_code is None and record.error_message is None:
+        return None
+    if record.error_user_message:
+        return record.error_user_message
+    if record.error_subcode == 33:
+        return MISSING_OBJECT
+    if record.error_code in RATE_LIMIT_CODES:
+        return RATE_LIMITED
+    if record.error_code in PLAIN_WORDS:
+        return PLAIN_WORDS[record.error_code]
+    return UNAVAILABLE if transient(record) else OTHER
+
+
+def transient(record: OnboardingStep) -> bool:
+    """Whether the step's Graph error may pass if tried again: Meta's ``is_transient`` as recorded, else the
+    code table (steps recorded before esu kept ``is_transient``)."""
+    if record.error_transient is not None:
+        return record.error_transient
+    return record.error_code in TRANSIENT_CODES
+
+
+def can_retry(onboarding: Onboarding) -> bool:
+    """Whether the failed steps can be run again at all: the onboarding failed with its token in hand (a
+    failed exchange cannot be redone, the code is gone). The admin may, once the cause is fixed."""
+    return onboarding.status == OnboardingStatus.FAILED and onboarding.business_token is not None
+
+
+def retryable(onboarding: Onboarding) -> bool:
+    """Whether the customer is offered "try again": the steps can be run again and none failed with a
+    permanent Graph error (a PIN mismatch, a refused permission, a revoked token, an invalid parameter stay
+    so however often tried)."""
+    if not can_retry(onboarding):
+        return False
+    failed = [record for record in onboarding.steps
+              if record.name in STEPS_BY_NAME and record.status == StepStatus.FAILED]
+    return all(transient(record) for record in failed if record.error_message is not None)
 
 
 def summary(onboarding: Onboarding) -> dict[str, Any]:
@@ -15,8 +78,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
         "status": onboarding.status,
         "event": onboarding.event,
         "failure_reason": onboarding.failure_reason,
-        # A failed exchange cannot be retried: the code is gone. Anything else can.
-        "retryable": onboarding.status == OnboardingStatus.FAILED and onboarding.business_token is not None,
+        "retryable": retryable(onboarding),
         "business_name": onboarding.business_name,
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,
@@ -35,7 +97,10 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
                     "code": record.error_code,
                     "error_subcode": record.error_subcode,
                     "fbtrace_id": record.fbtrace_id,
+                    "user_title": record.error_user_title,
                     "user_message": record.error_user_message,
+                    "is_transient": transient(record),
+                    "plain": plain_words(record),
                 },
             }
             for record in onboarding.steps

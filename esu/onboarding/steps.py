@@ -238,6 +238,9 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
                  "business_verification_status", "ownership_type", "country"):
         if result.get(name) is not None:
             setattr(waba, name, str(result[name]))
+    # Meta spells it either way (VERIFIED, not_verified): one spelling in our records.
+    if waba.business_verification_status:
+        waba.business_verification_status = waba.business_verification_status.upper()
     if result.get("account_review_status") is not None:
         save_read_fact(waba, "account_review_updated_at", step_asked_at(onboarding, "read_waba"),
                        account_review_status=str(result["account_review_status"]))
@@ -296,6 +299,8 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
 
 
 def before_register(onboarding: Onboarding, ctx: Context) -> None:
+    if _connected_unverified(ctx.results.get("read_phone_number") or {}):
+        return  # run_register skips it: no PIN of ours is set on the number, so none is kept
     phone = phone_record(ctx, ctx.phone_number_id)
     window_open = (phone.registration_window_started_at is not None
                    and now_utc() - phone.registration_window_started_at < REGISTER_WINDOW)
@@ -308,9 +313,27 @@ def before_register(onboarding: Onboarding, ctx: Context) -> None:
     ctx.pin = phone.pin
 
 
+def already_on_cloud_api(phone: dict[str, Any]) -> bool:
+    """A number Meta shows CONNECTED on Cloud API. Its ``code_verification_status`` may read EXPIRED (recorded
+    responses; meta-reference.md §5.2): the code proved ownership once, and the number is in use. Registration
+    ("Register a business phone number") is what makes a number usable with Cloud API; the docs ask for it
+    again only after a deregistration, a display name change or to change local storage, none of which an
+    onboarding does, and a refused or repeated call counts against the 10 per 72 hours. So: nothing to do."""
+    return (str(phone.get("status") or "").upper() == "CONNECTED"
+            and str(phone.get("platform_type") or "").upper() == "CLOUD_API")
+
+
+def _connected_unverified(phone: dict[str, Any]) -> bool:
+    return str(phone.get("code_verification_status") or "").upper() != "VERIFIED" and already_on_cloud_api(phone)
+
+
 def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
     phone = ctx.results["read_phone_number"]
-    if phone.get("code_verification_status") != "VERIFIED":
+    status = str(phone.get("code_verification_status") or "").upper()
+    if _connected_unverified(phone):
+        raise Skip(f"already connected to Cloud API (code verification {status or 'not given'}): "
+                   "registered before, so not registered again and no code asked for")
+    if status != "VERIFIED":
         raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
     api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
     return {"registered": True}

@@ -58,7 +58,9 @@ def _body() -> dict:
 def signup():
     """What a person finishing the Embedded Signup dialog produces: a fresh code and the ids.
 
-    Options: ``phone_verified`` (false: the number waits for the code 123456), ``phone`` (false: no
+    Options: ``phone_verified`` (false: the number waits for the code 123456), ``code_verification_status``
+    (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API), ``business_verification_status``
+    (as Meta spells it, in either case), ``expires_in`` (the exchanged token's lifetime), ``phone`` (false: no
     number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count),
     ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
     """
@@ -71,7 +73,9 @@ def signup():
 @bp.post("/faults")
 def add_fault():
     """Make the next ``times`` calls of ``operation`` (after the first ``after`` ones) fail with
-    ``error_code``, or add latency."""
+    ``error_code``, or add latency. The envelope may be shaped with ``error_subcode``, ``is_transient``,
+    ``error_user_title``, ``error_user_msg`` and ``error_data`` (a dict, or the text of its ``details``);
+    ``wait_minutes`` adds the rate-limit usage headers that say when access comes back."""
     body = _body()
     sim = state()
     if "latency_ms" in body:
@@ -87,9 +91,21 @@ def add_fault():
             times = int(body.get("times", 1))
             subcode = int(body["error_subcode"]) if body.get("error_subcode") is not None else None
             after = int(body.get("after", 0))
+            wait = int(body["wait_minutes"]) if body.get("wait_minutes") is not None else None
         except (TypeError, ValueError):
-            return jsonify(error="error_code, error_subcode, times and after must be whole numbers"), 400
-        sim.add_fault(body["operation"], code, times, subcode, after)
+            return jsonify(error="error_code, error_subcode, times, after and wait_minutes must be whole numbers"), 400
+        transient = body.get("is_transient")
+        if transient is not None and not isinstance(transient, bool):
+            return jsonify(error="is_transient must be true or false"), 400
+        texts = {name: body.get(name) for name in ("error_user_title", "error_user_msg")}
+        if any(text is not None and not isinstance(text, str) for text in texts.values()):
+            return jsonify(error="error_user_title and error_user_msg must be text"), 400
+        data = body.get("error_data")
+        if data is not None and not isinstance(data, (dict, str)):
+            return jsonify(error="error_data must be an object or the text of its details"), 400
+        sim.add_fault(body["operation"], code, times, subcode, after, is_transient=transient,
+                      user_title=texts["error_user_title"], user_msg=texts["error_user_msg"], error_data=data,
+                      wait_minutes=wait)
     return jsonify(faults={op: [vars(f) for f in queue] for op, queue in sim.faults.items()},
                    latency_ms=sim.latency_ms)
 

@@ -25,6 +25,7 @@ from .state import (
     SimError,
     SimulatorState,
     Waba,
+    no_such_object,
 )
 
 bp = Blueprint("simulator_graph", __name__, url_prefix="/_meta/graph")
@@ -39,7 +40,7 @@ def state() -> SimulatorState:
 
 @bp.errorhandler(SimError)
 def sim_error(error: SimError):
-    return jsonify(error.envelope()), error.http_status
+    return jsonify(error.envelope()), error.http_status, error.headers
 
 
 @bp.route("/<version>/<path:path>", methods=["GET", "POST", "DELETE"])
@@ -58,7 +59,7 @@ def graph(version: str, path: str):
                          "auth": _caller_kind(), "appsecret_proof": "appsecret_proof" in request.args})
         fault = sim.take_fault(operation, faults) if faults else None
         if fault:
-            raise SimError(fault.error_code, subcode=fault.subcode)
+            raise fault.error(_business_of(sim, parts))
         return jsonify(handler(sim, *parts))
 
 
@@ -69,7 +70,7 @@ def _route(parts: list[str]):
     if parts == ["debug_token"] and method == "GET":
         return debug_token, "debug_token"
     if not NODE.match(parts[0]):
-        raise SimError(100, f"(#100) Unsupported {method} request. Object with ID '{parts[0]}' does not exist")
+        raise no_such_object(parts[0], method)
     if len(parts) == 1 and method == "GET":
         node = state().node(parts[0])  # read once, for the operation's name and for the answer
         return partial(read_node, node=node), _node_operation(node)
@@ -146,8 +147,17 @@ def _authorise(*, waba_id: str | None = None, system_user: bool = False) -> str:
 
 
 def _no_such_node(node_id: str) -> SimError:
-    return SimError(100, f"(#100) Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
-                         "permissions, or does not support this operation", subcode=33)
+    return no_such_object(node_id, request.method)
+
+
+def _business_of(sim: SimulatorState, parts: list[str]) -> str | None:
+    """The business whose usage a rate limit's headers report: the WABA's, or its number's."""
+    node = sim.node(parts[0]) if NODE.match(parts[0]) else None
+    if node is None:
+        return None
+    kind, thing = node
+    waba = sim.wabas.get(thing.waba_id) if kind == "phone" else thing if kind == "waba" else None
+    return waba.business_id if waba is not None else None
 
 
 def _phone(phone_id: str) -> Phone:
@@ -190,10 +200,13 @@ def exchange_code(sim: SimulatorState, *_):
         raise SimError(100, "Invalid verification code format.", subcode=36008) from None
     token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
     sim.add("token", token, Grant(grant.business_id, list(grant.waba_ids), sim.clock(), scopes=grant.scopes,
-                                  user_id=sim.new_id()))
+                                  user_id=sim.new_id(), expires_in=grant.expires_in))
     # As Meta does when a customer finishes signup; sent once this answer is out, never holding it up.
     webhooks.send_partner_added_after_response(grant.business_id, list(grant.waba_ids), int(sim.clock()))
-    return {"access_token": token, "token_type": "bearer"}
+    answer: dict[str, Any] = {"access_token": token, "token_type": "bearer"}
+    if grant.expires_in:
+        answer["expires_in"] = grant.expires_in
+    return answer
 
 
 def debug_token(sim: SimulatorState, *_):
@@ -238,8 +251,7 @@ def assigned_wabas(sim: SimulatorState, user_id: str, _edge):
     _authorise()
     grant = sim.tokens.get(_presented_token() or "")
     if grant is None or grant.user_id != user_id:
-        raise SimError(100, f"(#100) Object with ID '{user_id}' does not exist, cannot be loaded due to missing "
-                            "permissions, or does not support this operation", subcode=33)
+        raise no_such_object(user_id)
     return {"data": [{"id": waba_id, "name": sim.wabas[waba_id].name} for waba_id in reversed(grant.waba_ids)]}
 
 
@@ -247,29 +259,51 @@ def read_node(sim: SimulatorState, node_id: str, *, node: tuple[str, Any] | None
     kind, node = node or (None, None)
     if kind == "phone":
         _authorise(waba_id=node.waba_id)
-        return _select_fields(node.fields())
+        return _select_fields(node.fields(), PHONE_FIELDS, "WhatsAppBusinessPhoneNumber")
     if kind == "waba":
         _authorise(waba_id=node_id)
-        return _select_fields(node.fields(sim.businesses[node.business_id]))
+        return _select_fields(node.fields(sim.businesses[node.business_id]), WABA_FIELDS, "WhatsAppBusinessAccount")
     if kind == "allocation":
         _authorise(system_user=True)
         return {"id": node_id, "receiving_credential": {"id": node["credential_id"]}}
     raise _no_such_node(node_id)
 
 
-def _select_fields(node: dict[str, Any]) -> dict[str, Any]:
+#: The fields Meta's reference documents for each node. Graph fails the whole call that asks for any other
+#: one (``(#100) Tried accessing nonexisting field (…) on node type (…)``), so a misspelt field fails here too.
+#: WABA: reference/whatsapp-business-account/whatsapp-business-account-api.md (with the sample app's list).
+WABA_FIELDS = frozenset({
+    "id", "name", "timezone_id", "message_template_namespace", "account_review_status",
+    "business_verification_status", "country", "ownership_type", "primary_business_location", "currency",
+    "owner_business_info", "primary_funding_id", "on_behalf_of_business_info", "phone_numbers", "subscribed_apps",
+    "message_templates", "is_enabled_for_insights", "purchase_order_number", "schedules", "audiences",
+})
+#: Phone number: reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-api.md and
+#: business-phone-numbers/business-phone-numbers.md.
+PHONE_FIELDS = frozenset({
+    "id", "display_phone_number", "verified_name", "quality_rating", "code_verification_status", "name_status",
+    "new_name_status", "status", "platform_type", "throughput", "webhook_configuration", "is_on_biz_app",
+    "account_mode", "certificate", "last_onboarded_time", "is_official_business_account",
+    "messaging_limit_tier", "health_status", "new_certificate", "is_pin_enabled", "search_visibility",
+})
+
+
+def _select_fields(node: dict[str, Any], known: frozenset[str], node_type: str) -> dict[str, Any]:
     wanted = request.args.get("fields")
     if not wanted:
         return {key: node[key] for key in ("id", "name", "display_phone_number", "verified_name",
                                            "quality_rating") if key in node}
     names = {name.strip().split("{")[0] for name in wanted.split(",")} | {"id"}
+    unknown = sorted(names - known)
+    if unknown:
+        raise SimError(100, f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node type ({node_type})")
     return {key: value for key, value in node.items() if key in names and value is not None}
 
 
 def _waba(sim: SimulatorState, waba_id: str):
     waba = sim.wabas.get(waba_id)
     if waba is None:
-        raise SimError(100, f"(#100) Object with ID '{waba_id}' does not exist", subcode=33)
+        raise no_such_object(waba_id, request.method)
     return waba
 
 
@@ -415,7 +449,9 @@ def verify_code(sim: SimulatorState, phone_id: str, _edge):
         phone.code_verification_status = "VERIFIED"
 
     _change(sim, "phone", phone_id, verified)
-    return {"success": True}
+    # ``{"success": true, "id": "<phone-number-id>"}``: reference/whatsapp-business-phone-number/
+    # whatsapp-business-account-phone-number-verification-verify-code-api.md
+    return {"success": True, "id": phone_id}
 
 
 def smb_app_data(sim: SimulatorState, phone_id: str, _edge):

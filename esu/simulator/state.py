@@ -6,6 +6,7 @@ objects, codes and faults. Its clock can be replaced, so tests move time instead
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -65,13 +66,28 @@ OPERATIONS = (
 #: ``debug_token``'s ``granular_scopes`` for Embedded Signup tokens: "current" is what Meta has answered
 #: since June 2026 (no WABA ``target_ids``), "legacy" the documented shape with them.
 SCOPE_SHAPES = ("current", "legacy")
+#: A number's ``code_verification_status`` at signup. EXPIRED is what recorded responses show on numbers
+#: already CONNECTED on Cloud API (platform_type CLOUD_API): the simulator makes such a number connected.
+CODE_VERIFICATION_STATUSES = ("VERIFIED", "NOT_VERIFIED", "EXPIRED")
+
+
+#: The codes Meta's envelope marks ``is_transient: true`` (temporary downtime and throttling); every
+#: other one answers ``false``. Graph errors page ("Error codes": API Unknown, API Service, rate limits).
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 131056, 133004})
+
+#: Meta's ``type`` for a node that does not exist (or that the token cannot see).
+MISSING_OBJECT_TYPE = "GraphMethodException"
 
 
 class SimError(Exception):
-    """An error the simulator answers in Meta's envelope."""
+    """An error the simulator answers in Meta's whole envelope (Graph API "Handling errors": ``message``,
+    ``type``, ``code``, ``error_subcode``, ``error_user_title``, ``error_user_msg``, ``error_data``,
+    ``is_transient``, ``fbtrace_id``)."""
 
     def __init__(self, code: int, message: str | None = None, *, subcode: int | None = None,
-                 http_status: int | None = None, error_type: str | None = None):
+                 http_status: int | None = None, error_type: str | None = None, is_transient: bool | None = None,
+                 user_title: str | None = None, user_msg: str | None = None, details: Any = None,
+                 headers: dict[str, str] | None = None):
         default_status, default_type, default_message = ERROR_TEXTS.get(
             code, (400, "OAuthException", f"(#{code}) Simulated error")
         )
@@ -81,19 +97,40 @@ class SimError(Exception):
         self.subcode = subcode
         self.http_status = http_status or default_status
         self.error_type = error_type or default_type
+        self.is_transient = code in TRANSIENT_CODES if is_transient is None else bool(is_transient)
+        # Meta's docs give no person's words for the simulated codes: only a fault adds them.
+        self.user_title = user_title
+        self.user_msg = user_msg
+        self.details = details
+        self.headers = headers or {}
 
     def envelope(self) -> dict[str, Any]:
         error: dict[str, Any] = {
             "message": self.message,
             "type": self.error_type,
             "code": self.code,
-            "fbtrace_id": "A" + secrets.token_urlsafe(15),
         }
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
-        if self.code in (1, 2, 4, 17, 32, 613, 80007, 130429, 131000, 131016, 131056, 133004):
-            error["is_transient"] = True
+        if self.user_title:
+            error["error_user_title"] = self.user_title
+        if self.user_msg:
+            error["error_user_msg"] = self.user_msg
+        # WhatsApp's errors carry ``error_data.details``: a dict given whole, a string as the details.
+        details = self.details if self.details is not None else self.user_msg or self.message
+        error["error_data"] = (details if isinstance(details, dict)
+                               else {"messaging_product": "whatsapp", "details": str(details)})
+        error["is_transient"] = self.is_transient
+        error["fbtrace_id"] = "A" + secrets.token_urlsafe(15)
         return {"error": error}
+
+
+def no_such_object(node_id: str, method: str = "GET") -> SimError:
+    """Graph's answer for an id it does not know or the token cannot see (subcode 33)."""
+    return SimError(100, f"Unsupported {method.lower()} request. Object with ID '{node_id}' does not exist, "
+                         "cannot be loaded due to missing permissions, or does not support this operation. "
+                         "Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+                    subcode=33, error_type=MISSING_OBJECT_TYPE)
 
 
 @dataclass
@@ -201,6 +238,8 @@ class Grant:
     scopes: str = "current"
     #: The business integration system user the token acts as (``debug_token``'s ``user_id``).
     user_id: str = ""
+    #: Seconds the exchanged token lives, when the code exchange says so (``expires_in``).
+    expires_in: int | None = None
 
 
 @dataclass
@@ -210,6 +249,26 @@ class Fault:
     subcode: int | None = None
     #: Calls of the operation let through before this fault starts failing them.
     after: int = 0
+    #: What the envelope says besides the code; None keeps the code's own (see SimError).
+    is_transient: bool | None = None
+    user_title: str | None = None
+    user_msg: str | None = None
+    error_data: Any = None
+    #: A rate limit: how long the usage headers say until access is regained.
+    wait_minutes: int | None = None
+
+    def error(self, business_id: str | None = None) -> SimError:
+        headers = {}
+        if self.wait_minutes is not None:
+            # Graph API "Rate limiting": X-App-Usage in percentages, X-Business-Use-Case-Usage by business id
+            # with estimated_time_to_regain_access in minutes.
+            headers["X-App-Usage"] = json.dumps({"call_count": 100, "total_time": 100, "total_cputime": 100})
+            headers["X-Business-Use-Case-Usage"] = json.dumps({business_id or "0": [{
+                "type": "whatsapp_business_management", "call_count": 100, "total_cputime": 100,
+                "total_time": 100, "estimated_time_to_regain_access": self.wait_minutes}]})
+        return SimError(self.error_code, subcode=self.subcode, is_transient=self.is_transient,
+                        user_title=self.user_title, user_msg=self.user_msg, details=self.error_data,
+                        headers=headers)
 
 
 #: The key of the document that holds the latency, and the parent it is under: every operation's.
@@ -351,9 +410,18 @@ class SimulatorState:
         scopes = options.get("scopes") or "current"
         if scopes not in SCOPE_SHAPES:
             raise ValueError(f"scopes must be one of {', '.join(SCOPE_SHAPES)}")
+        verification = options.get("code_verification_status")
+        if verification is None:
+            verification = "VERIFIED" if options.get("phone_verified", True) else "NOT_VERIFIED"
+        if verification not in CODE_VERIFICATION_STATUSES:
+            raise ValueError(f"code_verification_status must be one of {', '.join(CODE_VERIFICATION_STATUSES)}")
+        expires_in = options.get("expires_in")
+        if expires_in is not None and (not isinstance(expires_in, int) or expires_in <= 0):
+            raise ValueError("expires_in must be a positive whole number of seconds")
         business_name = str(options.get("business_name") or "Simulated Business")[:100]
         business = Business(self.new_id(), business_name)
-        waba = Waba(self.new_id(), business.id, name=business_name, currency=str(options.get("currency") or "USD"))
+        waba = Waba(self.new_id(), business.id, name=business_name, currency=str(options.get("currency") or "USD"),
+                    business_verification_status=str(options.get("business_verification_status") or "NOT_VERIFIED"))
         made: list[tuple[str, str, str | None, dict[str, Any]]] = [
             ("business", business.id, None, _data(business)), ("waba", waba.id, None, _data(waba))]
         event = "FINISH"
@@ -368,8 +436,11 @@ class SimulatorState:
                 waba.id,
                 display_phone_number=str(options.get("display_phone_number") or f"1555{secrets.randbelow(10**7):07d}"),
                 verified_name=business_name,
-                code_verification_status="VERIFIED" if options.get("phone_verified", True) else "NOT_VERIFIED",
+                code_verification_status=verification,
             )
+            if verification == "EXPIRED":
+                phone.platform_type = "CLOUD_API"
+                phone.status = "CONNECTED"
             if options.get("coexistence"):
                 phone.is_on_biz_app = True
                 phone.platform_type = "CLOUD_API"
@@ -379,7 +450,8 @@ class SimulatorState:
         made += [("template", template.id, waba.id, _data(template))
                  for template in self._seed_templates(waba, int(options.get("templates", 3)))]
         code = "AQ" + secrets.token_urlsafe(48)
-        made.append(("code", code, None, _data(Grant(business.id, [waba.id], self.clock(), scopes=scopes))))
+        made.append(("code", code, None, _data(Grant(business.id, [waba.id], self.clock(), scopes=scopes,
+                                                     expires_in=expires_in))))
         self.documents.add(made)
         return {
             "code": code,
@@ -432,9 +504,10 @@ class SimulatorState:
         return pending
 
     def add_fault(self, operation: str, error_code: int, times: int, subcode: int | None = None,
-                  after: int = 0) -> None:
+                  after: int = 0, **envelope: Any) -> None:
+        """Queue ``times`` failures of ``operation``; ``envelope`` holds Fault's other fields."""
         if times > 0:
-            fault = {"operation": operation, **asdict(Fault(error_code, times, subcode, after))}
+            fault = {"operation": operation, **asdict(Fault(error_code, times, subcode, after, **envelope))}
             self.documents.add([("fault", new_key(), operation, fault)])
 
     def clear_faults(self) -> None:

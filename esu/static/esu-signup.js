@@ -286,7 +286,8 @@
       const advice = summary.retryable
         ? ' This is usually temporary: try again in a moment.'
         : ' You will need to go through the sign-up again.';
-      const fromMeta = failed.error && failed.error.user_message ? `Meta says: ${failed.error.user_message} ` : '';
+      // Plain words: Meta's own for the person (error_user_msg) when it sent them, else esu's for the code.
+      const fromMeta = failed.error && failed.error.plain ? `${failed.error.plain} ` : '';
       say('The setup stopped.');
       finish('We could not finish setting up your account', problem + advice,
         `${fromMeta}Reference: onboarding ${summary.id}.`, summary.retryable);

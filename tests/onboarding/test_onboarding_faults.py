@@ -87,7 +87,8 @@ def test_a_permanent_error_fails_its_step_and_a_retry_finishes_only_what_is_left
     body = post_callback(signup, client_ref=ref).get_json()
 
     assert body["status"] == "failed"
-    assert body["retryable"] is True
+    # Permanent: the customer is not offered "try again"; the retry itself still runs (the admin's button).
+    assert body["retryable"] is False
     assert LABELS[failing_step] in body["failure_reason"]
     failed = step(body, failing_step)
     assert failed["status"] == "failed" and failed["attempts"] == 1

@@ -172,11 +172,10 @@ def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
         sa.select(AdminAction).where(AdminAction.onboarding_id == onboarding.id)
         .order_by(AdminAction.created_at.desc()).limit(50)
     ))
-    summary = onboarding_service.summary(onboarding)
     return render_template(
         "admin/onboarding.html", onboarding=onboarding, steps=onboarding.steps, labels=onboarding_service.LABELS,
         waba=waba, phone=phone, templates=templates, events=list(reversed(latest[:EVENTS_SHOWN])),
-        more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=summary["retryable"],
+        more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=onboarding_service.can_retry(onboarding),
         revealed_pin=revealed_pin, button=EmptyForm(), summarize=summarize,
         token_stored=onboarding.business_token is not None, pin_stored=bool(phone is not None and phone.pin),
     )
