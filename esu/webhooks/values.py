@@ -23,7 +23,8 @@ TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_categor
                              "message_template_quality_update"})
 APPLIED_FIELDS = WABA_FIELDS | PHONE_FIELDS | TEMPLATE_FIELDS
 
-_NODE_ID = re.compile(r"\d{1,32}")
+# No Graph id is 0 or starts with one: "0" is a placeholder (as "WABA_ID" or "<WABA_ID>" are).
+_NODE_ID = re.compile(r"[1-9]\d{0,31}")
 # Strings PostgreSQL cannot keep (NUL) or no database can encode (lone surrogates).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Unix times outside this range are not event times.
@@ -31,7 +32,8 @@ _EARLIEST, _LATEST = 946684800, 2**33
 
 
 def node_id(value: Any) -> str | None:
-    """A Graph node id (digits, as Meta sends them, in a string or a number), or None."""
+    """A Graph node id (digits, as Meta sends them, in a string or a number), or None: a placeholder
+    (``"<WABA_ID>"``, ``"WHATSAPP_BUSINESS_ACCOUNT_ID"``, ``"0"``) names no node."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     return value if isinstance(value, str) and value.isascii() and _NODE_ID.fullmatch(value) else None
