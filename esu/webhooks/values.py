@@ -55,6 +55,13 @@ def meta_code(value: Any, name: str, longest: int) -> str:
     return value
 
 
+def meta_reason(value: Any, name: str, longest: int) -> str | None:
+    """The reason Meta gives for a decision (INVALID_FORMAT, SCAM…), or None when it gives none: absent,
+    null, or ``NONE`` (how a template's status update and a display name's review say it), for every field
+    alike."""
+    return None if value is None or value in ("", "NONE") else meta_code(value, name, longest)
+
+
 def short_text(value: Any, longest: int) -> str | None:
     return value[:longest] if isinstance(value, str) and value else None
 

@@ -260,6 +260,20 @@ def test_a_placeholder_that_failed_before_is_ignored_when_reapplied(deliver, run
         "ignored", "the change names no WhatsApp Business Account: its entry's id is not a Graph id")
 
 
+@pytest.mark.parametrize("none", ["NONE", None, ""])
+def test_a_reason_of_none_is_stored_empty_for_every_field(deliver, phone, none):
+    deliver(envelope(("message_template_status_update", {
+        "event": "APPROVED", "message_template_id": 1689556908129832, "message_template_name": "seasonal_promotion",
+        "message_template_language": "en_US", "reason": none}),
+        ("phone_number_name_update", {"display_phone_number": "15550783881", "decision": "APPROVED",
+                                      "requested_verified_name": "New Name", "rejection_reason": none})))
+    assert [(event.field, event.status) for event in events()] == [
+        ("message_template_status_update", "applied"), ("phone_number_name_update", "applied")]
+    db.session.expire_all()
+    assert db.session.get(MessageTemplate, "1689556908129832").status_reason is None
+    assert db.session.get(PhoneNumber, PHONE_ID).name_rejection_reason is None
+
+
 def test_a_number_we_do_not_know_is_ignored_with_the_reason(deliver):
     assert deliver(quality("TIER_2K", 1750000000)).status_code == 200
     [event] = events()
