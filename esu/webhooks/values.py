@@ -23,7 +23,7 @@ TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_categor
                              "message_template_quality_update"})
 APPLIED_FIELDS = WABA_FIELDS | PHONE_FIELDS | TEMPLATE_FIELDS
 
-# No Graph id is 0 or starts with one: "0" is a placeholder (as "WABA_ID" or "<WABA_ID>" are).
+# No Graph id is 0 or has a leading 0: "0" is a placeholder (as "WABA_ID" or "<WABA_ID>" are).
 _NODE_ID = re.compile(r"[1-9]\d{0,31}")
 # Strings PostgreSQL cannot keep (NUL) or no database can encode (lone surrogates).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
