@@ -17,7 +17,8 @@ retries anything but a 200 for days. So:
    field's function (``appliers``) to the records they concern (``records``: accounts, numbers,
    templates, onboardings, loaded and locked in a few queries). A record keeps Meta's time of the event
    that last set each fact, and an older event never overwrites a newer one. An apply that fails marks
-   its event ``failed`` with the error; it never costs the stored event or the 200.
+   its event ``failed`` with the error; it never costs the stored event or the 200. A change that names no
+   real account, template or number (a placeholder where Meta puts an id) is ``ignored``, saying so.
 5. The commit, then the answer: 200 with the delivery's :class:`Receipt`, or 503 (which Meta retries)
    while the database is unavailable (:func:`is_database_unavailable`).
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from ..extensions import db, is_database_unavailable
 from ..models import WebhookEvent, now_utc
 from .appliers import APPLIERS
-from .records import Event, Records
+from .records import Event, Records, unnamed
 from .sql import describe
 from .values import FAILED, STORED
 
@@ -41,7 +41,7 @@ def apply(events: list[Event]) -> None:
     try:
         records = Records(events)
         for event in events:
-            APPLIERS[event.field](event, records)
+            _apply_to(event, records)
         records.write()
         db.session.flush()
     except Exception as error:
@@ -67,7 +67,7 @@ def apply_one_by_one(events: list[Event]) -> None:
         try:
             with db.session.begin_nested():
                 records = Records([event])
-                APPLIERS[event.field](event, records)
+                _apply_to(event, records)
                 records.write()
         except Exception as error:
             if is_database_unavailable(error):
@@ -77,6 +77,15 @@ def apply_one_by_one(events: list[Event]) -> None:
             event.reset()
             event.status, event.error = FAILED, describe(error)
     _record_outcomes(events)
+
+
+def _apply_to(event: Event, records: Records) -> None:
+    """The field's applier, unless the change names no record to apply it to: then it is ignored."""
+    reason = unnamed(event)
+    if reason is None:
+        APPLIERS[event.field](event, records)
+    else:
+        event.ignore(reason)
 
 
 def _record_outcomes(events: list[Event]) -> None:

@@ -1,6 +1,6 @@
 """A signed delivery into the rows it stores: the signature check, then one row per change (per message
-and per status of a ``messages`` change), each under the key that makes the same change one row however
-Meta batches or retries it.
+and per status of a ``messages`` change, and one for the rest of it: calls, echoes, errors), each under the
+key that makes the same change one row however Meta batches or retries it.
 
 The body is scanned for the escapes of strings no database can keep before the parsed body is walked to
 replace them: nearly every delivery has none, and is not walked.
@@ -32,6 +32,9 @@ _MAY_NEED_CLEANING = re.compile(
     rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
 _MAX_ID_KEY = 128
+#: What each message's and status's row of a ``messages`` change carries of the change besides the item:
+#: the number it came to, and the contact cards.
+_IN_EVERY_ROW = frozenset({"messaging_product", "metadata", "contacts"})
 
 
 def signature_is_valid(body: bytes, header: str | None, app_secret: str | None) -> bool:
@@ -48,8 +51,9 @@ def signature_is_valid(body: bytes, header: str | None, app_secret: str | None) 
 
 def parse_delivery(body: bytes, received_at: datetime) -> list[dict[str, Any]]:
     """The rows a signed delivery stores: one per change, except that a ``messages`` change gives one per
-    message and one per status. A body that is not Meta's envelope is a single ``unparseable`` row keeping
-    the raw text, and so is each malformed entry or change (its siblings are kept as usual)."""
+    message, one per status and one for anything else it holds. A body that is not Meta's envelope is a
+    single ``unparseable`` row keeping the raw text, and so is each malformed entry or change (its siblings
+    are kept as usual)."""
     try:
         envelope = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
         if _MAY_NEED_CLEANING.search(body):
@@ -112,12 +116,14 @@ def _change_rows(field: str, value: Any, entry_id: Any, entry_time: Any, receive
 
 def _message_rows(value: dict, entry_id: Any, entry_time: Any, waba_id: str | None,
                   entry_occurred_at: datetime | None, received_at: datetime) -> list[dict]:
-    """One row per inbound message (keyed by its id) and per status of a sent one (id and status)."""
+    """One row per inbound message (keyed by its id), per status of a sent one (its id and status, and in a
+    group the participant: each member's ``read`` is one), and one for whatever else the change holds
+    (calls, echoes, errors), kept once rather than copied into every message's row."""
     messages = value.get("messages") if isinstance(value.get("messages"), list) else []
     statuses = value.get("statuses") if isinstance(value.get("statuses"), list) else []
     if not messages and not statuses:
         return []
-    shared = {key: item for key, item in value.items() if key not in ("messages", "statuses")}
+    shared = {key: item for key, item in value.items() if key in _IN_EVERY_ROW}
     metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     phone_number_id = node_id(metadata.get("phone_number_id"))
     contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else None
@@ -136,12 +142,20 @@ def _message_rows(value: dict, entry_id: Any, entry_time: Any, waba_id: str | No
                                            if isinstance(c, dict) and c.get("wa_id") == item.get("from")] or contacts
                 elif isinstance(item.get("id"), str) and isinstance(item.get("status"), str):
                     key = f"{item['id']}:{item['status']}"
+                    participant = item.get("recipient_participant_id") or item.get("recipient_participant_user_id")
+                    if isinstance(participant, str) and participant:
+                        key = f"{key}:{participant}"
             one["messages" if kind == "message" else "statuses"] = [item]
             if not key or len(key) > _MAX_ID_KEY:
                 key = _digest("messages", entry_id, entry_time, one)
             rows.append(_row(key, kind, "messages", one, entry_id=entry_id, waba_id=waba_id,
                              phone_number_id=phone_number_id, occurred_at=occurred_at, received_at=received_at,
                              status=STORED))
+    rest = {key: item for key, item in value.items() if key not in ("messages", "statuses")}
+    if rest.keys() - _IN_EVERY_ROW:
+        rows.append(_row(_digest("messages", entry_id, entry_time, rest), "change", "messages", rest,
+                         entry_id=entry_id, waba_id=waba_id, phone_number_id=phone_number_id,
+                         occurred_at=entry_occurred_at, received_at=received_at, status=STORED))
     return rows
 
 

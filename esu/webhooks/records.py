@@ -83,6 +83,20 @@ def set_if_newer(event: Event, record: Record, stamp: str, **facts: Any) -> None
         setattr(record, stamp, event.occurred_at)
 
 
+def unnamed(event: Event) -> str | None:
+    """What a change must name for esu to apply it and does not (no id, or a placeholder such as
+    ``"WABA_ID"`` where Meta puts one), or None. Such a change is ``ignored`` with this reason, not
+    ``failed``: nothing in esu needs fixing, and ``flask webhooks reapply`` would gain nothing."""
+    if event.waba_id is None:
+        return "the change names no WhatsApp Business Account: its entry's id is not a Graph id"
+    if event.field in TEMPLATE_FIELDS and _template_id(event) is None:
+        return "the change names no message template: its message_template_id is missing or not a Graph id"
+    if event.field in PHONE_FIELDS and isinstance(event.value, dict) \
+            and not digits(event.value.get("display_phone_number")):
+        return "the change names no phone number: its display_phone_number is missing or has no digits"
+    return None
+
+
 def _template_id(event: Event) -> str | None:
     return node_id(event.value.get("message_template_id")) if isinstance(event.value, dict) else None
 
@@ -144,15 +158,12 @@ class Records:
         _write([*self.wabas.values(), *self.templates.values(), *self.phones.values()])
 
     def waba(self, event: Event) -> Record:
-        if event.waba_id is None:
-            raise ValueError("the change names no WhatsApp Business Account")
+        """The account the change is about (one :func:`unnamed` let through names one)."""
         return self.wabas[event.waba_id]
 
     def template(self, event: Event) -> Record:
-        template_id = _template_id(event)
-        if template_id is None or event.waba_id is None:
-            raise ValueError("the change names no message_template_id")
-        return self.templates[template_id]
+        """The template the change is about (one :func:`unnamed` let through names one)."""
+        return self.templates[_template_id(event)]
 
     def phone(self, event: Event) -> Record | None:
         """The number a phone-level change is about: Meta names it by its display number only."""

@@ -23,7 +23,8 @@ TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_categor
                              "message_template_quality_update"})
 APPLIED_FIELDS = WABA_FIELDS | PHONE_FIELDS | TEMPLATE_FIELDS
 
-_NODE_ID = re.compile(r"\d{1,32}")
+# No Graph id is 0 or has a leading 0: "0" is a placeholder (as "WABA_ID" or "<WABA_ID>" are).
+_NODE_ID = re.compile(r"[1-9]\d{0,31}")
 # Strings PostgreSQL cannot keep (NUL) or no database can encode (lone surrogates).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Unix times outside this range are not event times.
@@ -31,7 +32,8 @@ _EARLIEST, _LATEST = 946684800, 2**33
 
 
 def node_id(value: Any) -> str | None:
-    """A Graph node id (digits, as Meta sends them, in a string or a number), or None."""
+    """A Graph node id (digits, as Meta sends them, in a string or a number), or None: a placeholder
+    (``"<WABA_ID>"``, ``"WHATSAPP_BUSINESS_ACCOUNT_ID"``, ``"0"``) names no node."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     return value if isinstance(value, str) and value.isascii() and _NODE_ID.fullmatch(value) else None
@@ -51,6 +53,13 @@ def meta_code(value: Any, name: str, longest: int) -> str:
     if not isinstance(value, str) or not value or len(value) > longest:
         raise ValueError(f"{name} is missing or not a code of at most {longest} characters")
     return value
+
+
+def meta_reason(value: Any, name: str, longest: int) -> str | None:
+    """The reason Meta gives for a decision (INVALID_FORMAT, SCAM…), or None when it gives none: absent,
+    null, or ``NONE`` (how a template's status update and a display name's review say it), for every field
+    alike."""
+    return None if value is None or value in ("", "NONE") else meta_code(value, name, longest)
 
 
 def short_text(value: Any, longest: int) -> str | None:

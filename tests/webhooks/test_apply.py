@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from esu import webhooks
 from esu.extensions import db
-from esu.models import MessageTemplate, Onboarding, PhoneNumber, WhatsAppBusinessAccount
+from esu.models import MessageTemplate, Onboarding, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
 from esu.webhooks.appliers import APPLIERS
 from esu.webhooks.values import APPLIED_FIELDS
 
@@ -204,7 +205,8 @@ def test_a_batch_that_applies_cleanly_takes_no_savepoint_and_one_that_fails_is_s
 
 def test_values_that_do_not_fit_fail_alone(deliver):
     body = envelope(("account_review_update", {"decision": 42}),
-                    ("message_template_quality_update", {"message_template_id": "not an id"}),
+                    ("message_template_quality_update", {"message_template_id": "806312974732579",
+                                                         "new_quality_score": ["GREEN"]}),
                     ("security", "not an object"),
                     ("account_review_update", {"decision": "X" * 100}),
                     ("business_capability_update", {"max_daily_conversations_per_business": "TIER_2K"}))
@@ -214,6 +216,62 @@ def test_values_that_do_not_fit_fail_alone(deliver):
                                 ("business_capability_update", "applied"),
                                 ("message_template_quality_update", "failed"), ("security", "failed")]
     assert all(event.error for event in events(status="failed"))
+
+
+@pytest.mark.parametrize(("entry_id", "change", "missing"), [
+    ("WABA_ID", ("account_update", {"event": "ACCOUNT_DELETED"}), "WhatsApp Business Account"),
+    ("<WHATSAPP_BUSINESS_ACCOUNT_ID>", ("account_review_update", {"decision": "APPROVED"}),
+     "WhatsApp Business Account"),
+    ("0", ("business_capability_update", {"max_phone_numbers_per_waba": 25}), "WhatsApp Business Account"),
+    ("whatsapp-business-account-id", ("message_template_status_update", {"event": "FLAGGED",
+                                                                         "message_template_id": 1234567}),
+     "WhatsApp Business Account"),
+    ("WABA_ID", ("security", {"display_phone_number": "15550783881", "event": "PIN_CHANGED"}),
+     "WhatsApp Business Account"),
+    (WABA_ID, ("message_template_quality_update", {"new_quality_score": "YELLOW"}), "message_template_id"),
+    (WABA_ID, ("template_category_update", {"message_template_id": "not an id", "new_category": "MARKETING"}),
+     "message_template_id"),
+    (WABA_ID, ("message_template_status_update", {"event": "APPROVED", "message_template_id": 0}),
+     "message_template_id"),
+    (WABA_ID, ("phone_number_quality_update", {"display_phone_number": "PHONE_NUMBER", "event": "UPGRADE"}),
+     "display_phone_number"),
+])
+def test_a_change_naming_no_real_record_is_ignored_with_what_is_missing(deliver, runner, entry_id, change, missing):
+    """Placeholders where Meta puts ids (as libraries' fixtures have them): nothing in esu needs fixing, so
+    the change is ignored with the reason, not failed, and reapplying leaves it alone."""
+    assert deliver(envelope(change, entry_id=entry_id)).status_code == 200
+    [event] = events()
+    assert event.status == "ignored"
+    assert missing in event.error
+    assert runner.invoke(args=["webhooks", "reapply"]).output.startswith("Applied 0 ")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MessageTemplate)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WhatsAppBusinessAccount)) == 0
+
+
+def test_a_placeholder_that_failed_before_is_ignored_when_reapplied(deliver, runner):
+    deliver(envelope(("account_review_update", {"decision": "APPROVED"}), entry_id="WABA_ID"))
+    db.session.execute(sa.update(WebhookEvent).values(status="failed", error="ValueError: the change names no "
+                                                                             "WhatsApp Business Account"))
+    db.session.commit()
+    result = runner.invoke(args=["webhooks", "reapply"])
+    assert result.output == "Applied 1 webhook event(s) again; 0 failed again.\n"
+    [event] = events()
+    assert (event.status, event.error) == (
+        "ignored", "the change names no WhatsApp Business Account: its entry's id is not a Graph id")
+
+
+@pytest.mark.parametrize("none", ["NONE", None, ""])
+def test_a_reason_of_none_is_stored_empty_for_every_field(deliver, phone, none):
+    deliver(envelope(("message_template_status_update", {
+        "event": "APPROVED", "message_template_id": 1689556908129832, "message_template_name": "seasonal_promotion",
+        "message_template_language": "en_US", "reason": none}),
+        ("phone_number_name_update", {"display_phone_number": "15550783881", "decision": "APPROVED",
+                                      "requested_verified_name": "New Name", "rejection_reason": none})))
+    assert [(event.field, event.status) for event in events()] == [
+        ("message_template_status_update", "applied"), ("phone_number_name_update", "applied")]
+    db.session.expire_all()
+    assert db.session.get(MessageTemplate, "1689556908129832").status_reason is None
+    assert db.session.get(PhoneNumber, PHONE_ID).name_rejection_reason is None
 
 
 def test_a_number_we_do_not_know_is_ignored_with_the_reason(deliver):

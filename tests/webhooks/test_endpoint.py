@@ -246,6 +246,43 @@ def test_a_duplicate_delivery_is_stored_once(deliver):
     assert count_events() == 4
 
 
+def test_each_participant_of_a_group_reading_a_message_is_kept(deliver):
+    """A message sent to a group has one status per participant: the second one's read is not a retry."""
+    def read(participant: str) -> dict:
+        return {"id": "wamid.GROUP", "status": "read", "timestamp": "1750000000", "recipient_id": "120363012345",
+                "recipient_type": "group", "recipient_participant_id": participant}
+
+    statuses = {**text_message("x"), "messages": [], "statuses": [read("16505551234"), read("16505555678")]}
+    body = envelope(("messages", statuses))
+    assert deliver(body).get_json() == {"changes": 2, "stored": 2}
+    assert deliver(envelope(("messages", {**statuses, "statuses": statuses["statuses"][::-1]}))).get_json() == {
+        "changes": 2, "stored": 0}
+    assert [event.dedupe_key for event in events()] == [
+        "wamid.GROUP:read:16505551234", "wamid.GROUP:read:16505555678"]
+
+
+def test_calls_and_echoes_in_a_messages_change_are_kept_once_beside_its_messages(deliver):
+    value = {**text_message("wamid.IN1"),
+             "statuses": [{"id": "wamid.OUT", "status": "sent", "timestamp": "1750000001"}],
+             "calls": [{"event": "CALL_STATUS", "wacid": "wacid.DEF", "status": "RINGING"}],
+             "message_echoes": [{"from": "BUSINESS", "to": "222", "id": "wamid.ECHO", "type": "text"}]}
+    value["messages"] = [*value["messages"], {**value["messages"][0], "id": "wamid.IN2"}]
+    assert deliver(envelope(("messages", value))).get_json() == {"changes": 4, "stored": 4}
+    assert deliver(envelope(("messages", value))).get_json() == {"changes": 4, "stored": 0}
+    by_kind: dict[str, list] = {}
+    for event in events():
+        by_kind.setdefault(event.kind, []).append(event)
+    assert [len(by_kind[kind]) for kind in ("message", "status", "change")] == [2, 1, 1]
+    for event in by_kind["message"] + by_kind["status"]:
+        assert "calls" not in event.value and "message_echoes" not in event.value
+    [rest] = by_kind["change"]
+    assert (rest.field, rest.status, rest.phone_number_id) == (
+        "messages", "stored", value["metadata"]["phone_number_id"])
+    assert rest.value == {key: value[key] for key in ("messaging_product", "metadata", "contacts", "calls",
+                                                      "message_echoes")}
+    assert webhooks.message_counts() == {value["metadata"]["phone_number_id"]: {"message": 2, "status": 1}}
+
+
 def test_the_same_changes_batched_differently_are_stored_once(deliver):
     first = ("messages", text_message("wamid.A"))
     second = ("account_review_update", {"decision": "APPROVED"})

@@ -146,7 +146,7 @@ def check_message_template_status_update(value, entry, stored):
     applied(stored)
     found = template(value)
     assert (found.status, found.status_reason, found.category) == (
-        value["event"], value["reason"], value["message_template_category"])
+        value["event"], None if value["reason"] == "NONE" else value["reason"], value["message_template_category"])
     assert found.status_info == ({"rejection_info": value["rejection_info"]} if "rejection_info" in value else None)
     assert found.status_updated_at == found.category_updated_at == at(entry["time"])
 

@@ -7,7 +7,8 @@ not older than the one that last set them, and keeps the event's time with them:
 both for facts set together, and an applier whose facts depend on what the record holds compares
 ``event.newer_than`` itself. It raises when the change is not one it can apply (the event is then
 ``failed``, with the error), and calls ``event.ignore(reason)`` when the change names a record esu does
-not have.
+not have. A change that names none at all (no id, or a placeholder: ``records.unnamed``) never reaches it:
+``applying`` ignores it with what is missing.
 
 A new field: its function, in the module of the record it changes; a line in :data:`APPLIERS`; and its
 name in the set of ``values`` that names that record (``WABA_FIELDS``, ``PHONE_FIELDS``,

@@ -4,7 +4,7 @@ its messaging limit, its PIN events. Meta names the number by its display number
 from __future__ import annotations
 
 from ..records import Event, Record, Records, set_if_newer, value_of
-from ..values import digits, meta_code, short_text
+from ..values import digits, meta_code, meta_reason, short_text
 
 
 def apply_phone_number_name_update(event: Event, records: Records) -> None:
@@ -12,8 +12,7 @@ def apply_phone_number_name_update(event: Event, records: Records) -> None:
     value = value_of(event)
     decision = meta_code(value.get("decision"), "decision", 32)
     requested = short_text(value.get("requested_verified_name"), 200)
-    reason = value.get("rejection_reason")
-    reason = None if reason in (None, "NONE") else meta_code(reason, "rejection_reason", 64)
+    reason = meta_reason(value.get("rejection_reason"), "rejection_reason", 64)
     phone = _phone(event, records)
     if phone is not None and event.newer_than(phone.name_updated_at):
         phone.name_status = decision

@@ -4,15 +4,14 @@ category (done or announced), its quality score. A template esu did not know is 
 from __future__ import annotations
 
 from ..records import Event, Records, set_if_newer, value_of
-from ..values import meta_code, unix_time
+from ..values import meta_code, meta_reason, unix_time
 
 
 def apply_message_template_status_update(event: Event, records: Records) -> None:
     """The template's status (and category, when given), created when we did not know the template."""
     value = value_of(event)
     status = meta_code(value.get("event"), "event", 32)
-    reason = value.get("reason")
-    reason = None if reason is None else meta_code(reason, "reason", 64)
+    reason = meta_reason(value.get("reason"), "reason", 64)
     category = value.get("message_template_category")
     category = None if category is None else meta_code(category, "message_template_category", 32)
     template = records.template(event)
