@@ -316,8 +316,8 @@ class SignupEvent(db.Model):
 class WebhookEvent(db.Model):
     """One change Meta delivered to the webhook, stored once whatever the batching or retries.
 
-    ``dedupe_key`` is the message id (messages), message id, status and (in a group) the participant (statuses), or a digest of the
-    change otherwise (its field, entry id, entry time and value). ``status``: ``stored`` (not applied:
+    ``dedupe_key`` is the message id (messages), the message id, status and, in a group, participant
+    (statuses), or a digest of the change otherwise (its field, entry id, entry time and value). ``status``: ``stored`` (not applied:
     messages and statuses, which are kept and counted only), ``applied``, ``ignored`` (nothing to apply),
     ``unparseable`` (signed but not Meta's envelope; ``raw`` keeps the body), ``failed``. ``error`` says
     why an event failed or was ignored.
