@@ -3,6 +3,7 @@ racing and repeated deliveries, and the database going away."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import threading
@@ -156,6 +157,27 @@ def test_a_byte_more_than_3_mb_is_refused_before_anything_else(deliver):
     assert deliver(body).status_code == 413
     assert deliver(body, signature="sha256=nonsense").status_code == 413  # the size is checked first
     assert count_events() == 0
+
+
+def send_chunked(client, body: bytes, signature: str):
+    """A body of unknown length, as a server hands on a chunked one (no Content-Length, the input ended)."""
+    return client.post(URL, input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True},
+                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked",
+                                "X-Hub-Signature-256": signature})
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_chunked_body_over_3_mb_is_too_large_not_wrongly_signed(client, signed):
+    body = padded_to(webhooks.MAX_BODY_BYTES + 1)
+    response = send_chunked(client, body, sign(body) if signed else "sha256=nonsense")
+    assert response.status_code == 413
+    assert count_events() == 0
+
+
+def test_a_chunked_body_of_3_mb_is_stored(client):
+    body = padded_to(webhooks.MAX_BODY_BYTES)
+    assert send_chunked(client, body, sign(body)).status_code == 200
+    assert count_events() == 1
 
 
 # -- what is stored --------------------------------------------------------------------------------------
