@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..graph import GraphClient, GraphError
-from ..models import Onboarding, OnboardingStatus, WebhookEvent, now_utc
+from ..models import Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
 from .context import Context
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
 
@@ -306,11 +306,19 @@ def before_register(onboarding: Onboarding, ctx: Context) -> None:
     if not phone.pin:
         phone.pin = ctx.pin
     ctx.pin = phone.pin
+    if _verified(ctx):
+        # The call is counted before Meta hears of it, in the same commit: a worker killed during the call
+        # must not leave a registration Meta counted and we did not.
+        _count_registration_calls(phone, 1)
+
+
+def _verified(ctx: Context) -> bool:
+    """Whether the number read showed it verified: only then does ``run_register`` call Meta."""
+    return ctx.results["read_phone_number"].get("code_verification_status") == "VERIFIED"
 
 
 def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    phone = ctx.results["read_phone_number"]
-    if phone.get("code_verification_status") != "VERIFIED":
+    if not _verified(ctx):
         raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
     api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
     return {"registered": True}
@@ -323,21 +331,29 @@ def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) 
 
 
 def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
-    """Count the registration calls against Meta's limit (``before_register`` keeps to it)."""
+    """Count the registration calls against Meta's limit (``before_register`` keeps to it) beyond the one
+    ``before_register`` counted: Graph's retries of a transient failure. (A call that crashed before it was
+    sent stays counted: a count too high only stops us a call early.)"""
     if not attempts:
-        return
+        return  # none sent, or ``before_register`` refused: its one call was not counted either
     phone = phone_record(ctx, ctx.phone_number_id)
-    now = now_utc()
     if error is not None and error.code == REGISTER_LIMIT_CODE:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
         # for 72 hours: stop asking until then.
-        phone.registration_window_started_at = now
+        phone.registration_window_started_at = now_utc()
         phone.registration_attempts = max(REGISTER_LIMIT, phone.registration_attempts or 0)
         return
+    if attempts > 1:
+        _count_registration_calls(phone, attempts - 1)
+
+
+def _count_registration_calls(phone: PhoneNumber, calls: int) -> None:
+    """Add ``calls`` to the number's registrations in Meta's 72-hour window, which starts anew once passed."""
+    now = now_utc()
     if phone.registration_window_started_at is None or now - phone.registration_window_started_at > REGISTER_WINDOW:
         phone.registration_window_started_at = now
         phone.registration_attempts = 0
-    phone.registration_attempts = (phone.registration_attempts or 0) + attempts
+    phone.registration_attempts = (phone.registration_attempts or 0) + calls
 
 
 def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:

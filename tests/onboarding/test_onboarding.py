@@ -391,6 +391,45 @@ def test_a_window_that_has_passed_starts_a_new_count(simulator, post_callback):
     assert now_utc() - phone.registration_window_started_at < timedelta(minutes=1)
 
 
+def test_graphs_retries_of_a_registration_each_count(simulator, post_callback):
+    signup = simulator.signup()
+    simulator.fault("register", 2, times=1)  # transient: the client sends it again
+
+    assert post_callback(signup).get_json()["status"] == "completed"
+
+    assert len(simulator.calls("register")) == 2
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).registration_attempts == 2
+
+
+class Killed(BaseException):
+    """The worker process dying: nothing after it runs, nothing uncommitted is kept."""
+
+
+def test_a_registration_meta_got_from_a_killed_worker_is_counted(simulator, client, csrf_token, post_callback,
+                                                                monkeypatch):
+    signup = simulator.signup()
+    register = GraphClient.register_phone
+
+    def register_then_die(self, *args, **kwargs):
+        register(self, *args, **kwargs)  # Meta has it
+        raise Killed
+
+    monkeypatch.setattr(GraphClient, "register_phone", register_then_die)
+    ref = new_ref()
+    with pytest.raises(Killed):
+        post_callback(signup, client_ref=ref)
+    monkeypatch.undo()
+    db.session.execute(sa.update(Onboarding).values(updated_at=now_utc() - timedelta(minutes=11)))  # abandoned
+    db.session.commit()
+
+    body = client.post(endpoint(ref, "retry"), headers={"X-CSRFToken": csrf_token}).get_json()
+
+    assert body["status"] == "completed", body
+    assert len(simulator.calls("register")) == 2
+    db.session.expire_all()
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).registration_attempts == 2
+
+
 def test_meta_answering_133016_stops_further_registration_attempts(simulator, client, csrf_token, post_callback):
     signup = simulator.signup()
     simulator.fault("register", 133016, times=1)
