@@ -322,13 +322,32 @@ def test_a_voice_code_can_be_asked_for_once_the_cooldown_has_passed(simulator, c
     post_callback(signup, client_ref=ref)
     assert client.post(endpoint(ref, "request-code"), json={"method": "SMS"}, headers=headers).status_code == 200
     sent = db.session.scalar(sa.select(OnboardingStep).where(OnboardingStep.name == "request_code"))
-    sent.finished_at = now_utc() - timedelta(seconds=61)  # the minute has passed
+    sent.started_at = sent.finished_at = now_utc() - timedelta(seconds=61)  # the minute has passed
     db.session.commit()
 
     response = client.post(endpoint(ref, "request-code"), json={"method": "VOICE"}, headers=headers)
 
     assert response.status_code == 200 and response.get_json()["method"] == "VOICE"
     assert simulator.state.phones[signup["phone_number_id"]].code_requests == ["SMS", "VOICE"]
+
+
+def test_code_requests_racing_ask_meta_once_and_the_others_hear_when_to_ask_again(
+        simulator, served_app, page, post_callback):
+    signup = simulator.signup(phone_verified=False)
+    ref = new_ref()
+    post_callback(signup, client_ref=ref)
+    simulator.latency(20)  # the first is still with Meta while the others arrive
+    browsers = [browser_session(served_app.url) for _ in range(10)]
+
+    answers = at_once(browsers, lambda session, token: session.post(
+        served_app.url + endpoint(ref, "request-code"), json={"method": "SMS"}, headers={"X-CSRFToken": token},
+        timeout=30))
+
+    assert sorted(answer.status_code for answer in answers) == [200] + [429] * 9, [a.text for a in answers]
+    assert simulator.state.phones[signup["phone_number_id"]].code_requests == ["SMS"]
+    for refused in (answer for answer in answers if answer.status_code == 429):
+        assert "ask again in" in refused.json()["error"]
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
 
 
 def test_a_verification_code_must_be_six_digits(simulator, client, csrf_token, post_callback):
