@@ -3,8 +3,10 @@ racing and repeated deliveries, and the database going away."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
 import sqlite3
 import threading
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from esu import webhooks
 from esu.extensions import db
 from esu.models import now_utc
+from esu.sqlite import writer_lock_path
 from esu.webhooks import storing
 from esu.webhooks.appliers import APPLIERS
 from esu.webhooks.parsing import parse_delivery
@@ -387,6 +390,49 @@ def test_a_locked_sqlite_database_gives_503(app, deliver, database_url):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    assert deliver(BATCH).status_code == 200
+    assert count_events() == 3
+
+
+def deliver_in_thread(deliver, body: dict) -> tuple[threading.Thread, list[int]]:
+    """Deliver on a thread of its own, so that a test can hold a lock while it waits; answers the thread
+    and the list its status code lands in."""
+    answers: list[int] = []
+    thread = threading.Thread(target=lambda: answers.append(deliver(body).status_code))
+    thread.start()
+    return thread, answers
+
+
+def test_the_writer_lock_held_by_another_process_gives_503_instead_of_a_wait(app, deliver, database_url):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer lock")
+    # The other gunicorn worker writing: the lock file locked on a descriptor of its own.
+    held = os.open(writer_lock_path(database_url.removeprefix("sqlite:///")), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        thread, answers = deliver_in_thread(deliver, BATCH)
+        thread.join(timeout=10)  # generous: the delivery waits half a second, then answers
+        assert answers == [503]
+    finally:
+        os.close(held)
+        thread.join(timeout=30)
+    assert deliver(BATCH).status_code == 200  # Meta's retry
+    assert count_events() == 3
+
+
+def test_sqlites_own_lock_held_by_another_process_gives_503_instead_of_a_wait(app, deliver, database_url):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own lock")
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a process writing without esu's lock file
+    try:
+        thread, answers = deliver_in_thread(deliver, BATCH)
+        thread.join(timeout=10)  # generous: the delivery waits half a second (its connection's timeout is 15)
+        assert answers == [503]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        thread.join(timeout=30)
     assert deliver(BATCH).status_code == 200
     assert count_events() == 3
 
