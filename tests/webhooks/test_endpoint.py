@@ -420,6 +420,42 @@ def test_the_writer_lock_held_by_another_process_gives_503_instead_of_a_wait(app
     assert count_events() == 3
 
 
+def test_a_batch_stored_again_after_a_rollback_waits_no_longer_for_the_writer_lock(app, deliver, database_url,
+                                                                                    monkeypatch):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer lock")
+    from esu.sqlite import QueuedWritersConnection
+
+    lock_file = writer_lock_path(database_url.removeprefix("sqlite:///"))
+    taken: list[int] = []  # by the other worker, the moment the rollback gives the lock back
+    apply, give_writer_lock = storing.apply, QueuedWritersConnection.give_writer_lock
+
+    def failing_once(events):
+        if not taken:
+            taken.append(-1)  # the rollback that follows gives the lock to the other worker
+            raise storing.ApplyFailed("one event could not be applied")
+        return apply(events)
+
+    def giving_it_to_the_other_worker(connection):
+        give_writer_lock(connection)
+        if taken == [-1]:
+            taken[0] = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+            fcntl.flock(taken[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    monkeypatch.setattr(storing, "apply", failing_once)
+    monkeypatch.setattr(QueuedWritersConnection, "give_writer_lock", giving_it_to_the_other_worker)
+    try:
+        thread, answers = deliver_in_thread(deliver, BATCH)
+        thread.join(timeout=10)  # generous: stored again one by one, it waits half a second, then answers
+        assert answers == [503]
+    finally:
+        if taken and taken[0] >= 0:
+            os.close(taken[0])
+        thread.join(timeout=30)
+    assert deliver(BATCH).status_code == 200
+    assert count_events() == 3
+
+
 def test_sqlites_own_lock_held_by_another_process_gives_503_instead_of_a_wait(app, deliver, database_url):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's own lock")
