@@ -34,6 +34,7 @@ bench: $(VENV)/.dev wrk
 	$(VENV)/bin/python bench/onboarding.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 	$(VENV)/bin/python bench/forward.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 	$(VENV)/bin/python bench/admin.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(VENV)/bin/python bench/storage.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 ## test: the whole suite (SQLite unless DATABASE_URL names a PostgreSQL server)
 test: $(VENV)/.dev chromium

@@ -1,11 +1,13 @@
-"""Command-line tools: ``flask --app wsgi pages|keys|forward|demo …``."""
+"""Command-line tools: ``flask --app wsgi pages|keys|webhooks|forward|prune|demo …``."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import signal
 import threading
+from datetime import timedelta
 
 import click
 import sqlalchemy as sa
@@ -25,6 +27,7 @@ keys = AppGroup("keys", help="Encryption keys for tokens and PINs.")
 webhooks = AppGroup("webhooks", help="Meta's webhook events.")
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+logger = logging.getLogger(__name__)
 
 
 def init_app(app) -> None:
@@ -33,6 +36,7 @@ def init_app(app) -> None:
     app.cli.add_command(webhooks)
     app.cli.add_command(demo)
     app.cli.add_command(forward)
+    app.cli.add_command(prune)
 
 
 def create_page(slug: str, title: str, **fields) -> SignupPage:
@@ -170,9 +174,46 @@ def forward(once: bool, batch_size: int, poll_interval: float) -> None:
     Run it beside the web server. Any number may run on PostgreSQL; run one on SQLite.
     """
     stop_event = threading.Event()
+    chores = []
     if not once:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_event.set())
         click.echo(f"Forwarding worker started (batch size {batch_size}); stop with Ctrl-C or SIGTERM.")
-    stats = forwarding.run_worker(batch_size, once=once, stop_event=stop_event, poll_interval=poll_interval)
+        chores = retention_chores(current_app.config["ESU_RETENTION_DAYS"])
+    stats = forwarding.run_worker(batch_size, once=once, stop_event=stop_event, poll_interval=poll_interval,
+                                  chores=chores)
     click.echo(f"Forwarding: {stats}.")
+
+
+#: How often the forwarding worker deletes what retention no longer keeps…
+RETENTION_EVERY = timedelta(hours=1)
+#: …and how many batches it deletes at a turn before sending what is due (then it goes on at the next).
+RETENTION_BATCHES_A_TURN = 10
+
+
+def retention_chores(keep_days: int) -> list[forwarding.Chore]:
+    """The forwarding worker's retention pass, hourly, unless ``keep_days`` is 0 (keep for ever)."""
+    from . import webhooks as webhook_events
+
+    def retention_pass() -> bool:
+        pruned = webhook_events.prune(keep_days, max_batches=RETENTION_BATCHES_A_TURN)
+        if pruned.events:
+            logger.info("retention: messages and statuses older than %d days: %s", keep_days, pruned)
+        return pruned.more
+
+    return [forwarding.Chore("retention pass", retention_pass, RETENTION_EVERY)] if keep_days else []
+
+
+@click.command("prune")
+@click.option("--days", type=click.IntRange(0), default=None,
+              help="Keep this many days instead of ESU_RETENTION_DAYS (0: keep everything).")
+def prune(days: int | None) -> None:
+    """Delete the messages and statuses older than ESU_RETENTION_DAYS, with their finished forwarding
+    deliveries, now (the forwarding worker does it every hour). Lifecycle events are kept."""
+    from . import webhooks as webhook_events
+
+    keep_days = current_app.config["ESU_RETENTION_DAYS"] if days is None else days
+    if not keep_days:
+        click.echo("Retention is off (0 days: everything is kept): nothing deleted.")
+        return
+    click.echo(f"Messages and statuses older than {keep_days} days: {webhook_events.prune(keep_days)}.")

@@ -55,6 +55,8 @@ ENV_SETTINGS: dict[str, str | None] = {
     "REDIS_URL": None,
     # How long a process serves a signup page's cached HTML before checking the page's row again.
     "SIGNUP_PAGE_CACHE_SECONDS": "5",
+    # Days messages and statuses are kept (then deleted by the forwarding worker); 0 keeps them for ever.
+    "ESU_RETENTION_DAYS": "30",
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -177,6 +179,15 @@ def finish(config, instance_path: Path) -> None:
         raise ConfigError("SIGNUP_PAGE_CACHE_SECONDS must be a number of seconds (0: check every request).") from None
     if config["SIGNUP_PAGE_CACHE_SECONDS"] < 0:
         raise ConfigError("SIGNUP_PAGE_CACHE_SECONDS cannot be negative.")
+    retention = config.get("ESU_RETENTION_DAYS")
+    if retention is None or str(retention).strip() == "":
+        retention = ENV_SETTINGS["ESU_RETENTION_DAYS"]
+    try:
+        config["ESU_RETENTION_DAYS"] = int(str(retention).strip())
+    except (TypeError, ValueError):
+        raise ConfigError("ESU_RETENTION_DAYS must be a whole number of days (0: keep messages for ever).") from None
+    if config["ESU_RETENTION_DAYS"] < 0:
+        raise ConfigError("ESU_RETENTION_DAYS cannot be negative (0: keep messages for ever).")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
     # configured, else in the database (esu.rate_limits).

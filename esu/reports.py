@@ -1,6 +1,7 @@
-"""What the admin's dashboard answers: what needs attention, how onboardings went day by day, and how
-people moved through each signup page. Read-only queries, each served by an index and bounded, so
-the dashboard stays fast with hundreds of thousands of onboardings and millions of webhook events.
+"""What the admin's dashboard answers: what needs attention, how onboardings went day by day, how
+people moved through each signup page, and how much the database holds. Read-only queries, each served
+by an index and bounded, so the dashboard stays fast with hundreds of thousands of onboardings and
+millions of webhook events.
 
 To add a "needs attention" signal (a new webhook-fed column, say), write a function returning a
 :class:`Signal` and decorate it with ``@signal``: the dashboard lists every signal that has rows.
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import defer
 
-from . import forwarding
+from . import forwarding, webhooks
 from .extensions import db
 from .models import (
     Onboarding,
@@ -357,3 +358,30 @@ def funnels(days: int) -> list[Funnel]:
         result[page_id].abandoned = [(SCREENS.get(step or "", step or "Unknown screen"), count)
                                      for step, count in ranked]
     return list(result.values())
+
+
+# -- storage ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Storage:
+    """How much the database holds, and what retention keeps of it."""
+
+    #: On disk, in bytes: SQLite's file (without its WAL), or the whole PostgreSQL database.
+    size_bytes: int
+    #: When the oldest webhook event still kept was received; None before the first.
+    oldest_event_at: datetime | None
+    #: Days messages and statuses are kept (``ESU_RETENTION_DAYS``); 0 keeps them for ever.
+    retention_days: int
+
+
+def storage(retention_days: int) -> Storage:
+    """The database's size and the oldest webhook event kept, with the retention setting."""
+    return Storage(database_size(), webhooks.oldest_received_at(), retention_days)
+
+
+def database_size() -> int:
+    """The database's size on disk, in bytes."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.scalar(sa.text("SELECT pg_database_size(current_database())"))
+    return db.session.scalar(sa.text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"))

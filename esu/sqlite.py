@@ -9,6 +9,11 @@ wakes the next one the moment the lock is released. Threads of one process first
 lock with a timeout, so that a thread waiting on itself (a second connection writing while the first
 holds the lock) fails after ``timeout`` seconds as SQLite would, instead of hanging.
 
+A writer that may wait only so long (Meta's webhook, which answers 503 rather than keep Meta waiting)
+gives :func:`hold_writer_lock` a bound: ``flock`` itself waits for ever, so a thread of the process waits
+in the kernel's queue on its behalf (:class:`_FlockWaiter`), and the same bound lowers SQLite's busy
+timeout for the rest of that transaction (another process may write without the lock file).
+
 Readers never take the lock: in WAL mode they read beside the writer.
 
 Nor do checkpoints run under it. SQLite copies the WAL back into the database (a checkpoint, with two
@@ -37,6 +42,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,99 @@ WAL_SIZE_LIMIT = 32 * 1024 * 1024
 TRUNCATE_WAIT_MS = 200
 #: Seconds between two tries at emptying a WAL left over the limit (readers were using it).
 TRUNCATE_RETRY_SECONDS = 1.0
+
+def _open_lock_file(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+class _FlockWaiter:
+    """This process's place in the kernel's queue for a lock file, for threads that may wait only so long:
+    ``flock`` cannot be given a timeout, so a thread of its own blocks in it and hands the lock to the
+    thread that asked. Should that one give up first, the lock is given back the moment it comes, unless
+    another thread of the process has asked for it meanwhile. Only the thread holding the file's process
+    lock calls :meth:`take`, so one thread at most is waiting."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._changed = threading.Condition()
+        self._wanted = False
+        self._queued_fd: int | None = None  # waiting in flock, on this waiter's thread
+        self._granted_fd: int | None = None  # holding the lock, for the thread that asked
+        self._error: OSError | None = None
+        threading.Thread(target=self._run, name="esu-sqlite-writer-lock", daemon=True).start()
+
+    def take(self, timeout: float) -> int:
+        """A descriptor of the lock file holding its lock, within ``timeout`` seconds; otherwise
+        ``sqlite3.OperationalError``, as SQLite raises when its own lock does not come in time."""
+        with self._changed:
+            if self._queued_fd is None:  # not queued for a thread that gave up: try without the hand-over
+                fd = _open_lock_file(self.path)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    os.close(fd)
+            self._wanted = True
+            self._changed.notify_all()
+            came = self._changed.wait_for(lambda: self._granted_fd is not None or self._error is not None, timeout)
+            self._wanted = False
+            error, self._error = self._error, None
+            if error is not None:
+                raise error
+            if not came:
+                raise sqlite3.OperationalError(f"database is locked (no writer lock within {timeout:.2f} s)")
+            fd, self._granted_fd = self._granted_fd, None
+            return fd
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._wanted and self._granted_fd is None)
+                fd = self._queued_fd = _open_lock_file(self.path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as error:
+                os.close(fd)
+                with self._changed:
+                    self._queued_fd, self._error = None, error
+                    self._changed.notify_all()
+                continue
+            with self._changed:
+                self._queued_fd = None
+                if self._wanted:
+                    self._granted_fd, fd = fd, None
+                    self._changed.notify_all()
+            if fd is not None:
+                os.close(fd)  # no one waits for it any more: give it straight back
+
+    def forget_in_child(self) -> None:
+        """In a forked child, which has none of this waiter's thread: close its copies of the descriptors,
+        which would otherwise hold the lock with the parent's."""
+        for fd in (self._queued_fd, self._granted_fd):
+            if fd is not None:
+                os.close(fd)
+
+
+# One per lock file, made when a thread first takes its lock with a bound.
+_flock_waiters: dict[str, _FlockWaiter] = {}
+
+
+def _flock_waiter(path: str) -> _FlockWaiter:
+    with _process_locks_guard:
+        waiter = _flock_waiters.get(path)
+        if waiter is None:
+            waiter = _flock_waiters[path] = _FlockWaiter(path)
+        return waiter
+
+
+def _forget_flock_waiters() -> None:
+    for waiter in _flock_waiters.values():
+        waiter.forget_in_child()
+    _flock_waiters.clear()
+
+
+os.register_at_fork(after_in_child=_forget_flock_waiters)
+
 
 #: Commits to a database, by this process's connections, between two checkpoints of it. A webhook batch
 #: writes 20–40 pages and each gunicorn worker counts its own: with two, a checkpoint comes every 600–1,300
@@ -169,6 +268,8 @@ class QueuedWritersConnection(sqlite3.Connection):
     def __init__(self, database, timeout: float = 5.0, *args, **kwargs):
         super().__init__(database, timeout, *args, **kwargs)
         self._wait = timeout
+        self._busy_timeout_ms = round(timeout * 1000)  # SQLite's, as connected
+        self._busy_timeout_lowered = False  # for this transaction, by a bounded take_writer_lock
         self._lock_path = writer_lock_path(database)
         self._process_lock = _process_lock(self._lock_path) if self._lock_path else None
         self._lock_fd: int | None = None  # open only while this connection holds the lock
@@ -186,10 +287,34 @@ class QueuedWritersConnection(sqlite3.Connection):
     def executemany(self, sql, parameters, /):
         return self.cursor().executemany(sql, parameters)
 
-    def take_writer_lock(self) -> None:
+    def take_writer_lock(self, within: float | None = None) -> None:
+        """Hold the writer lock until the transaction ends. With ``within``, the transaction waits at most
+        that many seconds for the database in all, or raises ``sqlite3.OperationalError``: for this lock
+        now, then for SQLite's own (its busy timeout lowered to what is left, until the transaction ends)."""
         if self._lock_fd is not None or self._lock_path is None:
             return
-        self._lock_fd = _take_writer_lock(self._lock_path, self._process_lock, self._wait)
+        if within is None:
+            self._lock_fd = _take_writer_lock(self._lock_path, self._process_lock, self._wait)
+            return
+        deadline = time.monotonic() + within
+        if not self._process_lock.acquire(timeout=within):
+            raise sqlite3.OperationalError("database is locked (another thread of this process is writing)")
+        try:
+            self._lock_fd = _flock_waiter(self._lock_path).take(max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            self._process_lock.release()
+            raise
+        left_ms = max(1, round((deadline - time.monotonic()) * 1000))
+        super().execute(f"PRAGMA busy_timeout = {left_ms}")
+        self._busy_timeout_lowered = True
+
+    def _restore_busy_timeout(self) -> None:
+        if self._busy_timeout_lowered:
+            self._busy_timeout_lowered = False
+            try:
+                super().execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            except sqlite3.ProgrammingError:  # closed: no transaction will follow on it
+                pass
 
     def give_writer_lock(self) -> None:
         if self._lock_fd is not None:
@@ -203,6 +328,7 @@ class QueuedWritersConnection(sqlite3.Connection):
         finally:
             if not self.in_transaction:
                 self.give_writer_lock()
+                self._restore_busy_timeout()
         if wrote:
             checkpointer().committed(self._database)
 
@@ -211,6 +337,7 @@ class QueuedWritersConnection(sqlite3.Connection):
             super().rollback()
         finally:
             self.give_writer_lock()
+            self._restore_busy_timeout()
 
     def close(self):
         try:
@@ -237,7 +364,7 @@ def _take_writer_lock(lock_path: str, process_lock: threading.Lock, wait: float)
     if not process_lock.acquire(timeout=wait):
         raise sqlite3.OperationalError("database is locked (another thread of this process is writing)")
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _open_lock_file(lock_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -342,9 +469,11 @@ def _shm_seen(dbapi_connection) -> str | None:
     return path
 
 
-def hold_writer_lock(connection) -> None:
+def hold_writer_lock(connection, within: float | None = None) -> None:
     """Take the writer lock for ``connection``'s transaction now, ahead of its first write; it is given back
-    when the transaction ends. Nothing to do on another database, or on SQLite in memory."""
+    when the transaction ends. With ``within``, the transaction waits at most that many seconds for the
+    database (``QueuedWritersConnection.take_writer_lock``). Nothing to do on another database, or on SQLite
+    in memory."""
     dbapi_connection = connection.connection.dbapi_connection
     if isinstance(dbapi_connection, QueuedWritersConnection):
-        dbapi_connection.take_writer_lock()
+        dbapi_connection.take_writer_lock(within)

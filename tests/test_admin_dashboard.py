@@ -6,10 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from esu import reports
 from esu.extensions import db
-from esu.models import PhoneNumber, WhatsAppBusinessAccount, now_utc
+from esu.models import PhoneNumber, WebhookEvent, WhatsAppBusinessAccount, now_utc
 
 from .admin_support import gen_onboarding, gen_page, gen_signup_event, gen_target, gen_webhook_event
 from .helpers import new_ref
@@ -27,6 +28,22 @@ def test_an_empty_dashboard_says_all_is_well(admin):
     html = admin.get("/admin/").get_data(as_text=True)
     assert "Nothing needs attention" in html
     assert "No signup pages yet" in html
+
+
+def test_the_dashboard_shows_the_database_size_the_oldest_event_kept_and_the_retention(admin, app):
+    gen_webhook_event(received_at=now_utc() - timedelta(days=12))
+    db.session.commit()
+    oldest = db.session.scalar(sa.select(sa.func.min(WebhookEvent.received_at)))
+
+    html = admin.get("/admin/").get_data(as_text=True)
+
+    storage = re.search(r'<section class="card storage".*?</section>', html, re.DOTALL).group(0)
+    size = re.search(r"<dt>Database</dt><dd>([\d.]+ [kMG]B)</dd>", storage)
+    assert size and reports.database_size() > 0
+    assert f'datetime="{oldest.isoformat()}"' in storage
+    assert "messages and statuses 30 days" in storage and "ESU_RETENTION_DAYS=30" in storage
+    app.config["ESU_RETENTION_DAYS"] = 0
+    assert "everything, for ever" in admin.get("/admin/").get_data(as_text=True)
 
 
 def test_needs_attention_lists_each_kind_of_trouble_with_links(admin):

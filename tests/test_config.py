@@ -268,17 +268,26 @@ def test_the_graph_version_defaults_to_v25(tmp_path):
     assert config["META_GRAPH_VERSION"] == "v25.0"
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(None, 5.0), ("0", 0.0), ("2.5", 2.5)])
-def test_signup_page_cache_seconds(tmp_path, value, seconds):
+@pytest.mark.parametrize(("name", "value", "number"), [
+    ("SIGNUP_PAGE_CACHE_SECONDS", None, 5.0), ("SIGNUP_PAGE_CACHE_SECONDS", "0", 0.0),
+    ("SIGNUP_PAGE_CACHE_SECONDS", "2.5", 2.5),
+    ("ESU_RETENTION_DAYS", None, 30), ("ESU_RETENTION_DAYS", "", 30), ("ESU_RETENTION_DAYS", "0", 0),
+    ("ESU_RETENTION_DAYS", "365", 365),
+])
+def test_settings_that_are_numbers(tmp_path, name, value, number):
     config = defaults() | ENV_SETTINGS | DEV_SECRETS
     if value is not None:
-        config["SIGNUP_PAGE_CACHE_SECONDS"] = value
+        config[name] = value
     finish(config, tmp_path)
-    assert config["SIGNUP_PAGE_CACHE_SECONDS"] == seconds
+    assert config[name] == number
 
 
-@pytest.mark.parametrize("value", ["soon", "-1"])
-def test_signup_page_cache_seconds_must_be_seconds_not_below_zero(tmp_path, value):
-    config = defaults() | ENV_SETTINGS | DEV_SECRETS | {"SIGNUP_PAGE_CACHE_SECONDS": value}
-    with pytest.raises(ConfigError, match="SIGNUP_PAGE_CACHE_SECONDS"):
+@pytest.mark.parametrize(("name", "value"), [
+    ("SIGNUP_PAGE_CACHE_SECONDS", "soon"), ("SIGNUP_PAGE_CACHE_SECONDS", "-1"),
+    ("ESU_RETENTION_DAYS", "a month"), ("ESU_RETENTION_DAYS", "-1"), ("ESU_RETENTION_DAYS", "1.5"),
+])
+def test_settings_that_are_numbers_refuse_words_and_negatives(tmp_path, name, value):
+    config = defaults() | ENV_SETTINGS | DEV_SECRETS | {name: value}
+    with pytest.raises(ConfigError, match=name):
         finish(config, tmp_path)
+

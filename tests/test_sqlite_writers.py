@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,6 +83,56 @@ def test_a_thread_waiting_on_itself_fails_after_the_timeout_instead_of_hanging(d
         second.execute("INSERT INTO rows VALUES (2, 2)")
     first.close()
     second.close()
+
+
+def hold_lock_file(path) -> int:
+    """The writer lock as another process holds it: on a descriptor of its own."""
+    fd = os.open(writer_lock_path(path), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def finishes(work) -> bool:
+    """Whether ``work`` ends, on a thread of its own, within a generous bound (rather than hanging the test)."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    return not thread.is_alive()
+
+
+def test_a_bounded_wait_for_the_writer_lock_gives_up_and_leaves_the_lock_to_the_next_writer(database):
+    held, waiting = hold_lock_file(database), connect(database)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        waiting.take_writer_lock(within=0.2)
+    os.close(held)
+    # The wait given up on holds nothing once the lock comes: the next writer gets it, with a bound or without.
+    assert finishes(lambda: waiting.take_writer_lock(within=30))
+    waiting.rollback()
+    other = connect(database)
+    assert finishes(lambda: other.execute("INSERT INTO rows VALUES (2, 2)"))
+    other.commit()
+    waiting.execute("INSERT INTO rows VALUES (3, 3)")
+    waiting.commit()
+    assert other.execute("SELECT worker FROM rows ORDER BY worker").fetchall() == [(2,), (3,)]
+    other.close()
+    waiting.close()
+
+
+def test_a_bounded_wait_lowers_sqlites_busy_timeout_until_the_transaction_ends(database):
+    connection = connect(database, timeout=15)
+
+    def busy_timeout() -> int:
+        return connection.execute("PRAGMA busy_timeout").fetchone()[0]
+
+    connection.take_writer_lock(within=0.5)
+    assert 0 < busy_timeout() <= 500  # another process writing without the lock file: SQLite waits no longer
+    connection.execute("INSERT INTO rows VALUES (1, 1)")
+    connection.commit()
+    assert busy_timeout() == 15000
+    connection.take_writer_lock(within=0.5)
+    connection.rollback()
+    assert busy_timeout() == 15000
+    connection.close()
 
 
 def test_readers_do_not_wait_for_the_writer(database):

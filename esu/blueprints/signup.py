@@ -52,7 +52,8 @@ def onboarding_error(error: onboarding_service.OnboardingError):
     body: dict[str, Any] = {"error": error.message}
     if error.onboarding is not None:
         body["onboarding"] = {"id": error.onboarding.id, "status": error.onboarding.status}
-    return jsonify(body), error.status
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+    return jsonify(body), error.status, headers
 
 
 @bp.url_value_preprocessor

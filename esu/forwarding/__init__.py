@@ -8,7 +8,8 @@ From a stored event to a signed POST on the client's server:
   the events' own INSERT: ``outbox_insert_sql``). An event goes to the targets of the page whose
   onboarding proved the customer granted its WABA, until the customer is offboarded.
 - ``run_worker`` (``worker``; ``flask --app wsgi forward``) claims due deliveries with a lease, sends
-  them without holding a transaction, and records the outcomes in short ones. Any number of workers may
+  them without holding a transaction, and records the outcomes in short ones; between claims it does the
+  chores it is given (the command gives it the webhook events' retention pass). Any number of workers may
   run on PostgreSQL (``FOR UPDATE SKIP LOCKED``); run a single one on SQLite, which has one writer at a
   time.
 - Each attempt (``sending``) posts the body built from the stored event, the same bytes every time, with
@@ -46,11 +47,11 @@ from .targets import (
     rotate_secret,
     update_target,
 )
-from .worker import WorkerStats, run_worker, send_test_event, start_background_worker
+from .worker import Chore, WorkerStats, run_worker, send_test_event, start_background_worker
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "FAILING_FLAG_AFTER", "KNOWN_FIELDS", "UNDELIVERED",
-    "DestinationRefused", "ForwardingError", "WorkerStats",
+    "Chore", "DestinationRefused", "ForwardingError", "WorkerStats",
     "create_target", "delete_target", "deliveries", "delivery_counts", "disable_target", "enable_target",
     "enqueue", "failing_targets", "outbox_insert_sql", "page_targets", "replay", "replay_failed",
     "rotate_secret", "run_worker", "send_test_event", "start_background_worker", "update_target",

@@ -2,7 +2,8 @@
 with a lease, sends them without holding a transaction, up to ``batch_size`` at once, each in a thread
 of its own, and records what finished in short transactions. Any number of workers may run on
 PostgreSQL (``FOR UPDATE SKIP LOCKED``); run a single one on SQLite, which has one writer at a time.
-``send_test_event`` sends one delivery the same way, at once, for the admin.
+``send_test_event`` sends one delivery the same way, at once, for the admin. Between its claims the
+worker also does the chores it is given (:class:`Chore`): ``flask forward`` gives it the retention pass.
 
 A claim leases and loads its deliveries in one transaction, the worker claims in handfuls (a quarter of
 the batch) rather than a free slot at a time, and what finishes together is recorded together: a few
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,6 +88,29 @@ def _load_jobs(ids: list[int]) -> list[Job]:
 
 
 @dataclass
+class Chore:
+    """Work the worker does between its claims, on its own thread, every ``every`` (the first time at
+    once). ``run`` answers whether it stopped with more left to do: then it runs again at the next turn
+    rather than after ``every``, so that a long chore is done in pieces, between deliveries."""
+
+    name: str
+    run: Callable[[], bool]
+    every: timedelta
+    due_at: datetime | None = None
+
+    def run_if_due(self, now: datetime) -> None:
+        if self.due_at is not None and now < self.due_at:
+            return
+        try:
+            more = self.run()
+        except Exception:
+            db.session.rollback()
+            logger.exception("forwarding worker: the %s failed; it runs again in %s", self.name, self.every)
+            more = False
+        self.due_at = now if more else now + self.every
+
+
+@dataclass
 class WorkerStats:
     """What a worker run did, by the status each delivery ended the attempt in."""
 
@@ -107,8 +131,10 @@ class WorkerStats:
 
 
 def run_worker(batch_size: int = DEFAULT_BATCH_SIZE, once: bool = False, stop_event: threading.Event | None = None,
-               *, poll_interval: float = 1.0, clock: Callable[[], datetime] = now_utc) -> WorkerStats:
-    """Send due deliveries until ``stop_event`` is set (or, with ``once``, until none is due).
+               *, poll_interval: float = 1.0, clock: Callable[[], datetime] = now_utc,
+               chores: Sequence[Chore] = ()) -> WorkerStats:
+    """Send due deliveries until ``stop_event`` is set (or, with ``once``, until none is due), doing the
+    ``chores`` when they are due.
 
     Up to ``batch_size`` requests are in flight at once, each in a thread of its own; a slow receiver
     holds one of them, not the others. Only this thread touches the database. Needs an app context.
@@ -123,6 +149,8 @@ def run_worker(batch_size: int = DEFAULT_BATCH_SIZE, once: bool = False, stop_ev
     with ThreadPoolExecutor(batch_size, thread_name_prefix="esu-forward") as pool:
         try:
             while True:
+                for chore in chores:
+                    chore.run_if_due(clock())
                 # Claim in handfuls rather than one slot at a time: fewer transactions per delivery.
                 if not (drained or stop_event.is_set()) and (batch_size - len(in_flight) >= claim_at_least
                                                              or not in_flight):

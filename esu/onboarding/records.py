@@ -50,7 +50,7 @@ def waba_record(ctx: Context, waba_id: str) -> WhatsAppBusinessAccount:
     if waba is None:
         # A webhook (PARTNER_ADDED, business_capability_update…) may be creating it at this very moment:
         # insert unless it exists, then read it, rather than fail this step on the primary key.
-        db.session.execute(_insert(WhatsAppBusinessAccount.__table__).values(id=waba_id, details={})
+        db.session.execute(dialect_insert(WhatsAppBusinessAccount.__table__).values(id=waba_id, details={})
                            .on_conflict_do_nothing(index_elements=["id"]))
         waba = db.session.get(WhatsAppBusinessAccount, waba_id)
     ctx.records[WhatsAppBusinessAccount, waba_id] = waba
@@ -77,7 +77,7 @@ def save_templates(waba_id: str, fetched: list[dict[str, Any]], asked_at: dateti
     # which fact is newer. New templates in one INSERT that skips any a webhook has just made.
     table = MessageTemplate.__table__
     new = set(db.session.scalars(
-        _insert(table).values([{"id": template_id, **facts, "status_updated_at": asked_at,
+        dialect_insert(table).values([{"id": template_id, **facts, "status_updated_at": asked_at,
                                 "category_updated_at": asked_at} for template_id, facts in templates.items()])
         .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)))
     # Parameter names unlike the columns': an UPDATE given a parameter named after a column sets it.
@@ -106,7 +106,7 @@ def _update_known_templates() -> tuple[sa.Update, ...]:
     )
 
 
-def _insert(table: sa.Table) -> Any:
+def dialect_insert(table: sa.Table) -> Any:
     """An INSERT in the database's own dialect, which can skip rows that exist (``on_conflict_do_nothing``)."""
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)

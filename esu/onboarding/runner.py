@@ -73,33 +73,15 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
           business_id: str | None, client_ref: str | None = None) -> Onboarding:
     """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
 
-    When PARTNER_ADDED came first and left an onboarding waiting for this callback, that one is adopted.
+    When PARTNER_ADDED came first and left an onboarding waiting for this callback, the run folds it into
+    this one once it has proved the customer granted the WABA (``steps._absorb_placeholders``), never
+    before: a callback naming someone else's WABA must not take theirs over.
     """
-    fields = {
-        "page_id": page.id,
-        "code_digest": code_digest(code),
-        "client_ref": client_ref,
-        "event": event,
-        "source": "callback",
-        "status": OnboardingStatus.RUNNING,
-        "waba_id": waba_id,
-        "phone_number_id": phone_number_id,
-        "business_id": business_id,
-    }
-    waiting = waba_id and db.session.scalar(
-        sa.select(Onboarding.id).where(Onboarding.waba_id == waba_id, Onboarding.code_digest.is_(None),
-                                       Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)
-        .order_by(Onboarding.id.desc()).limit(1))
+    onboarding = Onboarding(page_id=page.id, code_digest=code_digest(code), client_ref=client_ref, event=event,
+                            source="callback", status=OnboardingStatus.RUNNING, waba_id=waba_id,
+                            phone_number_id=phone_number_id, business_id=business_id, steps=[])
+    db.session.add(onboarding)
     try:
-        # Claimed only while it has no code, in one statement, so two callbacks cannot both adopt it.
-        if waiting and db.session.execute(
-            sa.update(Onboarding).where(Onboarding.id == waiting, Onboarding.code_digest.is_(None))
-            .values({name: value for name, value in fields.items() if value is not None})
-        ).rowcount:
-            onboarding = db.session.get(Onboarding, waiting, populate_existing=True)
-        else:
-            onboarding = Onboarding(**fields, steps=[])  # none yet: nothing to load
-            db.session.add(onboarding)
         # The unique code digest decides, in the database, who runs this code. ``run``'s first commit, before
         # Meta sees the code, saves the onboarding with its steps.
         db.session.flush()

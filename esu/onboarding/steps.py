@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..graph import GraphClient, GraphError
-from ..models import Onboarding, OnboardingStatus, WebhookEvent, now_utc
+from ..models import Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
 from .context import Context
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
 
@@ -147,22 +147,24 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
     Meta's ``debug_token`` listed the granted WABAs in ``granular_scopes`` until June 2026; Embedded Signup
     tokens now carry no such entry (chatwoot/chatwoot#14690). The list is used when Meta sends it. Without
     it, the WABA the browser reported is proved by reading it with the customer's token (``read_waba``,
-    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``."""
+    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``.
+    The result's ``access_proved`` says whether this step proved it, or ``read_waba`` must."""
     data = api.debug_token(ctx.token)
     if not data.get("is_valid"):
         raise StepFailed("Meta reports the new business token as not valid")
     if str(data.get("app_id")) != str(ctx.app_id):
         raise StepFailed("the business token was issued to another app")
     granted = _granted_waba_ids(data)
+    proved = True  # each way of finding the WABA but the browser's bare report shows this token has it
     if ctx.waba_id is None:
         ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
     elif granted is None:
-        found_in = "the browser's report (read with the customer's token in read_waba)"
+        found_in, proved = "the browser's report (read with the customer's token in read_waba)", False
     elif ctx.waba_id in granted:
         found_in = "the browser's report, among debug_token's granted ones"
     else:
         raise StepFailed(f"WhatsApp Business Account {ctx.waba_id} is not among those the customer granted")
-    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted,
+    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted, "access_proved": proved,
             "token_type": data.get("type"), "expires_at": data.get("expires_at")}
 
 
@@ -206,12 +208,15 @@ def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -
     onboarding.waba_id = result["waba_id"]
     waba = waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
-    _absorb_placeholders(onboarding)
+    if result.get("access_proved") or "read_waba" in ctx.results:
+        _absorb_placeholders(onboarding)
 
 
 def _absorb_placeholders(onboarding: Onboarding) -> None:
-    """PARTNER_ADDED may have come before a signup that did not say its WABA (a code-only callback) and left
-    a record waiting for this callback: fold it into this onboarding, with its webhook events."""
+    """PARTNER_ADDED may have come before the callback and left a record waiting for it: fold it into this
+    onboarding, with its webhook events. Only once the run has proved the customer's token was granted the
+    WABA (``confirm_ids``, and ``read_waba`` where debug_token lists no granted WABAs): a callback that
+    merely names someone else's WABA leaves their record waiting for their own callback."""
     placeholders = db.session.scalars(sa.select(Onboarding).where(
         Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
         Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
@@ -247,6 +252,8 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
     waba.details = result
     onboarding.business_id = onboarding.business_id or waba.business_id
     onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
+    if "confirm_ids" in ctx.results:  # reading it with the customer's token proved access; confirm_ids the rest
+        _absorb_placeholders(onboarding)
 
 
 def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -311,6 +318,15 @@ def before_register(onboarding: Onboarding, ctx: Context) -> None:
     if not phone.pin:
         phone.pin = ctx.pin
     ctx.pin = phone.pin
+    if _verified(ctx):
+        # The call is counted before Meta hears of it, in the same commit: a worker killed during the call
+        # must not leave a registration Meta counted and we did not.
+        _count_registration_calls(phone, 1)
+
+
+def _verified(ctx: Context) -> bool:
+    """Whether the number read showed it verified: only then does ``run_register`` call Meta."""
+    return str(ctx.results["read_phone_number"].get("code_verification_status") or "").upper() == "VERIFIED"
 
 
 def already_on_cloud_api(phone: dict[str, Any]) -> bool:
@@ -329,11 +345,11 @@ def _connected_unverified(phone: dict[str, Any]) -> bool:
 
 def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
     phone = ctx.results["read_phone_number"]
-    status = str(phone.get("code_verification_status") or "").upper()
     if _connected_unverified(phone):
+        status = str(phone.get("code_verification_status") or "").upper()
         raise Skip(f"already connected to Cloud API (code verification {status or 'not given'}): "
                    "registered before, so not registered again and no code asked for")
-    if status != "VERIFIED":
+    if not _verified(ctx):
         raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
     api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
     return {"registered": True}
@@ -346,21 +362,29 @@ def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) 
 
 
 def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
-    """Count the registration calls against Meta's limit (``before_register`` keeps to it)."""
+    """Count the registration calls against Meta's limit (``before_register`` keeps to it) beyond the one
+    ``before_register`` counted: Graph's retries of a transient failure. (A call that crashed before it was
+    sent stays counted: a count too high only stops us a call early.)"""
     if not attempts:
-        return
+        return  # none sent, or ``before_register`` refused: its one call was not counted either
     phone = phone_record(ctx, ctx.phone_number_id)
-    now = now_utc()
     if error is not None and error.code == REGISTER_LIMIT_CODE:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
         # for 72 hours: stop asking until then.
-        phone.registration_window_started_at = now
+        phone.registration_window_started_at = now_utc()
         phone.registration_attempts = max(REGISTER_LIMIT, phone.registration_attempts or 0)
         return
+    if attempts > 1:
+        _count_registration_calls(phone, attempts - 1)
+
+
+def _count_registration_calls(phone: PhoneNumber, calls: int) -> None:
+    """Add ``calls`` to the number's registrations in Meta's 72-hour window, which starts anew once passed."""
+    now = now_utc()
     if phone.registration_window_started_at is None or now - phone.registration_window_started_at > REGISTER_WINDOW:
         phone.registration_window_started_at = now
         phone.registration_attempts = 0
-    phone.registration_attempts = (phone.registration_attempts or 0) + attempts
+    phone.registration_attempts = (phone.registration_attempts or 0) + calls
 
 
 def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:

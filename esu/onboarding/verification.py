@@ -6,17 +6,22 @@ Each call is recorded as a step of its own (``request_code``, ``verify_code``) b
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from .. import graph
 from ..extensions import db
 from ..graph import GraphClient, GraphError
-from ..models import Onboarding, OnboardingStatus, StepStatus, now_utc
+from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus, now_utc
 from .errors import OnboardingError
-from .runner import claim, clear_error, not_now, run, step_record
+from .records import dialect_insert
+from .runner import claim, clear_error, not_now, run
+from .steps import POSITIONS
 
 CODE_RESEND_COOLDOWN = timedelta(seconds=60)
 #: An onboarding can wait for the code while another step has failed (and so be marked failed).
@@ -29,14 +34,27 @@ def _awaiting_phone(onboarding: Onboarding) -> None:
         raise OnboardingError(not_now(onboarding, "it does not wait for a verification code"), status=409)
 
 
-def _verification_step(onboarding: Onboarding, name: str, call: Callable[[GraphClient], dict[str, Any]]) -> None:
+def _step_row(onboarding: Onboarding, name: str) -> OnboardingStep:
+    """The onboarding's record of the verification step ``name``, made unless it exists, in one statement
+    (two requests making it at once do not collide on the step's unique name) and committed."""
+    db.session.execute(dialect_insert(OnboardingStep.__table__).values(
+        onboarding_id=onboarding.id, name=name, position=POSITIONS[name], status=StepStatus.PENDING, attempts=0,
+        runs=0).on_conflict_do_nothing(index_elements=["onboarding_id", "name"]))
+    db.session.commit()
+    return db.session.execute(sa.select(OnboardingStep).where(
+        OnboardingStep.onboarding_id == onboarding.id, OnboardingStep.name == name)).scalar_one()
+
+
+def _verification_step(record: OnboardingStep, call: Callable[[GraphClient], dict[str, Any]]) -> None:
     """Run a verification call as a recorded step of its own; GraphError propagates after recording."""
     client = graph.client().tracked()
-    record = step_record(onboarding, name)
     record.runs += 1
     record.started_at = now_utc()
-    began = time.perf_counter()
     clear_error(record)
+    # Saved before Meta hears of it, as the sequence's steps are: no transaction of ours stays open during the
+    # call (with the simulator mounted on SQLite, its own writes would wait for ours).
+    db.session.commit()
+    began = time.perf_counter()
     try:
         record.result = call(client)
         record.status, record.detail = StepStatus.OK, None
@@ -57,21 +75,36 @@ def request_verification_code(onboarding: Onboarding, method: str, language: str
     _awaiting_phone(onboarding)
     if method not in ("SMS", "VOICE"):
         raise OnboardingError("method must be SMS or VOICE")
-    previous = onboarding.step("request_code")
-    if previous is not None and previous.status == StepStatus.OK and previous.finished_at:
-        wait_left = previous.finished_at + CODE_RESEND_COOLDOWN - now_utc()
-        if wait_left > timedelta(0):
-            raise OnboardingError(f"a code was just sent; ask again in {int(wait_left.total_seconds()) + 1} s",
-                                  status=429)
-    _verification_step(onboarding, "request_code", lambda client: client.request_code(
+    record = _step_row(onboarding, "request_code")
+    _claim_code_request(record)
+    _verification_step(record, lambda client: client.request_code(
         onboarding.phone_number_id, method, language, onboarding.business_token))
     return CODE_RESEND_COOLDOWN
+
+
+def _claim_code_request(record: OnboardingStep) -> None:
+    """Mark the code request running, in one conditional UPDATE, unless a code was asked of Meta less than
+    :data:`CODE_RESEND_COOLDOWN` ago (or is being asked for; a failed request may be made again at once):
+    of requests racing, the database lets one through to Meta, and the others hear when to ask again."""
+    now = now_utc()
+    claimed = db.session.execute(
+        sa.update(OnboardingStep)
+        .where(OnboardingStep.id == record.id,
+               sa.or_(OnboardingStep.started_at.is_(None), OnboardingStep.status == StepStatus.FAILED,
+                      OnboardingStep.started_at <= now - CODE_RESEND_COOLDOWN))
+        .values(status=StepStatus.RUNNING, started_at=now, finished_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    db.session.commit()  # also expires ``record``: read again as the winner left it
+    if not claimed:
+        seconds = max(1, math.ceil((record.started_at + CODE_RESEND_COOLDOWN - now_utc()).total_seconds()))
+        raise OnboardingError(f"a code was just sent; ask again in {seconds} s", status=429, retry_after=seconds)
 
 
 def verify_phone(onboarding: Onboarding, code: str) -> Onboarding:
     """Check the code the person entered; once verified, read the number again and register it."""
     _awaiting_phone(onboarding)
-    _verification_step(onboarding, "verify_code", lambda client: client.verify_code(
+    _verification_step(_step_row(onboarding, "verify_code"), lambda client: client.verify_code(
         onboarding.phone_number_id, code, onboarding.business_token))
     if not claim(onboarding, *VERIFIABLE):
         raise OnboardingError(not_now(onboarding, "the number is verified"), onboarding=onboarding, status=409)

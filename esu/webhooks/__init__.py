@@ -23,27 +23,33 @@ retries anything but a 200 for days. So:
    while the database is unavailable (:func:`is_database_unavailable`).
 
 After a fix, :func:`reapply` applies the failed events again (``flask webhooks reapply``);
-:func:`message_counts` (``reading``) is what the rest of esu reads back.
+:func:`message_counts` (``reading``) is what the rest of esu reads back. :func:`prune` (``retention``)
+deletes the messages and statuses older than ``ESU_RETENTION_DAYS`` (the forwarding worker's hourly pass,
+``flask prune``).
 
 The rooms, each importing only those before it: ``values`` (statuses, the fields esu applies, pure
 converters), ``parsing``, ``sql``, ``records``, ``appliers``, ``applying``, ``storing``, ``batching``;
-``reading`` stands apart.
+``reading`` and ``retention`` stand apart.
 """
 
+from ..extensions import is_database_unavailable
 from .applying import reapply
 from .batching import ingest
 from .parsing import MAX_BODY_BYTES, SIGNATURE_HEADER, signature_is_valid
 from .reading import message_counts
-from ..extensions import is_database_unavailable
+from .retention import Pruned, oldest_received_at, prune
 from .storing import Receipt
 
 __all__ = [
     "MAX_BODY_BYTES",
     "SIGNATURE_HEADER",
+    "Pruned",
     "Receipt",
     "ingest",
     "is_database_unavailable",
     "message_counts",
+    "oldest_received_at",
+    "prune",
     "reapply",
     "signature_is_valid",
 ]

@@ -20,8 +20,7 @@ from typing import Any
 from flask import current_app
 
 from ..extensions import db
-from ..sqlite import hold_writer_lock
-from .storing import Delivery, Receipt, store_together
+from .storing import Delivery, Receipt, ready_to_write, store_together
 
 #: The most deliveries one transaction stores (a gunicorn worker's threads bound it first).
 MAX_TOGETHER = 64
@@ -45,19 +44,6 @@ def concurrent_batches() -> int:
     """How many batches one process stores at once: on SQLite one, since its writers take turns anyway; on
     PostgreSQL several, so that a delivery waits to join a batch only when that many are being stored."""
     return 1 if db.engine.dialect.name == "sqlite" else CONCURRENT_BATCHES_POSTGRESQL
-
-
-def ready_to_write() -> None:
-    """Wait for our turn to write before taking a batch: on SQLite, the database's writer lock (see
-    ``esu.sqlite``), which the other gunicorn worker may hold for its own batch. Every delivery that
-    arrives while we wait joins ours, instead of waiting for the next. Nothing to wait for on PostgreSQL."""
-    if db.engine.dialect.name != "sqlite":
-        return
-    try:
-        hold_writer_lock(db.session.connection())
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def _held_lock() -> threading.Lock:

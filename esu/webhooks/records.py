@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import MessageTemplate, Onboarding, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
+from .sql import LOCK_WAIT_SECONDS
 from .values import APPLIED, IGNORED, PHONE_FIELDS, TEMPLATE_FIELDS, WABA_FIELDS, digits, node_id, short_text
 
 
@@ -101,7 +102,7 @@ def _template_id(event: Event) -> str | None:
     return node_id(event.value.get("message_template_id")) if isinstance(event.value, dict) else None
 
 
-_GIVE_UP_ON_LOCKS = sa.text("SET LOCAL lock_timeout = '500ms'")
+_GIVE_UP_ON_LOCKS = sa.text(f"SET LOCAL lock_timeout = '{round(LOCK_WAIT_SECONDS * 1000)}ms'")
 
 
 class Records:

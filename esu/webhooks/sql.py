@@ -27,6 +27,9 @@ _COLUMNS = ("dedupe_key", "kind", "field", "waba_id", "phone_number_id", "entry_
             "status", "error", "received_at")
 #: Rows in one INSERT: well within SQLite's and PostgreSQL's limits on a statement's parameters.
 _ROWS_PER_INSERT = 500
+#: The longest a delivery waits for a lock another transaction holds (PostgreSQL's row locks, SQLite's writer
+#: lock and its own) before it is answered 503, which Meta sends again later.
+LOCK_WAIT_SECONDS = 0.5
 
 
 def describe(error: BaseException) -> str:

@@ -5,7 +5,8 @@ The database, not a check-then-insert, decides what is new (``INSERT … ON CONF
 change's unique key), even when two workers get the same delivery at once. Should it refuse a batch, each
 delivery is stored again alone, so that it costs only itself. :func:`store_together` and
 :func:`store_in_one_statement` commit (they are the endpoint's whole transaction); :func:`receive_together`
-flushes and leaves the commit to its caller.
+flushes and leaves the commit to its caller. On SQLite each transaction first waits for the writer lock,
+half a second at most (:func:`ready_to_write`): past that, the delivery is answered 503.
 
 On PostgreSQL a batch with nothing to apply (messages and statuses: nearly all that Meta sends) is one
 statement, its own transaction, which inserts the changes and their outbox rows
@@ -18,6 +19,7 @@ second idle (``esu.pool``), a batch of messages went from five round trips to on
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,11 +29,12 @@ from sqlalchemy import exc as sa_exc
 from .. import forwarding
 from ..extensions import db, is_database_unavailable
 from ..models import now_utc
+from ..sqlite import hold_writer_lock
 from .appliers import APPLIERS
 from .applying import ApplyFailed, apply, apply_one_by_one
 from .parsing import parse_delivery, unparseable_row
 from .records import Event
-from .sql import describe, driver_parameters, insert_new_rows
+from .sql import LOCK_WAIT_SECONDS, describe, driver_parameters, insert_new_rows
 from .values import FAILED, STORED
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,25 @@ class Delivery:
         return cls(body, received_at, rows, driver_parameters(rows, db.engine.dialect))
 
 
+def ready_to_write() -> None:
+    """Wait for our turn to write: on SQLite, the database's writer lock (see ``esu.sqlite``), which the
+    other gunicorn worker may hold for its own batch (the lock is then held until the transaction ends).
+    Nothing to wait for on PostgreSQL.
+
+    At most :data:`LOCK_WAIT_SECONDS` in all, for this lock and then for SQLite's own (a process writing
+    without the lock file): past that the database counts as unavailable, and the batch is answered 503."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    try:
+        hold_writer_lock(db.session.connection(), within=LOCK_WAIT_SECONDS)
+    except sqlite3.OperationalError as error:
+        db.session.rollback()
+        raise sa_exc.OperationalError("(taking the writer lock)", None, error) from error
+    except Exception:
+        db.session.rollback()
+        raise
+
+
 def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) -> list[Receipt]:
     """Store every change of these signed deliveries once and apply the new ones, in the session's
     transaction; answers each delivery's receipt. A change that two of them hold is counted in the first.
@@ -76,6 +98,7 @@ def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) ->
     The new changes are applied all at once; should that fail, the transaction is rolled back and the
     deliveries stored again, their changes applied ``one_by_one`` (see :func:`apply`).
     """
+    ready_to_write()  # held already when the batch began; taken again after a rollback
     rows, parameters, owners, changes = _unique_rows(deliveries)
     # Queued for the clients' own endpoints in this same transaction (the outbox): stored means forwarded.
     # On PostgreSQL by the INSERT itself, unless an account_update is to be applied: it may link or
@@ -89,6 +112,7 @@ def receive_together(deliveries: list[Delivery], *, one_by_one: bool = False) ->
             raise
         log.warning("webhook delivery kept raw: the database refused its changes (%s)", type(error).__name__)
         db.session.rollback()
+        ready_to_write()
         lone = deliveries[0]
         fallback = unparseable_row(lone.body, lone.received_at, error=f"not stored as changes: {describe(error)}")
         owners, changes = {fallback["dedupe_key"]: 0}, [1]

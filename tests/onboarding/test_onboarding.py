@@ -322,13 +322,32 @@ def test_a_voice_code_can_be_asked_for_once_the_cooldown_has_passed(simulator, c
     post_callback(signup, client_ref=ref)
     assert client.post(endpoint(ref, "request-code"), json={"method": "SMS"}, headers=headers).status_code == 200
     sent = db.session.scalar(sa.select(OnboardingStep).where(OnboardingStep.name == "request_code"))
-    sent.finished_at = now_utc() - timedelta(seconds=61)  # the minute has passed
+    sent.started_at = sent.finished_at = now_utc() - timedelta(seconds=61)  # the minute has passed
     db.session.commit()
 
     response = client.post(endpoint(ref, "request-code"), json={"method": "VOICE"}, headers=headers)
 
     assert response.status_code == 200 and response.get_json()["method"] == "VOICE"
     assert simulator.state.phones[signup["phone_number_id"]].code_requests == ["SMS", "VOICE"]
+
+
+def test_code_requests_racing_ask_meta_once_and_the_others_hear_when_to_ask_again(
+        simulator, served_app, page, post_callback):
+    signup = simulator.signup(phone_verified=False)
+    ref = new_ref()
+    post_callback(signup, client_ref=ref)
+    simulator.latency(20)  # the first is still with Meta while the others arrive
+    browsers = [browser_session(served_app.url) for _ in range(10)]
+
+    answers = at_once(browsers, lambda session, token: session.post(
+        served_app.url + endpoint(ref, "request-code"), json={"method": "SMS"}, headers={"X-CSRFToken": token},
+        timeout=30))
+
+    assert sorted(answer.status_code for answer in answers) == [200] + [429] * 9, [a.text for a in answers]
+    assert simulator.state.phones[signup["phone_number_id"]].code_requests == ["SMS"]
+    for refused in (answer for answer in answers if answer.status_code == 429):
+        assert "ask again in" in refused.json()["error"]
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
 
 
 # Six digits of another script are digits to Python's \d, never to Meta: they must not be sent on.
@@ -391,6 +410,45 @@ def test_a_window_that_has_passed_starts_a_new_count(simulator, post_callback):
     phone = db.session.get(PhoneNumber, signup["phone_number_id"])
     assert phone.registration_attempts == 1
     assert now_utc() - phone.registration_window_started_at < timedelta(minutes=1)
+
+
+def test_graphs_retries_of_a_registration_each_count(simulator, post_callback):
+    signup = simulator.signup()
+    simulator.fault("register", 2, times=1)  # transient: the client sends it again
+
+    assert post_callback(signup).get_json()["status"] == "completed"
+
+    assert len(simulator.calls("register")) == 2
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).registration_attempts == 2
+
+
+class Killed(BaseException):
+    """The worker process dying: nothing after it runs, nothing uncommitted is kept."""
+
+
+def test_a_registration_meta_got_from_a_killed_worker_is_counted(simulator, client, csrf_token, post_callback,
+                                                                monkeypatch):
+    signup = simulator.signup()
+    register = GraphClient.register_phone
+
+    def register_then_die(self, *args, **kwargs):
+        register(self, *args, **kwargs)  # Meta has it
+        raise Killed
+
+    monkeypatch.setattr(GraphClient, "register_phone", register_then_die)
+    ref = new_ref()
+    with pytest.raises(Killed):
+        post_callback(signup, client_ref=ref)
+    monkeypatch.undo()
+    db.session.execute(sa.update(Onboarding).values(updated_at=now_utc() - timedelta(minutes=11)))  # abandoned
+    db.session.commit()
+
+    body = client.post(endpoint(ref, "retry"), headers={"X-CSRFToken": csrf_token}).get_json()
+
+    assert body["status"] == "completed", body
+    assert len(simulator.calls("register")) == 2
+    db.session.expire_all()
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).registration_attempts == 2
 
 
 def test_meta_answering_133016_stops_further_registration_attempts(simulator, client, csrf_token, post_callback):

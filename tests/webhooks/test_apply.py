@@ -104,15 +104,47 @@ def test_the_callback_adopts_the_onboarding_partner_added_made(deliver, simulato
 
     response = post_callback(signup)
     assert response.status_code == 201
+    # Folded into the callback's own onboarding once the customer's token proved the WABA theirs.
     [onboarding] = onboardings(signup["waba_id"])
-    assert onboarding.id == waiting.id == response.get_json()["id"]
+    assert onboarding.id == response.get_json()["id"]
     assert (onboarding.status, onboarding.source, onboarding.business_name) == (
         "completed", "callback", "Early Webhook Ltd")
     assert onboarding.page is not None and onboarding.business_token.startswith("EAA")
+    assert onboarding.partner_added_at.timestamp() == 1750000000
     assert events()[0].onboarding_id == onboarding.id
 
     assert post_callback(signup).status_code == 409  # the same code again is still refused
     assert len(onboardings(signup["waba_id"])) == 1
+
+
+@pytest.mark.parametrize("scopes", ["current", "legacy"])
+def test_a_callback_naming_someone_elses_waba_leaves_their_waiting_onboarding_alone(
+        deliver, simulator, post_callback, scopes):
+    victim = simulator.signup(business_name="Victim Ltd", scopes=scopes)
+    deliver(partner("PARTNER_ADDED", victim["waba_id"], 1750000000, owner=victim["business_id"]))
+    [waiting] = onboardings(victim["waba_id"])
+    intruder = simulator.signup(business_name="Intruder", scopes=scopes)
+
+    # A valid code of their own, with the victim's WABA (and number) ids.
+    body = post_callback({**intruder, "waba_id": victim["waba_id"],
+                          "phone_number_id": victim["phone_number_id"]}).get_json()
+
+    assert body["status"] == "failed" and body["id"] != waiting.id
+    db.session.expire_all()
+    untouched = db.session.get(Onboarding, waiting.id)
+    assert (untouched.status, untouched.source, untouched.page_id, untouched.code_digest) == (
+        "awaiting_callback", "webhook", None, None)
+    assert events()[0].onboarding_id == waiting.id
+
+    # The victim's own callback then takes it over, with its PARTNER_ADDED.
+    mine = post_callback(victim).get_json()
+
+    assert mine["status"] == "completed", mine
+    assert db.session.get(Onboarding, waiting.id) is None
+    onboarding = db.session.get(Onboarding, mine["id"])
+    assert onboarding.partner_added_at is not None and onboarding.page is not None
+    assert events()[0].onboarding_id == mine["id"]
+    assert [item.status for item in onboardings(victim["waba_id"])] == ["failed", "completed"]
 
 
 def test_partner_removed_offboards_the_customer(deliver, simulator, post_callback):

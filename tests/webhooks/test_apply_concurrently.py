@@ -210,9 +210,9 @@ def stuck(app, monkeypatch):
         writers: set[threading.Thread] = set()
         take_writer_lock = QueuedWritersConnection.take_writer_lock
 
-        def asking(connection):
+        def asking(connection, *args, **kwargs):
             writers.add(threading.current_thread())
-            return take_writer_lock(connection)
+            return take_writer_lock(connection, *args, **kwargs)
 
         monkeypatch.setattr(QueuedWritersConnection, "take_writer_lock", asking)
         yield writers.__contains__

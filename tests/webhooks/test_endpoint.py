@@ -3,7 +3,10 @@ racing and repeated deliveries, and the database going away."""
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
+import os
 import sqlite3
 import threading
 
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 from esu import webhooks
 from esu.extensions import db
 from esu.models import now_utc
+from esu.sqlite import writer_lock_path
 from esu.webhooks import storing
 from esu.webhooks.appliers import APPLIERS
 from esu.webhooks.parsing import parse_delivery
@@ -156,6 +160,27 @@ def test_a_byte_more_than_3_mb_is_refused_before_anything_else(deliver):
     assert deliver(body).status_code == 413
     assert deliver(body, signature="sha256=nonsense").status_code == 413  # the size is checked first
     assert count_events() == 0
+
+
+def send_chunked(client, body: bytes, signature: str):
+    """A body of unknown length, as a server hands on a chunked one (no Content-Length, the input ended)."""
+    return client.post(URL, input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True},
+                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked",
+                                "X-Hub-Signature-256": signature})
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_chunked_body_over_3_mb_is_too_large_not_wrongly_signed(client, signed):
+    body = padded_to(webhooks.MAX_BODY_BYTES + 1)
+    response = send_chunked(client, body, sign(body) if signed else "sha256=nonsense")
+    assert response.status_code == 413
+    assert count_events() == 0
+
+
+def test_a_chunked_body_of_3_mb_is_stored(client):
+    body = padded_to(webhooks.MAX_BODY_BYTES)
+    assert send_chunked(client, body, sign(body)).status_code == 200
+    assert count_events() == 1
 
 
 # -- what is stored --------------------------------------------------------------------------------------
@@ -402,6 +427,85 @@ def test_a_locked_sqlite_database_gives_503(app, deliver, database_url):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    assert deliver(BATCH).status_code == 200
+    assert count_events() == 3
+
+
+def deliver_in_thread(deliver, body: dict) -> tuple[threading.Thread, list[int]]:
+    """Deliver on a thread of its own, so that a test can hold a lock while it waits; answers the thread
+    and the list its status code lands in."""
+    answers: list[int] = []
+    thread = threading.Thread(target=lambda: answers.append(deliver(body).status_code))
+    thread.start()
+    return thread, answers
+
+
+def test_the_writer_lock_held_by_another_process_gives_503_instead_of_a_wait(app, deliver, database_url):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer lock")
+    # The other gunicorn worker writing: the lock file locked on a descriptor of its own.
+    held = os.open(writer_lock_path(database_url.removeprefix("sqlite:///")), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        thread, answers = deliver_in_thread(deliver, BATCH)
+        thread.join(timeout=10)  # generous: the delivery waits half a second, then answers
+        assert answers == [503]
+    finally:
+        os.close(held)
+        thread.join(timeout=30)
+    assert deliver(BATCH).status_code == 200  # Meta's retry
+    assert count_events() == 3
+
+
+def test_a_batch_stored_again_after_a_rollback_waits_no_longer_for_the_writer_lock(app, deliver, database_url,
+                                                                                    monkeypatch):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer lock")
+    from esu.sqlite import QueuedWritersConnection
+
+    lock_file = writer_lock_path(database_url.removeprefix("sqlite:///"))
+    taken: list[int] = []  # by the other worker, the moment the rollback gives the lock back
+    apply, give_writer_lock = storing.apply, QueuedWritersConnection.give_writer_lock
+
+    def failing_once(events):
+        if not taken:
+            taken.append(-1)  # the rollback that follows gives the lock to the other worker
+            raise storing.ApplyFailed("one event could not be applied")
+        return apply(events)
+
+    def giving_it_to_the_other_worker(connection):
+        give_writer_lock(connection)
+        if taken == [-1]:
+            taken[0] = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+            fcntl.flock(taken[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    monkeypatch.setattr(storing, "apply", failing_once)
+    monkeypatch.setattr(QueuedWritersConnection, "give_writer_lock", giving_it_to_the_other_worker)
+    try:
+        thread, answers = deliver_in_thread(deliver, BATCH)
+        thread.join(timeout=10)  # generous: stored again one by one, it waits half a second, then answers
+        assert answers == [503]
+    finally:
+        if taken and taken[0] >= 0:
+            os.close(taken[0])
+        thread.join(timeout=30)
+    assert deliver(BATCH).status_code == 200
+    assert count_events() == 3
+
+
+def test_sqlites_own_lock_held_by_another_process_gives_503_instead_of_a_wait(app, deliver, database_url):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own lock")
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a process writing without esu's lock file
+    try:
+        thread, answers = deliver_in_thread(deliver, BATCH)
+        thread.join(timeout=10)  # generous: the delivery waits half a second (its connection's timeout is 15)
+        assert answers == [503]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        thread.join(timeout=30)
     assert deliver(BATCH).status_code == 200
     assert count_events() == 3
 

@@ -45,7 +45,7 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
     onboarding = next((item for item in onboardings if item.status != OnboardingStatus.OFFBOARDED), None)
     if onboarding is None:
         # The browser never called back (or not yet): the customer exists all the same. The callback,
-        # when it comes, adopts this record (esu.onboarding.start).
+        # when it comes, folds this record into its own once it has proved the customer granted the WABA.
         onboarding = Onboarding(source="webhook", status=OnboardingStatus.AWAITING_CALLBACK, event="PARTNER_ADDED",
                                 waba_id=waba.id, business_id=waba.business_id)
         db.session.add(onboarding)
