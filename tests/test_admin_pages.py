@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -40,7 +43,10 @@ def test_create_a_page_with_its_prefill(admin, client):
     html = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "http://localhost/signup/spring-sale" in html
     assert INCLUDE in html
-    assert client.get("/signup/spring-sale").status_code == 200
+    page_html = client.get("/signup/spring-sale").get_data(as_text=True)
+    # The widget hands Meta the stored extras.setup as it is: extras.setup.business.name, not business.business.
+    settings = json.loads(re.search(r"<script [^>]*data-esu-settings>(.*?)</script>", page_html, re.S).group(1))
+    assert settings["login"]["extras"]["setup"] == page.prefill
     action = db.session.scalar(sa.select(AdminAction))
     assert (action.action, action.page_id) == ("created_page", page.id)
 
