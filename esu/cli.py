@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import secrets
 import signal
+import socket
 import threading
 
 import click
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import current_app
 from flask.cli import AppGroup
-from werkzeug.serving import run_simple
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
@@ -130,9 +132,30 @@ def webhooks_reapply(limit: int) -> None:
     click.echo(f"Applied {tried} webhook event(s) again; {failed} failed again.")
 
 
+def listen(host: str, port: int, app) -> BaseWSGIServer:
+    """The demo's server, bound to ``host:port`` now, so that a busy port is said before anything changes;
+    raises ClickException in plain words when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is busy: another program (another `make demo`?) is listening there. "
+                f"Stop it, or pick another port: make demo PORT={port + 1}") from None
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        # Werkzeug's server takes the bound socket (it duplicates the descriptor) instead of binding again,
+        # which on a busy port would print its own message and exit.
+        return make_server(host, port, app, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), envvar="PORT",
+              help="Also read from PORT (make demo PORT=5001).")
 def demo(host: str, port: int) -> None:
     """Create or update the database, seed the 'demo' page, set a new random admin password (printed) and
     serve the app with the simulator."""
@@ -140,20 +163,25 @@ def demo(host: str, port: int) -> None:
 
     if not current_app.config["ESU_SIMULATOR"]:
         raise click.ClickException("demo runs against the Meta simulator: unset META_APP_ID or set ESU_SIMULATOR=1")
-    upgrade()
-    if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == "demo")) is None:
-        create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
-                    intro="Click the button, walk through the (simulated) Meta dialog, and watch your number get "
-                          "onboarded.")
-    admin_password = secrets.token_urlsafe(12)  # a new one each run: the demo has no other way to tell it
-    set_admin_password(admin_password)
-    db.session.commit()
+    # The port first: a second demo must not change the password of the one already serving.
+    server = listen(host, port, current_app._get_current_object())
+    try:
+        upgrade()
+        if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == "demo")) is None:
+            create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
+                        intro="Click the button, walk through the (simulated) Meta dialog, and watch your number "
+                              "get onboarded.")
+        admin_password = secrets.token_urlsafe(12)  # a new one each run: the demo has no other way to tell it
+        set_admin_password(admin_password)
+        db.session.commit()
+    except BaseException:
+        server.server_close()
+        raise
     click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
     click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
     stop_forwarding = forwarding.start_background_worker(current_app._get_current_object())
     try:
-        # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        server.serve_forever()  # closes the server when it ends, also on Ctrl-C
     finally:
         stop_forwarding()
 
