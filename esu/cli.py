@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
-from .models import SignupPage
+from .models import FormerSlug, SignupPage
 from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
@@ -45,8 +45,30 @@ def create_page(slug: str, title: str, **fields) -> SignupPage:
         raise ValueError(f"a signup page '{slug}' already exists")
     page = SignupPage(slug=slug, title=title, **{"prefill": {}, "enabled": True, "feature_type": "", **fields})
     db.session.add(page)
+    db.session.execute(sa.delete(FormerSlug).where(FormerSlug.slug == slug))  # the new page takes the address
     db.session.commit()
     return page
+
+
+def change_slug(page: SignupPage, slug: str) -> str | None:
+    """Give ``page`` the slug ``slug``; its old one then redirects to it. Answers the old slug, or None
+    when it is the same. Flushes; the caller commits (and answers a slug taken meanwhile)."""
+    old = page.slug
+    if slug == old:
+        return None
+    # The new address is the page's own now (also when it was this page's, or another's, former slug), and
+    # the old one points at the page, whichever slug it has later.
+    db.session.execute(sa.delete(FormerSlug).where(FormerSlug.slug.in_((slug, old))))
+    page.slug = slug
+    db.session.add(FormerSlug(slug=old, page_id=page.id))
+    db.session.flush()
+    return old
+
+
+def page_of_former_slug(slug: str) -> SignupPage | None:
+    """The page that had ``slug`` before its current one (None when no page did)."""
+    return db.session.scalar(sa.select(SignupPage).join(FormerSlug, FormerSlug.page_id == SignupPage.id)
+                             .where(FormerSlug.slug == slug))
 
 
 @pages.command("create")

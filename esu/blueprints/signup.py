@@ -7,14 +7,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from .. import prefill as prefill_setup
 from .. import signup_cache, signup_events
-from ..cli import SLUG
+from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
@@ -160,6 +160,11 @@ def page(slug: str):
     entry = pages.get(key)
     with db.engine.connect() as connection:
         state = signup_cache.page_state(connection, slug)
+    if state is None:
+        moved = page_of_former_slug(slug)
+        if moved is not None and moved.enabled:  # a link given out before the slug changed
+            query = request.query_string.decode("ascii", "replace")
+            return redirect(url_for("signup.page", slug=moved.slug) + (f"?{query}" if query else ""), 301)
     if state is None or not state.enabled:
         pages.forget(slug)
         abort(404, description=f"There is no signup page '{slug}'.")
