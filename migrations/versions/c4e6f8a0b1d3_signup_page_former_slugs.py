@@ -11,20 +11,21 @@ import sqlalchemy as sa
 revision = 'c4e6f8a0b1d3'
 down_revision = 'b3d5e7f90a12'
 
+TABLE = 'signup_page_former_slugs'
+
 
 def upgrade():
-    op.create_table('signup_page_former_slugs',
-    sa.Column('slug', sa.String(length=64), nullable=False),
-    sa.Column('page_id', sa.Integer(), nullable=False),
-    sa.Column('retired_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['page_id'], ['signup_pages.id'], name=op.f('fk_signup_page_former_slugs_page_id_signup_pages'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('slug', name=op.f('pk_signup_page_former_slugs'))
+    op.create_table(
+        TABLE,
+        sa.Column('slug', sa.String(64), primary_key=True),
+        sa.Column('page_id', sa.Integer(), nullable=False),
+        sa.Column('retired_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('slug', name=op.f(f'pk_{TABLE}')),
+        sa.ForeignKeyConstraint(['page_id'], ['signup_pages.id'], name=op.f(f'fk_{TABLE}_page_id_signup_pages'),
+                                ondelete='CASCADE'),
     )
-    with op.batch_alter_table('signup_page_former_slugs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_signup_page_former_slugs_page_id'), ['page_id'], unique=False)
+    op.create_index(op.f(f'ix_{TABLE}_page_id'), TABLE, ['page_id'])
 
 
 def downgrade():
-    with op.batch_alter_table('signup_page_former_slugs', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_signup_page_former_slugs_page_id'))
-    op.drop_table('signup_page_former_slugs')
+    op.drop_table(TABLE)  # its index goes with it
