@@ -154,7 +154,7 @@ def graph_error(error: GraphError):
 def page(slug: str):
     """The signup page: the client's text and the Embedded Signup widget. The same bytes for every visitor
     (no token, no session cookie): ``esu.signup_cache`` answers it while fresh, and here it is checked
-    against the page's row, or rendered."""
+    against the page's row, or rendered. A page's former slug answers 301 to its current address."""
     pages = signup_cache.cache()
     key = signup_cache.page_key(request.environ, slug)
     entry = pages.get(key)
@@ -164,7 +164,10 @@ def page(slug: str):
         moved = page_of_former_slug(slug)
         if moved is not None and moved.enabled:  # a link given out before the slug changed
             query = request.query_string.decode("ascii", "replace")
-            return redirect(url_for("signup.page", slug=moved.slug) + (f"?{query}" if query else ""), 301)
+            response = redirect(url_for("signup.page", slug=moved.slug) + (f"?{query}" if query else ""), 301)
+            # Permanent for links and search engines, but browsers ask again: another page may take the slug.
+            response.headers["Cache-Control"] = "no-cache"
+            return response
     if state is None or not state.enabled:
         pages.forget(slug)
         abort(404, description=f"There is no signup page '{slug}'.")
