@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# The demo's port: make demo PORT=5001
+PORT ?= 5000
 
 .PHONY: demo test test-all chromium wrk bench lint
 
@@ -15,9 +17,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## demo: install, migrate, seed the 'demo' page and serve the app on SQLite with the Meta simulator
+## demo: install, migrate, seed the 'demo' page and serve the app on SQLite with the Meta simulator (PORT=5000)
 demo: $(VENV)/.runtime
-	$(VENV)/bin/flask --app wsgi demo
+	$(VENV)/bin/flask --app wsgi demo --port $(PORT)
 
 ## chromium: Debian's Chromium for the browser tests (Playwright cannot download browsers here)
 chromium:

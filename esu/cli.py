@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import secrets
 import signal
+import socket
 import threading
 from datetime import timedelta
 
@@ -14,12 +16,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import current_app
 from flask.cli import AppGroup
-from werkzeug.serving import run_simple
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
-from .models import SignupPage
+from .models import FormerSlug, SignupPage
 from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
@@ -47,8 +49,30 @@ def create_page(slug: str, title: str, **fields) -> SignupPage:
         raise ValueError(f"a signup page '{slug}' already exists")
     page = SignupPage(slug=slug, title=title, **{"prefill": {}, "enabled": True, "feature_type": "", **fields})
     db.session.add(page)
+    db.session.execute(sa.delete(FormerSlug).where(FormerSlug.slug == slug))  # the new page takes the address
     db.session.commit()
     return page
+
+
+def change_slug(page: SignupPage, slug: str) -> str | None:
+    """Give ``page`` the slug ``slug``; its old one then redirects to it. Answers the old slug, or None
+    when it is the same. Flushes; the caller commits (and answers a slug taken meanwhile)."""
+    old = page.slug
+    if slug == old:
+        return None
+    # The new address is the page's own now (also when it was this page's, or another's, former slug), and
+    # the old one points at the page, whichever slug it has later.
+    db.session.execute(sa.delete(FormerSlug).where(FormerSlug.slug.in_((slug, old))))
+    page.slug = slug
+    db.session.add(FormerSlug(slug=old, page_id=page.id))
+    db.session.flush()
+    return old
+
+
+def page_of_former_slug(slug: str) -> SignupPage | None:
+    """The page that had ``slug`` before its current one (None when no page did)."""
+    return db.session.scalar(sa.select(SignupPage).join(FormerSlug, FormerSlug.page_id == SignupPage.id)
+                             .where(FormerSlug.slug == slug))
 
 
 @pages.command("create")
@@ -134,9 +158,30 @@ def webhooks_reapply(limit: int) -> None:
     click.echo(f"Applied {tried} webhook event(s) again; {failed} failed again.")
 
 
+def listen(host: str, port: int, app) -> BaseWSGIServer:
+    """The demo's server, bound to ``host:port`` now, so that a busy port is said before anything changes;
+    raises ClickException in plain words when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is busy: another program (another `make demo`?) is listening there. "
+                f"Stop it, or pick another port: make demo PORT={port + 1}") from None
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        # Werkzeug's server takes the bound socket (it duplicates the descriptor) instead of binding again,
+        # which on a busy port would print its own message and exit.
+        return make_server(host, port, app, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), envvar="PORT",
+              help="Also read from PORT (make demo PORT=5001).")
 def demo(host: str, port: int) -> None:
     """Create or update the database, seed the 'demo' page, set a new random admin password (printed) and
     serve the app with the simulator."""
@@ -144,20 +189,25 @@ def demo(host: str, port: int) -> None:
 
     if not current_app.config["ESU_SIMULATOR"]:
         raise click.ClickException("demo runs against the Meta simulator: unset META_APP_ID or set ESU_SIMULATOR=1")
-    upgrade()
-    if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == "demo")) is None:
-        create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
-                    intro="Click the button, walk through the (simulated) Meta dialog, and watch your number get "
-                          "onboarded.")
-    admin_password = secrets.token_urlsafe(12)  # a new one each run: the demo has no other way to tell it
-    set_admin_password(admin_password)
-    db.session.commit()
+    # The port first: a second demo must not change the password of the one already serving.
+    server = listen(host, port, current_app._get_current_object())
+    try:
+        upgrade()
+        if db.session.scalar(sa.select(SignupPage.id).where(SignupPage.slug == "demo")) is None:
+            create_page("demo", "Connect your WhatsApp Business number", client_name="Demo client",
+                        intro="Click the button, walk through the (simulated) Meta dialog, and watch your number "
+                              "get onboarded.")
+        admin_password = secrets.token_urlsafe(12)  # a new one each run: the demo has no other way to tell it
+        set_admin_password(admin_password)
+        db.session.commit()
+    except BaseException:
+        server.server_close()
+        raise
     click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
     click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
     stop_forwarding = forwarding.start_background_worker(current_app._get_current_object())
     try:
-        # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        server.serve_forever()  # closes the server when it ends, also on Ctrl-C
     finally:
         stop_forwarding()
 

@@ -352,7 +352,14 @@ def test_an_old_hash_is_upgraded_at_login(client, strict_templates):
 def test_demo_sets_a_random_admin_password_and_prints_it(app_config, request, monkeypatch):
     app_config["ESU_SIMULATOR"] = True
     app = request.getfixturevalue("app")
-    monkeypatch.setattr("esu.cli.run_simple", lambda *args, **kwargs: None)  # serve nothing: the set-up is checked
+    class NoServer:  # serve nothing: the set-up is checked
+        def serve_forever(self):
+            pass
+
+        def server_close(self):
+            pass
+
+    monkeypatch.setattr("esu.cli.listen", lambda *args: NoServer())
     result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     password = re.search(r"/admin/ {2}password: (\S+)", result.output).group(1)

@@ -67,18 +67,25 @@ def test_a_new_targets_secret_is_shown_once_and_never_again(admin, receiver, clo
     response = admin.post(f"/admin/pages/{page.id}/forwarding",
                           data={"url": receiver.url, "fields": ["messages", "account_update"]})
 
-    assert response.status_code == 200
-    html = html_of(response)
-    (secret,) = set(SECRET.findall(html))
     (target,) = targets()
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(f"/admin/forwarding/{target.id}?shown=")
+    assert target.secret not in response.headers["Location"]
+    assert target.secret not in (response.headers.get("Set-Cookie") or "")
+    with admin.client.session_transaction() as session:
+        assert target.secret not in repr(dict(session))
+    shown = admin.get(response.headers["Location"])
+    html = html_of(shown)
+    (secret,) = set(SECRET.findall(html))
     assert secret == target.secret
     assert (target.url, target.fields, target.enabled) == (receiver.url, ["messages", "account_update"], True)
+    assert "Target added: its signing secret" in html
     assert "Shown once" in html and "Forwarding to clients&#39; own systems" in html
-    assert response.headers["Cache-Control"] == "no-store"
-    assert secret not in (response.headers.get("Set-Cookie") or "")
-    with admin.client.session_transaction() as session:
-        assert secret not in repr(dict(session))
+    assert shown.headers["Cache-Control"] == "no-store"
     assert actions() == [("created_forwarding_target", f"target {target.id} (127.0.0.1)")]
+    reload = html_of(admin.get(response.headers["Location"]))  # the browser's reload of the secret's answer
+    assert not SECRET.search(reload) and "not shown again on reload" in reload
+    assert len(targets()) == 1 and len(actions()) == 1
 
     # What the admin copied is what signs: the receiver verifies a test event with it.
     receiver.secret = secret
@@ -96,7 +103,7 @@ def test_a_new_targets_secret_is_shown_once_and_never_again(admin, receiver, clo
 ONCE = re.compile(r'name="once" type="hidden" value="([^"]+)"')
 
 
-def test_reloading_the_answer_that_showed_the_secret_does_not_add_the_target_twice(admin):
+def test_sending_the_add_form_again_does_not_add_the_target_twice(admin):
     page = gen_page("client")
     db.session.commit()
     (once,) = ONCE.findall(html_of(admin.get(f"/admin/pages/{page.id}")))
@@ -106,8 +113,8 @@ def test_reloading_the_answer_that_showed_the_secret_does_not_add_the_target_twi
     assert refused.status_code == 200 and targets() == []
     assert ONCE.findall(html_of(refused)) == [once]
 
-    assert admin.post(f"/admin/pages/{page.id}/forwarding", data=form).status_code == 200
-    again = admin.post(f"/admin/pages/{page.id}/forwarding", data=form)  # the browser's reload
+    assert admin.post(f"/admin/pages/{page.id}/forwarding", data=form).status_code == 302
+    again = admin.post(f"/admin/pages/{page.id}/forwarding", data=form)  # sent again (back, then resubmit)
 
     assert again.status_code == 302 and again.headers["Location"].endswith(f"/admin/pages/{page.id}#forwarding")
     assert len(targets()) == 1
@@ -212,7 +219,7 @@ def test_production_accepts_a_public_https_target(production):
     page = gen_page("client")
     db.session.commit()
     response = production.post(f"/admin/pages/{page.id}/forwarding",
-                               data={"url": "https://hooks.example.net/whatsapp"})
+                               data={"url": "https://hooks.example.net/whatsapp"}, follow_redirects=True)
     assert response.status_code == 200 and SECRET.search(html_of(response))
     assert [target.url for target in targets()] == ["https://hooks.example.net/whatsapp"]
 
@@ -301,9 +308,12 @@ def test_a_new_secret_is_shown_once_and_replaces_the_old(admin):
 
     response = admin.post(f"/admin/forwarding/{target.id}/rotate-secret")
 
-    (new,) = set(SECRET.findall(html_of(response)))
+    assert response.status_code == 302
+    shown = html_of(admin.get(response.headers["Location"]))
+    (new,) = set(SECRET.findall(shown))
     assert new != old and targets()[0].secret == new
-    assert "the previous secret no longer signs anything" in html_of(response)
+    assert "the previous secret no longer signs anything" in shown
+    assert not SECRET.search(html_of(admin.get(response.headers["Location"])))  # the reload
     assert not SECRET.search(html_of(admin.get(f"/admin/forwarding/{target.id}")))
     assert actions() == [("rotated_forwarding_secret", f"target {target.id} (127.0.0.1)")]
 

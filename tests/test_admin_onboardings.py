@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esu.blueprints.admin import onboardings as onboardings_view
+from esu.blueprints.admin import shown_once
 from esu.extensions import db
 from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, now_utc
 from esu.models.admin import AdminAction
@@ -270,15 +271,40 @@ def test_reveal_pin_shows_it_once_and_logs_it(admin, app):
     assert "864209" not in admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
 
     response = admin.post(f"/admin/onboardings/{onboarding.id}/reveal-pin")
-    assert response.status_code == 200 and "864209" in response.get_data(as_text=True)
-    assert response.headers["Cache-Control"] == "no-store"
+    # POST, redirect, GET: the PIN is in neither the redirect nor the session, only in the GET's answer.
+    assert response.status_code == 302 and "864209" not in response.headers["Location"]
+    assert response.headers["Location"].startswith(f"/admin/onboardings/{onboarding.id}?shown=")
     assert "864209" not in (response.headers.get("Set-Cookie") or "")
+    with admin.client.session_transaction() as session:
+        assert "864209" not in repr(dict(session))
+    shown = admin.get(response.headers["Location"])
+    assert "864209" in shown.get_data(as_text=True)
+    assert shown.headers["Cache-Control"] == "no-store"
     action = db.session.scalar(sa.select(AdminAction))
     assert (action.action, action.onboarding_id, action.admin_id) == ("revealed_pin", onboarding.id, 1)
     assert action.remote_addr == "127.0.0.1"
 
+    # The browser's reload of that answer: the PIN is not shown again, nor logged again, and the page says so.
+    reload = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "864209" not in reload and "not shown again on reload" in reload
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AdminAction)) == 1
     again = admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
     assert "864209" not in again and "revealed pin" in again  # the log shows on the page
+
+
+def test_a_view_of_the_pin_is_for_that_onboarding_only_and_lapses(admin, monkeypatch):
+    first, second = (gen_onboarding(gen_page(slug)) for slug in ("pin-a", "pin-b"))
+    for onboarding, pin in ((first, "111222"), (second, "333444")):
+        db.session.get(PhoneNumber, onboarding.phone_number_id).pin = pin
+    db.session.commit()
+    location = admin.post(f"/admin/onboardings/{first.id}/reveal-pin").headers["Location"]
+    nonce = location.split("shown=")[1]
+    assert "333444" not in admin.get(f"/admin/onboardings/{second.id}?shown={nonce}").get_data(as_text=True)
+    assert "111222" not in admin.get(f"/admin/onboardings/{first.id}?shown=made-up").get_data(as_text=True)
+
+    location = admin.post(f"/admin/onboardings/{first.id}/reveal-pin").headers["Location"]
+    monkeypatch.setattr(shown_once, "VIEW_SECONDS", 0)  # as if VIEW_SECONDS had passed
+    assert "111222" not in admin.get(location).get_data(as_text=True)
 
 
 def test_detail_queries_do_not_grow_with_steps_events_and_templates(admin, count_queries):

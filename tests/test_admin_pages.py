@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -40,7 +43,10 @@ def test_create_a_page_with_its_prefill(admin, client):
     html = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "http://localhost/signup/spring-sale" in html
     assert INCLUDE in html
-    assert client.get("/signup/spring-sale").status_code == 200
+    page_html = client.get("/signup/spring-sale").get_data(as_text=True)
+    # The widget hands Meta the stored extras.setup as it is: extras.setup.business.name, not business.business.
+    settings = json.loads(re.search(r"<script [^>]*data-esu-settings>(.*?)</script>", page_html, re.S).group(1))
+    assert settings["login"]["extras"]["setup"] == page.prefill
     action = db.session.scalar(sa.select(AdminAction))
     assert (action.action, action.page_id) == ("created_page", page.id)
 
@@ -113,8 +119,56 @@ def test_an_edit_shows_on_the_next_get_of_the_page(admin, client):
     assert admin.post(f"/admin/pages/{page.id}", data={"slug": "autumn", "title": "Winter sale"}).status_code == 302
     assert b"Winter sale" in client.get("/signup/autumn").data
     assert admin.post(f"/admin/pages/{page.id}", data={"slug": "winter", "title": "Winter sale"}).status_code == 302
-    assert client.get("/signup/autumn").status_code == 404
+    assert client.get("/signup/autumn").headers["Location"] == "/signup/winter"  # the cached answer is gone
     assert b"Winter sale" in client.get("/signup/winter").data
+
+
+def test_a_changed_slug_redirects_its_old_links_and_the_admin_says_so(admin, client):
+    page = gen_page("spring", title="Spring sale")
+    db.session.commit()
+    response = admin.post(f"/admin/pages/{page.id}", data={"slug": "summer", "title": "Spring sale"},
+                          follow_redirects=True)
+    assert "/signup/spring now redirects to /signup/summer" in response.get_data(as_text=True)
+
+    moved = client.get("/signup/spring?utm_source=mail&ref=a%20b")
+    assert moved.status_code == 301
+    assert moved.headers["Location"] == "/signup/summer?utm_source=mail&ref=a%20b"
+    assert moved.headers["Cache-Control"] == "no-cache"  # a page that takes the slug later must be reached
+    assert b"Spring sale" in client.get("/signup/spring", follow_redirects=True).data
+    action = db.session.scalar(sa.select(AdminAction).order_by(AdminAction.id.desc()))
+    assert (action.action, action.detail) == ("updated_page", "summer (was spring)")
+
+    # Saved without a change of slug: nothing said about addresses.
+    response = admin.post(f"/admin/pages/{page.id}", data={"slug": "summer", "title": "Summer sale"},
+                          follow_redirects=True)
+    assert "redirects" not in response.get_data(as_text=True)
+
+
+def test_former_slugs_follow_the_page_and_give_way_to_a_page_that_takes_them(admin, client):
+    page = gen_page("one", title="The page")
+    db.session.commit()
+    for slug in ("two", "three"):
+        assert admin.post(f"/admin/pages/{page.id}", data={"slug": slug, "title": "The page"}).status_code == 302
+    assert client.get("/signup/one").headers["Location"] == "/signup/three"  # one hop, not a chain
+    assert client.get("/signup/two").headers["Location"] == "/signup/three"
+
+    # Back to a former slug: it is the page's own again, no loop.
+    assert admin.post(f"/admin/pages/{page.id}", data={"slug": "one", "title": "The page"}).status_code == 302
+    assert client.get("/signup/one").status_code == 200
+    assert client.get("/signup/three").headers["Location"] == "/signup/one"
+
+    # Another page may take a former slug: the address is then that page's.
+    assert admin.post("/admin/pages/new", data={"slug": "two", "title": "Another page"}).status_code == 302
+    assert b"Another page" in client.get("/signup/two").data
+    other = db.session.scalar(sa.select(SignupPage).where(SignupPage.slug == "two"))
+    assert admin.post(f"/admin/pages/{other.id}", data={"slug": "four", "title": "Another page"}).status_code == 302
+    assert client.get("/signup/two").headers["Location"] == "/signup/four"
+    assert client.get("/signup/three").headers["Location"] == "/signup/one"
+
+    # A disabled page's old links answer 404, as its address does.
+    admin.post(f"/admin/pages/{page.id}/disable")
+    assert client.get("/signup/three").status_code == 404
+    assert client.get("/signup/nowhere").status_code == 404
 
 
 def test_editing_keeps_the_own_slug_but_not_another_pages(admin):

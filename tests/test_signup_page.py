@@ -22,7 +22,7 @@ from esu.security import render_policy
 from .conftest import META
 from .helpers import new_ref
 
-PREFILL = {
+BUSINESS = {
     "name": "Wind & Wool",
     "email": "support@windandwool.com",
     "website": "https://windandwool.com/",
@@ -30,6 +30,8 @@ PREFILL = {
     "address": {"streetAddress1": "1 Hacker Way", "streetAddress2": "", "city": "Menlo Park", "country": "US"},
     "timezone": "UTC-07:00",
 }
+#: A page's pre-fill is Meta's ``extras.setup`` (pre-filling-screens.md), stored and sent as it is.
+PREFILL = {"business": BUSINESS}
 
 
 class Markup(HTMLParser):
@@ -84,7 +86,7 @@ def test_page_passes_its_settings_to_the_sdk_as_meta_documents(client, page):
     settings = widget_settings(response.get_data(as_text=True))
     assert settings["init"] == {"appId": META["META_APP_ID"], "autoLogAppEvents": True, "xfbml": True,
                                 "version": "v25.0"}
-    business = {**PREFILL, "phone": {"code": 1, "number": "6505559999"},  # Meta wants an integer code
+    business = {**BUSINESS, "phone": {"code": 1, "number": "6505559999"},  # Meta wants an integer code
                 "address": {"streetAddress1": "1 Hacker Way", "city": "Menlo Park", "country": "US"}}
     assert settings["login"] == {
         "config_id": "5550001112223334",
@@ -112,7 +114,7 @@ def test_macro_renders_its_options(app, page):
         html = render_template_string(
             '{% from "signup/_widget.html" import embedded_signup %}'
             '{{ embedded_signup(page, button_label="Start with WhatsApp", config_id="7770001112223334", '
-            'feature_type="whatsapp_business_app_onboarding", prefill={"name": "Other Shop"}, show_steps=False) }}',
+            'feature_type="whatsapp_business_app_onboarding", prefill={"business": {"name": "Other Shop"}}, show_steps=False) }}',
             page=page,
         )
     settings = widget_settings(html)
@@ -122,6 +124,13 @@ def test_macro_renders_its_options(app, page):
     assert settings["show_steps"] is False
     launch = re.search(r"<button[^>]*data-esu-launch[^>]*>([^<]*)</button>", html)
     assert launch and launch.group(1) == "Start with WhatsApp"
+
+
+def test_macro_refuses_a_prefill_in_another_shape(app, page):
+    """The business object alone is not extras.setup: said at once, not sent to Meta where nothing shows it."""
+    with app.test_request_context("/"), pytest.raises(ValueError, match="extras.setup"):
+        render_template_string('{% from "signup/_widget.html" import embedded_signup %}'
+                               '{{ embedded_signup(page, prefill={"name": "Other Shop"}) }}', page=page)
 
 
 def test_page_markup_runs_under_a_strict_content_security_policy(client, page):

@@ -7,13 +7,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
+from .. import prefill as prefill_setup
 from .. import signup_cache, signup_events
-from ..cli import SLUG
+from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
@@ -154,12 +155,20 @@ def graph_error(error: GraphError):
 def page(slug: str):
     """The signup page: the client's text and the Embedded Signup widget. The same bytes for every visitor
     (no token, no session cookie): ``esu.signup_cache`` answers it while fresh, and here it is checked
-    against the page's row, or rendered."""
+    against the page's row, or rendered. A page's former slug answers 301 to its current address."""
     pages = signup_cache.cache()
     key = signup_cache.page_key(request.environ, slug)
     entry = pages.get(key)
     with db.engine.connect() as connection:
         state = signup_cache.page_state(connection, slug)
+    if state is None:
+        moved = page_of_former_slug(slug)
+        if moved is not None and moved.enabled:  # a link given out before the slug changed
+            query = request.query_string.decode("ascii", "replace")
+            response = redirect(url_for("signup.page", slug=moved.slug) + (f"?{query}" if query else ""), 301)
+            # Permanent for links and search engines, but browsers ask again: another page may take the slug.
+            response.headers["Cache-Control"] = "no-cache"
+            return response
     if state is None or not state.enabled:
         pages.forget(slug)
         abort(404, description=f"There is no signup page '{slug}'.")
@@ -184,31 +193,13 @@ def session(slug: str):
     return response
 
 
-def _drop_blanks(value: Any) -> Any:
-    """The pre-fill without empty fields, which Meta would show as blanks or refuse."""
-    if isinstance(value, dict):
-        kept = {key: _drop_blanks(item) for key, item in value.items()}
-        return {key: item for key, item in kept.items() if item not in (None, "", {}, [])}
-    return value
-
-
-def business_prefill(prefill: dict[str, Any] | None) -> dict[str, Any]:
-    """``extras.setup.business`` from a page's pre-fill, with the types Meta documents."""
-    business = _drop_blanks(dict(prefill or {}))
-    phone = business.get("phone")
-    if isinstance(phone, dict) and isinstance(phone.get("code"), str) and phone["code"].lstrip("+").isascii() \
-            and phone["code"].lstrip("+").isdigit():
-        business["phone"] = {**phone, "code": int(phone["code"].lstrip("+"))}  # an integer calling code
-    return business
-
-
 @bp.app_template_global("signup_widget_settings")
 def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, feature_type: str | None = None,
                     prefill: dict[str, Any] | None = None, show_steps: bool = True) -> dict[str, Any]:
     """What the widget's script needs, as it passes it to the Facebook SDK: ``init`` is FB.init's
     argument and ``login`` FB.login's options (see meta-reference §1.2–1.5)."""
     config = current_app.config
-    business = business_prefill(prefill if prefill is not None else signup_page.prefill)
+    setup = prefill_setup.for_login(prefill if prefill is not None else signup_page.prefill)
     base = url_for("signup.page", slug=signup_page.slug)
     settings: dict[str, Any] = {
         "sdk_url": config["META_SDK_URL"],
@@ -219,7 +210,7 @@ def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, fe
             "response_type": "code",
             "override_default_response_type": True,
             "extras": {
-                "setup": {"business": business} if business else {},
+                "setup": setup,
                 "featureType": signup_page.feature_type if feature_type is None else feature_type,
                 "sessionInfoVersion": "3",
             },

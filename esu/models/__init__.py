@@ -62,6 +62,17 @@ class SignupPage(db.Model):
         return f"<SignupPage {self.slug}>"
 
 
+class FormerSlug(db.Model):
+    """A slug a signup page had before its current one: links people were given still lead to the page
+    (``/signup/<slug>`` answers 301 to its current address). A page that takes the slug ends the redirect."""
+
+    __tablename__ = "signup_page_former_slugs"
+
+    slug: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    page_id: Mapped[int] = mapped_column(sa.ForeignKey("signup_pages.id", ondelete="CASCADE"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
 class OnboardingStatus(enum.StrEnum):
     RUNNING = "running"
     AWAITING_VERIFICATION = "awaiting_verification"

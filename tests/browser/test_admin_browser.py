@@ -117,6 +117,9 @@ def test_admin_adds_a_forwarding_target_and_sends_a_test_event(live_server, brow
         assert secret.startswith("whsec_")
         receiver.secret = secret
         screenshot(tab, "admin-forwarding-secret")
+        tab.reload()  # shown once: a reload neither shows the secret nor adds the target again
+        assert tab.locator(".secret").count() == 0 and secret not in tab.content()
+        assert "not shown again on reload" in tab.get_by_role("status").inner_text()
 
         tab.get_by_role("button", name="Send a test event").click()
         tab.wait_for_load_state()

@@ -22,8 +22,9 @@ from ..conftest import META, ServerThread
 
 SCREENS = ("BUSINESS_ACCOUNT_SELECTION", "WABA_PHONE_PROFILE_PICKER", "WHATSAPP_BUSINESS_PROFILE_SETUP",
            "PHONE_NUMBER_SETUP", "PHONE_NUMBER_VERIFICATION", "PERMISSIONS")
-PREFILL = {"name": "Wind & Wool", "email": "support@windandwool.com", "website": "https://windandwool.com/",
-           "phone": {"code": 1, "number": "6505559999"}, "address": {"country": "US"}}
+BUSINESS = {"name": "Wind & Wool", "email": "support@windandwool.com", "website": "https://windandwool.com/",
+            "phone": {"code": 1, "number": "6505559999"}, "address": {"country": "US"}}
+PREFILL = {"business": BUSINESS}  # Meta's extras.setup
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_finish_on_two_pages_gives_each_its_onboarding(live_server, browser_page
     assert login["client_id"] == META["META_APP_ID"] and login["version"] == "v25.0"
     assert login["config_id"] == META["META_CONFIG_ID"]
     assert login["response_type"] == "code" and login["override_default_response_type"] == "true"
-    assert json.loads(login["extras"]) == {"setup": {"business": PREFILL}, "featureType": "",
+    assert json.loads(login["extras"]) == {"setup": PREFILL, "featureType": "",
                                            "sessionInfoVersion": "3"}
     expect(dialog.get_by_label("Business name")).to_have_value("Wind & Wool")  # pre-filled by the page
     with page.expect_response(posted("finish")):

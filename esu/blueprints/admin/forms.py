@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ... import prefill as prefill_setup
 from ...cli import SLUG
 from ...extensions import db
 from ...forwarding import KNOWN_FIELDS
@@ -206,27 +207,19 @@ class SignupPageForm(FlaskForm):
         }
 
     def prefill(self) -> dict:
-        """``extras.setup`` for Meta's dialog, with only what was filled in."""
-        business: dict = {}
-        if self.business_name.data:
-            business["name"] = self.business_name.data
-        if self.email.data:
-            business["email"] = self.email.data
-        if self.website.data:
-            business["website"] = self.website.data
-        if self.phone_number.data:
-            business["phone"] = {"code": self.phone_code.data, "number": self.phone_number.data}
-        if self.country.data:
-            business["address"] = {"country": self.country.data}
-        if self.timezone.data:
-            business["timezone"] = self.timezone.data
-        return {"business": business} if business else {}
+        """``extras.setup`` for Meta's dialog, with only what was filled in (and what the form does not
+        show, such as ``preVerifiedPhone`` set from the shell, kept)."""
+        kept = {key: value for key, value in (self.page.prefill if self.page else {}).items() if key != "business"}
+        phone = {"code": self.phone_code.data, "number": self.phone_number.data} if self.phone_number.data else None
+        return {**kept, **prefill_setup.from_business({
+            "name": self.business_name.data, "email": self.email.data, "website": self.website.data,
+            "phone": phone, "address": {"country": self.country.data}, "timezone": self.timezone.data})}
 
     def fill_from(self, page: SignupPage) -> None:
         """Show an existing page's values (on GET)."""
         self.slug.data, self.title.data, self.client_name.data = page.slug, page.title, page.client_name
         self.intro.data, self.config_id.data, self.feature_type.data = page.intro, page.config_id, page.feature_type
-        business = (page.prefill or {}).get("business") or {}
+        business = prefill_setup.business_of(page.prefill)
         phone = business.get("phone") or {}
         self.business_name.data = business.get("name")
         self.email.data = business.get("email")

@@ -13,7 +13,7 @@ from ...forwarding import DestinationRefused, ForwardingError
 from ...models import now_utc
 from ...models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
 from .. import MAX_ID
-from . import bp, record
+from . import bp, record, shown_once
 from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm, once_is_used, use_once
 from .pages import page_or_404, render_page
 from .paging import PAGE_SIZE
@@ -47,7 +47,7 @@ def status_filter(value: str | None) -> str | tuple[str, ...] | None:
 
 def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = None,
                   revealed_secret: str | None = None, created: bool = False):
-    """The target's page; ``revealed_secret`` only in the answer to the POST that made the secret."""
+    """The target's page; ``revealed_secret`` only in the one view the POST that made it granted."""
     filters_form = DeliveryFilterForm(formdata=request.args)
     if not filters_form.validate():
         abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(errors)}"
@@ -73,8 +73,8 @@ def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = 
 
 @bp.post("/pages/<int:page_id>/forwarding")
 def new_target(page_id: int):
-    """Add a forwarding target to a signup page. Its signing secret is in this answer only: never stored
-    in the session, a redirect or a log."""
+    """Add a forwarding target to a signup page; the redirect's GET shows its signing secret once (never
+    in the session, a URL or a log)."""
     signup_page = page_or_404(page_id)
     form = ForwardingTargetForm()
     if form.validate_on_submit():
@@ -91,7 +91,7 @@ def new_target(page_id: int):
             record("created_forwarding_target", detail=describe(target), page=signup_page)
             db.session.commit()
             use_once(form.once.data)
-            return render_target(target, revealed_secret=secret, created=True)
+            return show_secret(target, created=True)
     return render_page(signup_page, target_form=form)
 
 
@@ -101,6 +101,13 @@ def target(target_id: int):
     by status), each with every attempt: status code, time, duration, the receiver's answer, the error."""
     forwarding_target = target_or_404(target_id)
     form = None
+    if request.method == "GET" and shown_once.PARAM in request.args:
+        view = shown_once.take(f"secret:{target_id}", request.args[shown_once.PARAM])
+        if view is not None:
+            return render_target(forwarding_target, revealed_secret=forwarding_target.secret,
+                                 created=view.get("created", False))
+        flash("The signing secret was shown once and is not shown again on reload. If it was not kept, give "
+              "the target a new one.", "error")
     if request.method == "POST":
         form = ForwardingTargetForm(current_fields=forwarding_target.fields)
         if form.validate_on_submit():
@@ -143,12 +150,18 @@ def enable_target(target_id: int):
 
 @bp.post("/forwarding/<int:target_id>/rotate-secret")
 def rotate_secret(target_id: int):
-    """Give a target a new signing secret, shown in this answer only; the old one stops working at once."""
+    """Give a target a new signing secret, shown once by the redirect's GET; the old one stops working at once."""
     forwarding_target = target_or_404(target_id)
-    secret = forwarding_service.rotate_secret(forwarding_target)
+    forwarding_service.rotate_secret(forwarding_target)
     record("rotated_forwarding_secret", detail=describe(forwarding_target), page=forwarding_target.page)
     db.session.commit()
-    return render_target(forwarding_target, revealed_secret=secret)
+    return show_secret(forwarding_target, created=False)
+
+
+def show_secret(target: ForwardingTarget, *, created: bool):
+    """To the target's page, which shows the secret just made, once."""
+    nonce = shown_once.grant(f"secret:{target.id}", created=created)
+    return redirect(url_for("admin.target", target_id=target.id, **{shown_once.PARAM: nonce}))
 
 
 @bp.post("/forwarding/<int:target_id>/delete")

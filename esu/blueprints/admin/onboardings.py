@@ -24,7 +24,7 @@ from ...models import (
     now_utc,
 )
 from ...models.admin import AdminAction
-from . import bp, record
+from . import bp, record, shown_once
 from .forms import EmptyForm, OnboardingFilterForm
 from .paging import Cursor, newest_first, starts_with
 from .webhooks import summarize
@@ -184,8 +184,19 @@ def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
 @bp.get("/onboardings/<int:onboarding_id>")
 def onboarding(onboarding_id: int):
     """One onboarding's story: every step with Graph's errors, the WABA, the number, the templates and
-    the webhook events about them, in time order. Never a token; the PIN only on request."""
-    return render_onboarding(onboarding_or_404(onboarding_id))
+    the webhook events about them, in time order. Never a token; the PIN only on request, in the one view
+    of it that Reveal PIN granted (``?shown=``)."""
+    onboarding = onboarding_or_404(onboarding_id)
+    revealed_pin = None
+    if shown_once.PARAM in request.args:
+        phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
+        if shown_once.take(f"pin:{onboarding.id}", request.args[shown_once.PARAM]) and phone is not None \
+                and phone.pin:
+            revealed_pin = phone.pin
+        else:
+            flash("The PIN was shown once and is not shown again on reload. Reveal it again to see it "
+                  "(that is logged too).", "error")
+    return render_onboarding(onboarding, revealed_pin=revealed_pin)
 
 
 @bp.post("/onboardings/<int:onboarding_id>/retry")
@@ -211,8 +222,8 @@ def retry(onboarding_id: int):
 
 @bp.post("/onboardings/<int:onboarding_id>/reveal-pin")
 def reveal_pin(onboarding_id: int):
-    """Show the number's two-step verification PIN, this once (never stored in the session or a redirect),
-    and log that it was shown."""
+    """Log that the number's two-step verification PIN is shown, and show it once: the redirect's GET reads
+    it (the PIN is never in the session or a URL), and a reload of that GET neither shows nor logs it."""
     onboarding = onboarding_or_404(onboarding_id)
     phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
     if phone is None or not phone.pin:
@@ -220,4 +231,5 @@ def reveal_pin(onboarding_id: int):
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     record("revealed_pin", detail=f"number {phone.display_phone_number or phone.id}", onboarding=onboarding)
     db.session.commit()
-    return render_onboarding(onboarding, revealed_pin=phone.pin)
+    return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id,
+                            **{shown_once.PARAM: shown_once.grant(f"pin:{onboarding.id}")}))

@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from ... import forwarding as forwarding_service
-from ...cli import create_page
+from ...cli import change_slug, create_page
 from ...extensions import db
 from ...models import SignupPage
 from . import bp, record
@@ -56,16 +56,22 @@ def page(page_id: int):
     if request.method == "GET":
         form.fill_from(signup_page)
     elif form.validate_on_submit():
-        for name, value in form.page_fields().items():
-            setattr(signup_page, name, value)
-        record("updated_page", detail=signup_page.slug, page=signup_page)
+        fields = form.page_fields()
         try:
+            old_slug = change_slug(signup_page, fields.pop("slug"))
+            for name, value in fields.items():
+                setattr(signup_page, name, value)
+            record("updated_page", detail=signup_page.slug if old_slug is None else
+                   f"{signup_page.slug} (was {old_slug})", page=signup_page)
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
             form.slug.errors = [*form.slug.errors, "Already taken."]
         else:
             flash(f"Saved the signup page {signup_page.slug}.", "ok")
+            if old_slug is not None:
+                flash(f"Its address changed: /signup/{old_slug} now redirects to /signup/{signup_page.slug}, "
+                      "so links already given out keep working.", "ok")
             return redirect(url_for("admin.page", page_id=page_id))
     return render_page(signup_page, form)
 

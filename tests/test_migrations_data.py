@@ -1,0 +1,74 @@
+"""Migrations that rewrite stored data: what a database made by an older esu holds after `flask db upgrade`."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.dialects import postgresql
+
+from esu import create_app
+from esu.extensions import db
+from esu.models import now_utc
+
+from .conftest import META
+
+BEFORE_PREFILL = "f7bc0ea24b18"
+PREFILL = "b3d5e7f90a12"
+
+
+def migrated_to(fresh_database, revision: str):
+    """An app whose fresh database (this run's backend) is migrated up to ``revision``; its alembic config."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": fresh_database(), **META})
+    context = app.app_context()
+    context.push()
+    migrate = app.extensions["migrate"]
+    config = migrate.migrate.get_config(migrate.directory)
+    command.upgrade(config, revision)
+    return context, config
+
+
+#: The table as the older revisions left it (not the model, which may have moved on).
+PAGES = sa.table("signup_pages", sa.column("slug", sa.String()), sa.column("title", sa.String()),
+                 sa.column("prefill", sa.JSON().with_variant(postgresql.JSONB(), "postgresql")),
+                 sa.column("enabled", sa.Boolean()), sa.column("feature_type", sa.String()),
+                 sa.column("created_at", sa.DateTime(timezone=True)),
+                 sa.column("updated_at", sa.DateTime(timezone=True)))
+
+
+def insert_page(slug: str, prefill: dict) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(PAGES.insert().values(slug=slug, title=slug, prefill=prefill, enabled=True,
+                                                 feature_type="", created_at=now_utc(), updated_at=now_utc()))
+
+
+def stored_prefill() -> dict[str, dict]:
+    with db.engine.connect() as connection:
+        return dict(connection.execute(sa.select(PAGES.c.slug, PAGES.c.prefill)).all())
+
+
+def test_stored_prefill_becomes_metas_extras_setup(fresh_database):
+    context, config = migrated_to(fresh_database, BEFORE_PREFILL)
+    try:
+        flat = {"name": "Wind & Wool", "phone": {"code": "1", "number": "6505559999"}}
+        insert_page("from-the-shell", flat)
+        insert_page("phone-only", {"phone": {"code": 44, "number": "2071234567"}})
+        insert_page("from-the-admin", {"business": {"name": "Spring Co"}})
+        insert_page("wrapped-twice", {"business": {"business": {"name": "Twice"}}})
+        insert_page("profile", {"phone": {"displayName": "Wind & Wool", "category": "APPAREL"}})
+        insert_page("empty", {})
+
+        command.upgrade(config, PREFILL)
+        assert stored_prefill() == {
+            "from-the-shell": {"business": flat},
+            "phone-only": {"business": {"phone": {"code": 44, "number": "2071234567"}}},
+            "from-the-admin": {"business": {"name": "Spring Co"}},
+            "wrapped-twice": {"business": {"name": "Twice"}},
+            "profile": {"phone": {"displayName": "Wind & Wool", "category": "APPAREL"}},
+            "empty": {},
+        }
+
+        command.downgrade(config, BEFORE_PREFILL)
+        assert stored_prefill()["from-the-shell"] == flat
+    finally:
+        db.engine.dispose()
+        context.pop()
