@@ -73,13 +73,13 @@ def seed(app, receiver_url: str, deliveries: int) -> None:
     from esu import forwarding
     from esu.cli import create_page
     from esu.extensions import db
-    from esu.models import Onboarding, OnboardingStep, WebhookEvent, now_utc
+    from esu.models import WABA_PROOF_STEPS, Onboarding, OnboardingStep, WebhookEvent, now_utc
     from esu.models.forwarding import ForwardDelivery
 
     with app.app_context():
         page = create_page("bench", "Bench client")
         onboarding = Onboarding(page_id=page.id, event="FINISH", status="completed", waba_id="100000000000001")
-        onboarding.steps.append(OnboardingStep(name="confirm_ids", status="ok"))
+        onboarding.steps += [OnboardingStep(name=name, status="ok") for name in WABA_PROOF_STEPS]
         db.session.add(onboarding)
         forwarding.create_target(page, receiver_url)
         db.session.commit()

@@ -157,7 +157,7 @@ def enable_forwarding(env: dict[str, str]) -> None:
     for waba_id, phone_id in zip({WABAS!r}, {PHONES!r}):
         onboarding = Onboarding(page_id=page.id, event="FINISH", source="callback", status="completed",
                                 waba_id=waba_id, phone_number_id=phone_id)
-        onboarding.steps.append(OnboardingStep(name="confirm_ids", position=10, status="ok", attempts=1, runs=1))
+        onboarding.steps += [OnboardingStep(name=name, status="ok", attempts=1, runs=1) for name in WABA_PROOF_STEPS]
         db.session.add(onboarding)
     db.session.add(ForwardingTarget(page_id=page.id, url="https://receiver.example/hooks", secret="whsec_" + "A" * 44,
                                     fields=[], enabled=True))

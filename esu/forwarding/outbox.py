@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..extensions import db
-from ..models import Onboarding, OnboardingStep, StepStatus, WebhookEvent, now_utc
+from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStep, StepStatus, WebhookEvent, now_utc
 from ..models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
 from .errors import ForwardingError
 
@@ -35,9 +35,9 @@ def enqueue(event_ids: Iterable[int]) -> int:
     """Queue the stored events ``event_ids`` for every enabled target that wants them; answers how many
     deliveries were added. Called by the webhook ingest inside its transaction: flushes, never commits.
 
-    An event goes to the targets of the pages whose onboarding owns its WABA: one whose ``confirm_ids``
-    step proved the customer granted that WABA (or that Meta reported, ``source='webhook'``), until it
-    is offboarded. Queuing the same event twice adds nothing (unique target and event).
+    An event goes to the targets of the pages whose onboarding owns its WABA: one whose steps proved the
+    customer granted that WABA (``WABA_PROOF_STEPS``), or that Meta reported (``source='webhook'``), until
+    it is offboarded. Queuing the same event twice adds nothing (unique target and event).
     """
     ids = sorted(set(event_ids))
     if not ids:
@@ -94,11 +94,11 @@ def outbox_insert_sql(events: str) -> str:
 
 def _outbox_insert_from(dialect: str, events: sa.FromClause, which: sa.ColumnElement, now: sa.ColumnElement):
     """The outbox's insert for the ``events`` that ``which`` selects, queued at ``now``."""
-    confirmed = sa.exists().where(
+    confirmed = sa.select(sa.func.count()).where(
         OnboardingStep.onboarding_id == Onboarding.id,
-        OnboardingStep.name == "confirm_ids",
+        sa.or_(*(OnboardingStep.name == name for name in WABA_PROOF_STEPS)),  # no IN: its list would expand per call
         OnboardingStep.status == StepStatus.OK,
-    )
+    ).scalar_subquery() == len(WABA_PROOF_STEPS)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
 

@@ -160,6 +160,12 @@ class StepStatus(enum.StrEnum):
     WAITING = "waiting"
 
 
+#: The steps that, both done, prove the customer's token was granted the onboarding's WABA: ``debug_token``
+#: found it valid and ours (and listed the WABA, when Meta lists any), and the token read the WABA. Only then
+#: do the WABA's events go to the page's forwarding targets.
+WABA_PROOF_STEPS = ("confirm_ids", "read_waba")
+
+
 class OnboardingStep(db.Model):
     """One step of an onboarding: its outcome, attempts, timing and, on failure, Graph's error."""
 

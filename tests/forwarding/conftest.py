@@ -143,10 +143,11 @@ _waba_ids = itertools.count(100000000000001)
 
 
 def onboard(page, waba_id: str | None = None, *, confirmed: bool = True) -> str:
-    """An onboarding of ``page`` whose ``confirm_ids`` step proved (or failed to prove) the WABA."""
+    """An onboarding of ``page`` whose steps proved (or failed to prove) the WABA the customer's."""
     waba_id = waba_id or str(next(_waba_ids))
     onboarding = Onboarding(page_id=page.id, event="FINISH", status="completed", waba_id=waba_id)
     onboarding.steps.append(OnboardingStep(name="confirm_ids", status="ok" if confirmed else "failed"))
+    onboarding.steps.append(OnboardingStep(name="read_waba", status="ok"))
     db.session.add(onboarding)
     db.session.commit()
     return waba_id

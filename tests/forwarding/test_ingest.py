@@ -83,3 +83,19 @@ def test_nothing_is_queued_from_a_delivery_that_says_the_customer_left_before_it
 
     assert db.session.scalars(sa.select(Onboarding.status).where(Onboarding.waba_id == waba_id)).one() == "offboarded"
     assert queued_fields() == []
+
+
+def test_a_callback_naming_someone_elses_waba_never_gets_its_events(client, page, receiver, simulator, post_callback):
+    # Since June 2026 debug_token lists no granted WABA (chatwoot/chatwoot#14690): confirm_ids passes for any
+    # WABA the browser names, and only reading it with the customer's token proves it theirs.
+    victim = simulator.signup(business_name="Victim")
+    intruder = simulator.signup(business_name="Intruder")
+    add_target(page, receiver)
+    body = post_callback({**intruder, "waba_id": victim["waba_id"], "phone_number_id": ""}).get_json()
+    steps = {step["name"]: step["status"] for step in body["steps"]}
+    assert (steps["confirm_ids"], steps["read_waba"]) == ("ok", "failed")
+
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [{"id": victim["waba_id"], "changes": [{
+        "field": "account_review_update", "value": {"decision": "APPROVED"}}], "time": 1764000000}]})
+
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 0

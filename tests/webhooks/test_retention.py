@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from esu import forwarding, webhooks
 from esu.cli import RETENTION_EVERY, retention_chores
 from esu.extensions import db
-from esu.models import Onboarding, OnboardingStep, WebhookEvent, now_utc
+from esu.models import WABA_PROOF_STEPS, Onboarding, OnboardingStep, WebhookEvent, now_utc
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery
 
 from .conftest import PHONE_ID, WABA_ID, envelope, text_message
@@ -51,7 +51,7 @@ def deliveries_of(event_ids) -> dict[int, str]:
 def forwarded(page):
     """The customer onboarded on the page, whose target gets every event of the WABA."""
     onboarding = Onboarding(page_id=page.id, event="FINISH", status="completed", waba_id=WABA_ID)
-    onboarding.steps.append(OnboardingStep(name="confirm_ids", status="ok"))
+    onboarding.steps += [OnboardingStep(name=name, status="ok") for name in WABA_PROOF_STEPS]
     db.session.add(onboarding)
     target, _secret = forwarding.create_target(page, "http://127.0.0.1:9/hooks", ())
     db.session.commit()
