@@ -19,14 +19,11 @@ from typing import Any
 
 from flask import current_app
 
-from ..extensions import db
 from .storing import Delivery, Receipt, ready_to_write, store_together
 
 #: The most deliveries one transaction stores (a gunicorn worker's threads bound it first).
 MAX_TOGETHER = 64
 _GROUP_COMMIT = "esu_webhook_group_commit"
-#: PostgreSQL runs many transactions at once: below this many batches in flight, a delivery is stored alone.
-CONCURRENT_BATCHES_POSTGRESQL = 4
 
 
 def ingest(body: bytes) -> Receipt:
@@ -36,14 +33,10 @@ def ingest(body: bytes) -> Receipt:
     Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`).
     """
     group = current_app.extensions.get(_GROUP_COMMIT) or current_app.extensions.setdefault(
-        _GROUP_COMMIT, GroupCommit(store_together, prepare=ready_to_write, concurrency=concurrent_batches()))
+        _GROUP_COMMIT, GroupCommit(store_together, prepare=ready_to_write))
     return group.submit(Delivery.received(body))
 
 
-def concurrent_batches() -> int:
-    """How many batches one process stores at once: on SQLite one, since its writers take turns anyway; on
-    PostgreSQL several, so that a delivery waits to join a batch only when that many are being stored."""
-    return 1 if db.engine.dialect.name == "sqlite" else CONCURRENT_BATCHES_POSTGRESQL
 
 
 def _held_lock() -> threading.Lock:
@@ -68,15 +61,15 @@ class _Waiting:
 
 
 class GroupCommit:
-    """Deliveries that arrive while ``concurrency`` batches are being stored wait for one of them, then go
-    in together: one transaction, one commit.
+    """Deliveries that arrive while another batch is being stored wait for it, then go in together: one
+    transaction, one commit.
 
     Meta sends in bursts, and a gunicorn worker's threads each holding one delivery would each run their own
     transaction: on SQLite, one writer at a time, each waits its turn for the lock and writes every page it
     touched (the table and its indexes) to the WAL, which is most of what a delivery costs; on PostgreSQL
-    each pays its own round trips and commit. Here the thread that finds fewer than ``concurrency`` batches
-    being stored stores its delivery and every one waiting (up to ``limit``), then hands the next batch to
-    the first thread still waiting, so no thread stores for others for long. No delivery is answered before its own commit. A sync worker,
+    each pays its own round trips and commit. Here the thread that finds nobody storing stores its delivery
+    and every one waiting (up to ``limit``), then hands the next batch to the first thread still waiting,
+    so no thread stores for others for long. No delivery is answered before its own commit. A sync worker,
     or a quiet moment, makes batches of one: one transaction per delivery, as without this.
 
     ``prepare``, when given, is what the thread that stores must wait for before it can write (another
@@ -85,14 +78,13 @@ class GroupCommit:
     """
 
     def __init__(self, store: Callable[[list[Any]], list[Receipt | Exception]], limit: int = MAX_TOGETHER,
-                 prepare: Callable[[], None] | None = None, concurrency: int = 1):
+                 prepare: Callable[[], None] | None = None):
         self._store = store
         self._limit = limit
         self._prepare = prepare
-        self._concurrency = concurrency
         self._lock = threading.Lock()
-        self._waiting: list[_Waiting] = []  # not empty only while ``concurrency`` batches are being stored
-        self._storing = 0  # batches being stored
+        self._waiting: list[_Waiting] = []  # not empty only while a batch is being stored
+        self._storing = False
 
     @property
     def queued(self) -> int:
@@ -105,22 +97,19 @@ class GroupCommit:
         commit, or raises what refused it."""
         mine = _Waiting(item)
         with self._lock:
-            leading = self._storing < self._concurrency
-            if leading:
-                self._storing += 1
-            else:
-                self._waiting.append(mine)
+            self._waiting.append(mine)
+            leading = not self._storing
+            self._storing = True
         if not leading:
             mine.turn.acquire()
-        if not mine.done:  # this thread's turn: its delivery goes first
-            self._store_next_batch(mine)
+        if not mine.done:  # this thread's turn: its delivery is first in line
+            self._store_next_batch()
         if mine.error is not None:
             raise mine.error
         assert mine.receipt is not None
         return mine.receipt
 
-    def _store_next_batch(self, leader: _Waiting) -> None:
-        """Store the leader's delivery with those waiting behind it."""
+    def _store_next_batch(self) -> None:
         failed: BaseException | None = None
         try:
             if self._prepare is not None:
@@ -128,8 +117,7 @@ class GroupCommit:
         except BaseException as error:  # noqa: BLE001 - every waiting thread must hear of it, whatever it is
             failed = error
         with self._lock:
-            taken = self._limit - 1
-            batch, self._waiting = [leader, *self._waiting[:taken]], self._waiting[taken:]
+            batch, self._waiting = self._waiting[:self._limit], self._waiting[self._limit:]
         outcomes: list[Receipt | BaseException]
         if failed is not None:
             outcomes = [failed] * len(batch)
@@ -144,9 +132,9 @@ class GroupCommit:
             else:
                 waiting.receipt = outcome
         with self._lock:
-            if self._waiting:  # the next batch is the first waiting delivery's to lead
-                self._waiting.pop(0).turn.release()
+            if self._waiting:
+                self._waiting[0].turn.release()
             else:
-                self._storing -= 1
+                self._storing = False
         for waiting in batch:
             waiting.turn.release()

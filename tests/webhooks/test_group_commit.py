@@ -127,7 +127,7 @@ def test_deliveries_arriving_while_the_storing_thread_waits_its_turn_to_write_go
     first = submit_in_threads(group, [b"a"], answers)
     assert waiting_to_write.wait(PATIENCE)
     later = submit_in_threads(group, [b"bb", b"ccc"], answers)
-    wait_until(lambda: group.queued == 2, "queued")  # behind "a", which waits to write
+    wait_until(lambda: group.queued == 3, "queued")
     may_write.set()
     for thread in first + later:
         thread.join(PATIENCE)
@@ -143,7 +143,7 @@ def test_a_turn_to_write_that_never_comes_fails_its_batch_and_the_next_is_still_
     def prepare():
         turns.append(1)
         if len(turns) == 1:
-            wait_until(lambda: group.queued == 1, "queued")  # "b", behind "a"
+            wait_until(lambda: group.queued == 2, "queued")
             raise locked
 
     store = HeldStore()
@@ -159,35 +159,6 @@ def test_a_turn_to_write_that_never_comes_fails_its_batch_and_the_next_is_still_
     assert answers == {b"a": locked, b"b": locked}
     assert store.batches == []
     assert group.submit(b"c").stored == 1  # the group still stores
-
-
-def test_with_room_for_two_batches_two_deliveries_store_at_once_and_a_third_waits_to_join_the_next():
-    # On PostgreSQL several batches are stored at once: a delivery joins a batch only when all are busy.
-    both_storing, release = threading.Barrier(3), threading.Event()
-    batches: list[list[bytes]] = []
-
-    def store(bodies: list[bytes]) -> list[Receipt]:
-        batches.append(sorted(bodies))
-        if len(batches) <= 2:
-            both_storing.wait(PATIENCE)  # the test's thread and both first deliveries' threads meet here
-            assert release.wait(PATIENCE)
-        return [Receipt(changes=1, stored=len(body), failed=0) for body in bodies]
-
-    group = GroupCommit(store, concurrency=2)
-    answers: dict = {}
-    threads = submit_in_threads(group, [b"a", b"bb"], answers)
-    both_storing.wait(PATIENCE)  # both are being stored, each alone, at the same time
-    threads += submit_in_threads(group, [b"ccc", b"dddd"], answers)
-    wait_until(lambda: group.queued == 2, "queued")
-    release.set()
-    for thread in threads:
-        thread.join(PATIENCE)
-
-    assert sorted(batches[:2]) == [[b"a"], [b"bb"]]
-    # The two that waited went in one batch, or (when both first batches ended together) one each.
-    assert sorted(body for batch in batches[2:] for body in batch) == [b"ccc", b"dddd"]
-    assert {body: receipt.stored for body, receipt in answers.items()} == {b"a": 1, b"bb": 2, b"ccc": 3, b"dddd": 4}
-    assert group.queued == 0
 
 
 def test_the_thread_about_to_store_holds_sqlites_writer_lock_until_its_transaction_ends(app):
