@@ -109,7 +109,7 @@ def test_a_bad_filter_is_a_400_not_a_crash(admin, shops):
     assert admin.get("/admin/onboardings?status=bogus").status_code == 400
     assert admin.get("/admin/onboardings?page=999999").status_code == 400
     assert admin.get("/admin/onboardings?q=" + "x" * 101).status_code == 400
-    assert listed_ids(admin.get("/admin/onboardings?after=not-a-cursor")) == listed_ids(admin.get("/admin/onboardings"))
+    assert admin.get("/admin/onboardings?after=not-a-cursor").status_code == 400
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -16,7 +16,7 @@ from .. import MAX_ID
 from . import bp, record, shown_once
 from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm, once_is_used, use_once
 from .pages import page_or_404, render_page
-from .paging import PAGE_SIZE
+from .paging import BAD_CURSOR, PAGE_SIZE
 
 #: The README section a receiver's developer needs, named next to a new secret.
 VERIFY_HINT = "README, “Forwarding to clients' own systems”"
@@ -53,7 +53,9 @@ def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = 
         abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(errors)}"
                                          for name, errors in filters_form.errors.items()))
     after = request.args.get("after", "")
-    before_id = int(after) if after.isascii() and after.isdigit() and int(after) <= MAX_ID else None
+    if after and not (after.isascii() and after.isdigit() and int(after) <= MAX_ID):
+        abort(400, description=BAD_CURSOR)
+    before_id = int(after) if after else None
     rows = forwarding_service.deliveries(target, status=status_filter(filters_form.status.data), limit=PAGE_SIZE + 1,
                                          before_id=before_id, with_attempts=True)
     filters = {"status": filters_form.status.data} if filters_form.status.data else {}

@@ -26,7 +26,7 @@ from ...models import (
 from ...models.admin import AdminAction
 from . import bp, record, shown_once
 from .forms import EmptyForm, OnboardingFilterForm
-from .paging import Cursor, newest_first, starts_with
+from .paging import newest_first, requested_cursor, starts_with
 from .webhooks import summarize
 
 #: Webhook events shown on an onboarding's page (the latest ones; the webhook list has the rest).
@@ -85,7 +85,7 @@ def onboardings():
     """Onboardings, newest first: filter by status and page, search by business, WABA or number."""
     pages = all_pages()
     form = filter_form(pages)
-    page = newest_first(filtered(form), Onboarding.created_at, Onboarding.id, Cursor.decode(request.args.get("after")))
+    page = newest_first(filtered(form), Onboarding.created_at, Onboarding.id, requested_cursor())
     filters = {name: value for name, value in request.args.items() if name in ("q", "status", "page") and value}
     return render_template("admin/onboardings.html", form=form, rows=page.rows, filters=filters,
                            pages_by_id={page.id: page for page in pages},

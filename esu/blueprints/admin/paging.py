@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from flask import abort, request
 
 from ...extensions import db
 from .. import MAX_ID
@@ -39,6 +40,21 @@ class Cursor:
             return cls(EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2)))
         except OverflowError:
             return None
+
+
+#: What a page link esu did not make answers (a typo, an id past any row, another script's digits).
+BAD_CURSOR = "This page link is not one esu made: open the list again from its first page."
+
+
+def requested_cursor() -> Cursor | None:
+    """The ``after`` of this request's page link: None for the first page; 400 for one esu did not make."""
+    after = request.args.get("after")
+    if not after:
+        return None
+    cursor = Cursor.decode(after)
+    if cursor is None:
+        abort(400, description=BAD_CURSOR)
+    return cursor
 
 
 @dataclass

@@ -11,7 +11,7 @@ from ...extensions import db
 from ...models import WebhookEvent
 from . import bp
 from .forms import WebhookFilterForm
-from .paging import Cursor, newest_first
+from .paging import newest_first, requested_cursor
 
 #: Fields Meta sends to partners, offered as suggestions in the filter (any other may be typed).
 KNOWN_FIELDS = ("account_alerts", "account_review_update", "account_update", "business_capability_update",
@@ -52,7 +52,7 @@ def webhooks():
         statement = statement.where(WebhookEvent.waba_id == form.waba.data)
     if form.status.data:
         statement = statement.where(WebhookEvent.status == form.status.data)
-    page = newest_first(statement, WebhookEvent.received_at, WebhookEvent.id, Cursor.decode(request.args.get("after")))
+    page = newest_first(statement, WebhookEvent.received_at, WebhookEvent.id, requested_cursor())
     filters = {name: value for name, value in request.args.items() if name in ("field", "waba", "status") and value}
     return render_template("admin/webhooks.html", form=form, rows=page.rows, summarize=summarize,
                            known_fields=KNOWN_FIELDS, filters=filters, paged=bool(request.args.get("after")),
