@@ -3,7 +3,6 @@ database as text."""
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 from collections import Counter

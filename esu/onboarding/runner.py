@@ -74,8 +74,8 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
     """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
 
     When PARTNER_ADDED came first and left an onboarding waiting for this callback, the run folds it into
-    this one once it has proved the customer granted the WABA (``steps._absorb_placeholders``), never
-    before: a callback naming someone else's WABA must not take theirs over.
+    this one once it has proved the customer granted the WABA (``steps._absorb_placeholders_once_proved``),
+    never before: a callback naming someone else's WABA must not take theirs over.
     """
     onboarding = Onboarding(page_id=page.id, code_digest=code_digest(code), client_ref=client_ref, event=event,
                             source="callback", status=OnboardingStatus.RUNNING, waba_id=waba_id,

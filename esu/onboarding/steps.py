@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..graph import GraphClient, GraphError
-from ..models import Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
+from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
 from .context import Context
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
 
@@ -147,24 +147,22 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
     Meta's ``debug_token`` listed the granted WABAs in ``granular_scopes`` until June 2026; Embedded Signup
     tokens now carry no such entry (chatwoot/chatwoot#14690). The list is used when Meta sends it. Without
     it, the WABA the browser reported is proved by reading it with the customer's token (``read_waba``,
-    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``.
-    The result's ``access_proved`` says whether this step proved it, or ``read_waba`` must."""
+    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``."""
     data = api.debug_token(ctx.token)
     if not data.get("is_valid"):
         raise StepFailed("Meta reports the new business token as not valid")
     if str(data.get("app_id")) != str(ctx.app_id):
         raise StepFailed("the business token was issued to another app")
     granted = _granted_waba_ids(data)
-    proved = True  # each way of finding the WABA but the browser's bare report shows this token has it
     if ctx.waba_id is None:
         ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
     elif granted is None:
-        found_in, proved = "the browser's report (read with the customer's token in read_waba)", False
+        found_in = "the browser's report (read with the customer's token in read_waba)"
     elif ctx.waba_id in granted:
         found_in = "the browser's report, among debug_token's granted ones"
     else:
         raise StepFailed(f"WhatsApp Business Account {ctx.waba_id} is not among those the customer granted")
-    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted, "access_proved": proved,
+    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted,
             "token_type": data.get("type"), "expires_at": data.get("expires_at")}
 
 
@@ -208,15 +206,16 @@ def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -
     onboarding.waba_id = result["waba_id"]
     waba = waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
-    if result.get("access_proved") or "read_waba" in ctx.results:
-        _absorb_placeholders(onboarding)
+    _absorb_placeholders_once_proved(onboarding, ctx, "confirm_ids")
 
 
-def _absorb_placeholders(onboarding: Onboarding) -> None:
+def _absorb_placeholders_once_proved(onboarding: Onboarding, ctx: Context, saving: str) -> None:
     """PARTNER_ADDED may have come before the callback and left a record waiting for it: fold it into this
-    onboarding, with its webhook events. Only once the run has proved the customer's token was granted the
-    WABA (``confirm_ids``, and ``read_waba`` where debug_token lists no granted WABAs): a callback that
+    onboarding, with its webhook events, once the run has proved the WABA the customer's (every step of
+    ``WABA_PROOF_STEPS`` done, the one ``saving`` now included; forwarding asks the same). A callback that
     merely names someone else's WABA leaves their record waiting for their own callback."""
+    if any(name != saving and name not in ctx.results for name in WABA_PROOF_STEPS):
+        return
     placeholders = db.session.scalars(sa.select(Onboarding).where(
         Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
         Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
@@ -252,8 +251,7 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
     waba.details = result
     onboarding.business_id = onboarding.business_id or waba.business_id
     onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
-    if "confirm_ids" in ctx.results:  # reading it with the customer's token proved access; confirm_ids the rest
-        _absorb_placeholders(onboarding)
+    _absorb_placeholders_once_proved(onboarding, ctx, "read_waba")
 
 
 def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
