@@ -4,8 +4,11 @@ PYTHON ?= python3
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # The demo's port: make demo PORT=5001
 PORT ?= 5000
+# The gettext catalogs: messages.pot, and <language>/LC_MESSAGES/messages.po and .mo for each language.
+TRANSLATIONS := esu/translations
+PYBABEL := $(VENV)/bin/pybabel
 
-.PHONY: demo test test-all chromium wrk bench lint
+.PHONY: demo test test-all chromium wrk bench lint translations language compile-translations
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +49,17 @@ test: $(VENV)/.dev chromium
 test-all:
 	$(MAKE) test
 	$(MAKE) test DATABASE_URL=$(PG_URL) REDIS_URL=redis://127.0.0.1:6379/15
+
+## translations: extract every marked string into messages.pot and update each language's .po with it
+translations: $(VENV)/.runtime
+	$(PYBABEL) extract -F babel.cfg -k N_ --no-location --sort-output --no-wrap --project esu -o $(TRANSLATIONS)/messages.pot .
+	$(PYBABEL) update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --ignore-obsolete
+
+## language: start the catalog of a new language: make language LOCALE=fr (then translate it and compile)
+language: $(VENV)/.runtime
+	@test -n "$(LOCALE)" || { echo "say which: make language LOCALE=fr"; exit 1; }
+	$(PYBABEL) init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l $(LOCALE) --no-wrap
+
+## compile-translations: the .mo files esu reads, from the .po files (commit both)
+compile-translations: $(VENV)/.runtime
+	$(PYBABEL) compile -d $(TRANSLATIONS) --statistics

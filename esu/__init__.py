@@ -39,7 +39,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import crypto, graph, pool, signup_cache, sqlite
+    from . import crypto, graph, i18n, pool, signup_cache, sqlite
     from .extensions import csrf, db, limiter, migrate, render_migration_item
 
     db.init_app(app)
@@ -47,6 +47,7 @@ def register_extensions(app: Flask) -> None:
                      render_item=render_migration_item, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    i18n.init_app(app)
     crypto.init_app(app)
     graph.init_app(app, graph_transport(app))
     signup_cache.init_app(app)

@@ -142,7 +142,7 @@ def finish(config, instance_path: Path) -> None:
             config.get("META_PARTNER_BUSINESS_ID") or SIMULATED_PARTNER_BUSINESS_ID
         )
         config["META_GRAPH_URL"] = config.get("META_GRAPH_URL") or f"{IN_PROCESS_SIMULATOR_ORIGIN}/_meta/graph"
-        config["META_SDK_URL"] = config.get("META_SDK_URL") or "/_meta/sdk.js"
+        config["META_SDK_URL"] = config.get("META_SDK_URL") or "/_meta/en_US/sdk.js"
     else:
         config["META_GRAPH_URL"] = config.get("META_GRAPH_URL") or "https://graph.facebook.com"
         config["META_SDK_URL"] = config.get("META_SDK_URL") or "https://connect.facebook.net/en_US/sdk.js"

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from .i18n import browser_language
 from .logs import REQUEST_ID_HEADER, request_id_for
 from .models import SignupPage
 from .security import beneath_proxies
@@ -43,13 +44,15 @@ PAGE_PATH = re.compile(r"^/signup/([^/]+)$")
 #: Headers of one answer only, never replayed.
 PER_REQUEST_HEADERS = frozenset({REQUEST_ID_HEADER.lower(), "set-cookie", "date", "server"})
 
-Key = tuple[str, str, str]
+Key = tuple[str, str, str, str]
 
 
 def page_key(environ: dict, slug: str) -> Key:
-    """(slug, scheme, Host): in simulator mode the widget trusts the SDK's origin, which may be the
-    request's own; and an answer for one scheme or host is never replayed for another."""
-    return slug, environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", "")
+    """(slug, scheme, Host, the browser's language): in simulator mode the widget trusts the SDK's origin,
+    which may be the request's own; an answer for one scheme or host is never replayed for another; and a
+    page that speaks its visitor's language is kept once per language."""
+    return (slug, environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", ""),
+            browser_language(environ.get("HTTP_ACCEPT_LANGUAGE")))
 
 
 @dataclass(frozen=True)

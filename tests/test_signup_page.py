@@ -504,7 +504,7 @@ def test_simulator_mode_trusts_exactly_the_stand_in_origin(app_config, request, 
     request.getfixturevalue("page")
     settings = widget_settings(client.get("/signup/demo").get_data(as_text=True))
     assert settings["simulator_origin"] == origin
-    assert settings["sdk_url"] == (sdk_url or "/_meta/sdk.js")
+    assert settings["sdk_url"] == (sdk_url or "/_meta/en_US/sdk.js")
 
 
 def test_callback_body_limit_holds_behind_the_csrf_check(app, client, csrf_token, page):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..extensions import db, is_database_unavailable
+from ..i18n import N_
 
 bp = Blueprint("errors", __name__)
 #: What a 500 says (the error itself is in the log).
-INTERNAL_ERROR = "Something went wrong on our side. It has been logged; please try again in a moment."
+INTERNAL_ERROR = N_("Something went wrong on our side. It has been logged; please try again in a moment.")
 #: What a 503 says while the database cannot be reached.
-UNAVAILABLE = "We cannot save anything right now. Nothing was lost; please try again in a minute."
+UNAVAILABLE = N_("We cannot save anything right now. Nothing was lost; please try again in a minute.")
+#: Werkzeug's names of the errors a customer may meet, for the catalogs (shown in the request's language).
+ERROR_NAMES = (N_("Bad Request"), N_("Not Found"), N_("Method Not Allowed"), N_("Request Entity Too Large"),
+               N_("Too Many Requests"))
 RETRY_AFTER_SECONDS = 30
 
 
@@ -33,19 +38,20 @@ def error_response(status: int, title: str, message: str):
 
 @bp.app_errorhandler(CSRFError)
 def csrf_error(error: CSRFError):
-    return error_response(400, "Session expired", f"The form's security token is missing or stale: {error.description} "
-                          "Reload the page and try again.")
+    return error_response(400, gettext("Session expired"), gettext(
+        "The form's security token is missing or stale: %(reason)s Reload the page and try again.",
+        reason=error.description))
 
 
 @bp.app_errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    return error_response(error.code or 500, error.name, error.description or error.name)
+    return error_response(error.code or 500, gettext(error.name), error.description or gettext(error.name))
 
 
 @bp.app_errorhandler(InternalServerError)
 def internal_error(error: InternalServerError):
     db.session.rollback()
     if is_database_unavailable(error.original_exception):
-        response, status = error_response(503, "Try again in a minute", UNAVAILABLE)
+        response, status = error_response(503, gettext("Try again in a minute"), gettext(UNAVAILABLE))
         return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return error_response(500, "Something went wrong", INTERNAL_ERROR)
+    return error_response(500, gettext("Something went wrong"), gettext(INTERNAL_ERROR))

@@ -8,12 +8,13 @@ from urllib.parse import urljoin, urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import i18n, signup_cache, signup_events, widget_text
 from .. import onboarding as onboarding_service
 from .. import prefill as prefill_setup
-from .. import signup_cache, signup_events
 from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
@@ -63,15 +64,16 @@ def refuse_unknown_shapes(_endpoint: str | None, values: dict[str, Any] | None) 
     fail on a NUL in it rather than find nothing)."""
     values = values or {}
     if "slug" in values and not SLUG.match(values["slug"]):
-        abort(404, description="There is no such signup page.")
+        abort(404, description=gettext("There is no such signup page."))
     if "ref" in values and not CLIENT_REF.match(values["ref"]):
-        abort(404, description="No onboarding with that reference on this page.")
+        abort(404, description=gettext("No onboarding with that reference on this page."))
 
 
 def enabled_page(slug: str) -> SignupPage:
     page = db.session.scalar(sa.select(SignupPage).where(SignupPage.slug == slug))
     if page is None or not page.enabled:
-        abort(404, description=f"There is no signup page '{slug}'.")
+        abort(404, description=gettext("There is no signup page '%(slug)s'.", slug=slug))
+    i18n.use_page_language(page.language)
     return page
 
 
@@ -146,9 +148,11 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
 
 @bp.errorhandler(GraphError)
 def graph_error(error: GraphError):
-    # Meta refused a verification call: say what Meta said, in its words for people when it has them.
+    # Meta refused a verification call: say what Meta said, in its words for people when it has them, else
+    # in ours for its code.
     status = 502 if error.transient else 400
-    return jsonify(error=error.user_message or error.message, code=error.code), status
+    plain = onboarding_service.plain_text(error.code, error.error_subcode, error.user_message, error.transient)
+    return jsonify(error=plain or error.message, code=error.code), status
 
 
 @bp.get("/<slug>")
@@ -171,7 +175,7 @@ def page(slug: str):
             return response
     if state is None or not state.enabled:
         pages.forget(slug)
-        abort(404, description=f"There is no signup page '{slug}'.")
+        abort(404, description=gettext("There is no signup page '%(slug)s'.", slug=slug))
     if entry is not None and entry.updated_at == state.updated_at:
         body, updated_at = entry.body, entry.updated_at
     else:
@@ -180,7 +184,8 @@ def page(slug: str):
     # A template that asked for the CSP nonce made this answer one visitor's own: never keep it.
     if "csp_nonce" not in g:
         request.environ[signup_cache.CACHEABLE] = (key, updated_at)
-    return Response(body, mimetype="text/html")
+    # A page without a language of its own speaks each visitor's: caches on the way keep one per language.
+    return Response(body, mimetype="text/html", headers={"Vary": "Accept-Language"})
 
 
 @bp.get("/<slug>/session")
@@ -199,10 +204,11 @@ def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, fe
     """What the widget's script needs, as it passes it to the Facebook SDK: ``init`` is FB.init's
     argument and ``login`` FB.login's options (see meta-reference §1.2–1.5)."""
     config = current_app.config
+    i18n.use_page_language(signup_page.language)
     setup = prefill_setup.for_login(prefill if prefill is not None else signup_page.prefill)
     base = url_for("signup.page", slug=signup_page.slug)
     settings: dict[str, Any] = {
-        "sdk_url": config["META_SDK_URL"],
+        "sdk_url": i18n.localized_sdk_url(config["META_SDK_URL"], i18n.facebook_locale()),
         "init": {"appId": config["META_APP_ID"], "autoLogAppEvents": True, "xfbml": True,
                  "version": config["META_GRAPH_VERSION"]},
         "login": {
@@ -219,6 +225,9 @@ def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, fe
                  "session": f"{base}/session"},
         "show_steps": bool(show_steps),
         "simulator_origin": None,
+        # The script's words, in the page's language; sent back as Accept-Language on its calls.
+        "language": i18n.html_lang(),
+        "text": widget_text.texts(),
     }
     if config["ESU_SIMULATOR"]:
         # The stand-in dialog posts from wherever the stand-in SDK is served; the widget trusts that
@@ -312,7 +321,7 @@ def owned_onboarding(slug: str, ref: str) -> Onboarding:
         sa.select(Onboarding).where(Onboarding.client_ref == ref, Onboarding.page_id == signup_page.id)
     )
     if onboarding is None:
-        abort(404, description="No onboarding with that reference on this page (yet).")
+        abort(404, description=gettext("No onboarding with that reference on this page (yet)."))
     return onboarding
 
 
@@ -337,8 +346,7 @@ def request_code(slug: str, ref: str):
     onboarding = owned_onboarding(slug, ref)
     body = json_body(1024)
     method = str(body.get("method", "SMS")).upper()
-    language = str(body.get("language") or "en")[:8]
-    cooldown = onboarding_service.request_verification_code(onboarding, method, language)
+    cooldown = onboarding_service.request_verification_code(onboarding, method, i18n.meta_language())
     return jsonify(sent=True, method=method, resend_after_seconds=int(cooldown.total_seconds()))
 
 

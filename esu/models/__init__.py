@@ -54,6 +54,8 @@ class SignupPage(db.Model):
     feature_type: Mapped[str] = mapped_column(sa.String(64), default="")
     #: ``extras.setup`` pre-fill: business name, email, phone, website, address, timezone…
     prefill: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: What the page and Meta's dialog speak (``esu.i18n.LANGUAGES``); None: the visitor's browser's.
+    language: Mapped[str | None] = mapped_column(sa.String(16))
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)

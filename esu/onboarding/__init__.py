@@ -21,13 +21,13 @@ concluding, retry), ``progress`` (``summary``), ``verification`` (the code flow)
 from __future__ import annotations
 
 from .errors import DuplicateCode, OnboardingError
-from .progress import can_retry, summary
+from .progress import can_retry, plain_text, summary
 from .runner import retry, start
 from .steps import FINISH, FINISH_COEXISTENCE, FINISH_EVENTS, FINISH_ONLY_WABA, LABELS
 from .verification import request_verification_code, verify_phone
 
 __all__ = [
     "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "DuplicateCode", "OnboardingError",
-    "can_retry",
+    "can_retry", "plain_text",
     "request_verification_code", "retry", "start", "summary", "verify_phone",
 ]

@@ -4,46 +4,56 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
+
 from ..graph import TRANSIENT_CODES
+from ..i18n import N_
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
 from .steps import LABELS, STEPS_BY_NAME
 
 #: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting").
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80007, 130429, 131056})
-#: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``).
+#: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``); in
+#: English here, in the person's language where shown.
 PLAIN_WORDS: dict[int, str] = {
-    0: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
-    102: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
-    190: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
-    3: "Meta does not allow us to do this for your account.",
-    10: "Meta does not allow us to do this for your account. Check that you shared it with us during sign-up.",
-    200: "Meta does not allow us to do this for your account. Check that you shared it with us during sign-up.",
-    100: "Meta refused one of the requests about your account.",
-    368: "Meta has temporarily blocked this account for a policy reason.",
-    133005: "The two-step verification PIN of this number does not match. Turn two-step verification off in "
-            "WhatsApp Manager, or tell us the number's PIN.",
-    133016: "This number has been registered too many times recently. Meta allows another try after 72 hours.",
-    136025: "The code does not match. Check it and try again.",
+    0: N_("Meta no longer accepts the access you gave us. Please go through the sign-up again."),
+    102: N_("Meta no longer accepts the access you gave us. Please go through the sign-up again."),
+    190: N_("Meta no longer accepts the access you gave us. Please go through the sign-up again."),
+    3: N_("Meta does not allow us to do this for your account."),
+    10: N_("Meta does not allow us to do this for your account. Check that you shared it with us during sign-up."),
+    200: N_("Meta does not allow us to do this for your account. Check that you shared it with us during sign-up."),
+    100: N_("Meta refused one of the requests about your account."),
+    368: N_("Meta has temporarily blocked this account for a policy reason."),
+    133005: N_("The two-step verification PIN of this number does not match. Turn two-step verification off in "
+               "WhatsApp Manager, or tell us the number's PIN."),
+    133016: N_("This number has been registered too many times recently. Meta allows another try after 72 hours."),
+    136025: N_("The code does not match. Check it and try again."),
 }
-MISSING_OBJECT = "Meta could not find your account or number; it may have been removed."
-RATE_LIMITED = "Meta is limiting how fast we can set up accounts right now. Please try again in a few minutes."
-UNAVAILABLE = "Meta is briefly unavailable. Please try again in a few minutes."
-OTHER = "Meta refused one of the setup steps."
+MISSING_OBJECT = N_("Meta could not find your account or number; it may have been removed.")
+RATE_LIMITED = N_("Meta is limiting how fast we can set up accounts right now. Please try again in a few minutes.")
+UNAVAILABLE = N_("Meta is briefly unavailable. Please try again in a few minutes.")
+OTHER = N_("Meta refused one of the setup steps.")
 
 
 def plain_words(record: OnboardingStep) -> str | None:
     """What the person reads of a step's Graph error: Meta's own words for them, else ours for the code."""
     if record.error_code is None and record.error_message is None:
         return None
-    if record.error_user_message:
-        return record.error_user_message
-    if record.error_subcode == 33:
-        return MISSING_OBJECT
-    if record.error_code in RATE_LIMIT_CODES:
-        return RATE_LIMITED
-    if record.error_code in PLAIN_WORDS:
-        return PLAIN_WORDS[record.error_code]
-    return UNAVAILABLE if transient(record) else OTHER
+    return plain_text(record.error_code, record.error_subcode, record.error_user_message, transient(record))
+
+
+def plain_text(code: int | None, subcode: int | None, user_message: str | None, is_transient: bool) -> str:
+    """A Graph error for the person, in the request's language: Meta's words for people (``error_user_msg``,
+    in the language Meta chose), else ours for the code."""
+    if user_message:
+        return user_message
+    if subcode == 33:
+        return gettext(MISSING_OBJECT)
+    if code in RATE_LIMIT_CODES:
+        return gettext(RATE_LIMITED)
+    if code in PLAIN_WORDS:
+        return gettext(PLAIN_WORDS[code])
+    return gettext(UNAVAILABLE if is_transient else OTHER)
 
 
 def transient(record: OnboardingStep) -> bool:
@@ -86,7 +96,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
         "steps": [
             {
                 "name": record.name,
-                "label": LABELS.get(record.name, record.name),
+                "label": gettext(LABELS[record.name]) if record.name in LABELS else record.name,
                 "status": record.status,
                 "attempts": record.attempts,
                 "duration_ms": record.duration_ms,

@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from .. import graph
@@ -126,8 +127,8 @@ def claim(onboarding: Onboarding, *statuses: OnboardingStatus, abandoned: bool =
 def not_now(onboarding: Onboarding, what: str) -> str:
     """Why the onboarding cannot do ``what`` now, for the person who asked."""
     if onboarding.status == OnboardingStatus.RUNNING:
-        return "this onboarding is running right now; follow its progress instead"
-    return f"{what}: this onboarding is {onboarding.status}"
+        return gettext("this onboarding is running right now; follow its progress instead")
+    return gettext("%(what)s: this onboarding is %(status)s", what=what, status=onboarding.status)
 
 
 def _context(onboarding: Onboarding, code: str | None) -> Context:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..graph import GraphClient, GraphError
+from ..i18n import N_
 from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
 from .context import Context
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
@@ -415,36 +416,36 @@ def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
 # -- the table, in the order of the story: each step after those it needs ------------------------------
 
 STEPS: tuple[Step, ...] = (
-    Step("exchange_code", "Exchange the signup code for a business token",
+    Step("exchange_code", N_("Exchange the signup code for a business token"),
          run=run_exchange, save=save_exchange, uses_waba=False),
-    Step("confirm_ids", "Confirm the shared WhatsApp Business Account", needs=("exchange_code",),
+    Step("confirm_ids", N_("Confirm the shared WhatsApp Business Account"), needs=("exchange_code",),
          before=before_confirm, run=run_confirm, save=save_confirm, uses_waba=False),
-    Step("read_waba", "Read the WhatsApp Business Account", needs=("exchange_code",),
+    Step("read_waba", N_("Read the WhatsApp Business Account"), needs=("exchange_code",),
          run=run_read_waba, save=save_read_waba),
-    Step("subscribe_webhooks", "Subscribe to the account's webhooks", needs=("exchange_code",),
+    Step("subscribe_webhooks", N_("Subscribe to the account's webhooks"), needs=("exchange_code",),
          run=run_subscribe, save=save_subscribe),
-    Step("assign_system_user", "Add our system user to the account", needs=("exchange_code",),
+    Step("assign_system_user", N_("Add our system user to the account"), needs=("exchange_code",),
          applies=partner_only, run=run_assign_system_user, save=nothing_to_save),
     # The credit line bills us: it waits until the customer's token has read the WABA, the proof of access
     # when debug_token lists no granted WABAs.
-    Step("share_credit_line", "Share our credit line", needs=("confirm_ids", "assign_system_user", "read_waba"),
+    Step("share_credit_line", N_("Share our credit line"), needs=("confirm_ids", "assign_system_user", "read_waba"),
          applies=partner_only, run=run_share_credit_line, save=save_share_credit_line),
-    Step("read_phone_number", "Read the phone number", needs=("exchange_code",),
+    Step("read_phone_number", N_("Read the phone number"), needs=("exchange_code",),
          applies=has_phone, run=run_read_phone, save=save_read_phone),
-    Step("register_phone", "Register the phone number", needs=("read_phone_number",),
+    Step("register_phone", N_("Register the phone number"), needs=("read_phone_number",),
          applies=registers, before=before_register, run=run_register, save=save_register,
          after=count_registrations),
-    Step("sync_contacts", "Sync the WhatsApp Business app's contacts", needs=("read_phone_number",),
+    Step("sync_contacts", N_("Sync the WhatsApp Business app's contacts"), needs=("read_phone_number",),
          applies=coexistence_only, run=run_sync_contacts, save=nothing_to_save),
-    Step("sync_history", "Sync the WhatsApp Business app's message history", needs=("sync_contacts",),
+    Step("sync_history", N_("Sync the WhatsApp Business app's message history"), needs=("sync_contacts",),
          applies=coexistence_only, run=run_sync_history, save=nothing_to_save),
-    Step("fetch_templates", "Fetch the approved message templates", needs=("exchange_code",),
+    Step("fetch_templates", N_("Fetch the approved message templates"), needs=("exchange_code",),
          run=run_fetch_templates, save=save_fetch_templates),
 )
 STEPS_BY_NAME = {step.name: step for step in STEPS}
 LABELS = {step.name: step.label for step in STEPS} | {
-    "request_code": "Send the verification code",
-    "verify_code": "Check the verification code",
+    "request_code": N_("Send the verification code"),
+    "verify_code": N_("Check the verification code"),
 }
 # Where each step stands in the story; the verification calls come just before registration.
 POSITIONS = {step.name: index * 10 for index, step in enumerate(STEPS)}

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import format_number, gettext
 
 from .. import graph
 from ..extensions import db
@@ -31,7 +32,7 @@ VERIFIABLE = (OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.FAILED)
 def _awaiting_phone(onboarding: Onboarding) -> None:
     record = onboarding.step("register_phone")
     if onboarding.status not in VERIFIABLE or record is None or record.status != StepStatus.WAITING:
-        raise OnboardingError(not_now(onboarding, "it does not wait for a verification code"), status=409)
+        raise OnboardingError(not_now(onboarding, gettext("it does not wait for a verification code")), status=409)
 
 
 def _step_row(onboarding: Onboarding, name: str) -> OnboardingStep:
@@ -74,7 +75,7 @@ def request_verification_code(onboarding: Onboarding, method: str, language: str
     """Have Meta send the verification code by SMS or VOICE. Answers how long until a resend."""
     _awaiting_phone(onboarding)
     if method not in ("SMS", "VOICE"):
-        raise OnboardingError("method must be SMS or VOICE")
+        raise OnboardingError(gettext("method must be SMS or VOICE"))
     record = _step_row(onboarding, "request_code")
     _claim_code_request(record)
     _verification_step(record, lambda client: client.request_code(
@@ -98,7 +99,8 @@ def _claim_code_request(record: OnboardingStep) -> None:
     db.session.commit()  # also expires ``record``: read again as the winner left it
     if not claimed:
         seconds = max(1, math.ceil((record.started_at + CODE_RESEND_COOLDOWN - now_utc()).total_seconds()))
-        raise OnboardingError(f"a code was just sent; ask again in {seconds} s", status=429, retry_after=seconds)
+        raise OnboardingError(gettext("A code was just sent. You can ask for a new one in %(seconds)s s.",
+                                      seconds=format_number(seconds)), status=429, retry_after=seconds)
 
 
 def verify_phone(onboarding: Onboarding, code: str) -> Onboarding:
@@ -107,7 +109,7 @@ def verify_phone(onboarding: Onboarding, code: str) -> Onboarding:
     _verification_step(_step_row(onboarding, "verify_code"), lambda client: client.verify_code(
         onboarding.phone_number_id, code, onboarding.business_token))
     if not claim(onboarding, *VERIFIABLE):
-        raise OnboardingError(not_now(onboarding, "the number is verified"), onboarding=onboarding, status=409)
+        raise OnboardingError(not_now(onboarding, gettext("the number is verified")), onboarding=onboarding, status=409)
     for name in ("read_phone_number", "register_phone"):
         onboarding.step(name).status = StepStatus.PENDING
     return run(onboarding, code=None)

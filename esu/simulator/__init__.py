@@ -39,8 +39,11 @@ def create_simulator_app(config: dict) -> Flask:
     META_APP_SECRET, META_SYSTEM_USER_TOKEN and META_SYSTEM_USER_ID, and SIMULATOR_WEBHOOK_URL (the app's
     ``…/webhooks/whatsapp``) for it to send webhooks. It keeps its state in SIMULATOR_DATABASE_URL (its
     table made on first use: give several processes one database), else in SQLite in memory."""
+    from .. import i18n
+
     app = Flask(__name__)
     app.config.update(config)
+    i18n.init_app(app)  # the dialog speaks the SDK's locale
     init_app(app, SimulatorState(store.standalone(config.get("SIMULATOR_DATABASE_URL"))))
     return app
 

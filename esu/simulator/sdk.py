@@ -1,22 +1,27 @@
 """The simulator's stand-in for Meta's JavaScript SDK and the Embedded Signup dialog.
 
-``/_meta/sdk.js`` defines ``window.FB`` (``init``, ``login``, ``getLoginStatus``) and calls
+``/_meta/sdk.js`` (and ``/_meta/<locale>/sdk.js``, as Meta serves one per locale) defines ``window.FB`` (``init``, ``login``, ``getLoginStatus``) and calls
 ``window.fbAsyncInit`` as the real SDK does. ``FB.login`` opens ``/_meta/dialog/oauth`` in a popup
 that walks through the screens of Meta's flow; on Finish it gets a code from ``POST /_meta/signup``
 (the same issuing tests use), posts the ``WA_EMBEDDED_SIGNUP`` session message to the page from its
 own window, and hands the code to ``sdk.js``, which calls the login callback. Options on the dialog
 reach every path: an unverified number, no number, a WhatsApp Business app number, a reported error,
-either order of code and session message, or no session message at all.
+either order of code and session message, or no session message at all. The dialog speaks the SDK's locale
+(``locale``, which the SDK passes on), as Meta's does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, render_template, request, send_from_directory
+from flask_babel import gettext
+
+from ..i18n import N_
 
 bp = Blueprint("simulator_sdk", __name__, url_prefix="/_meta", static_folder="static",
                static_url_path="/sdk-static", template_folder="templates")
@@ -25,19 +30,25 @@ STATIC = Path(__file__).parent / "static"
 
 #: Errors a person can report from the dialog, as Meta's flow shows them (embedded-signup-flow-errors.md).
 REPORTABLE_ERRORS = (
-    ("524126", "Your verified name violates WhatsApp guidelines. Please edit your verified name and try again."),
-    ("2388098", "You can only create a limited number of WhatsApp Business Accounts before your business "
-                "verification and WhatsApp account checks are complete."),
-    ("2494158", "You have requested your code too many times."),
-    ("3441049", "This number is registered to an existing WhatsApp account. To use this number, disconnect it "
-                "from the existing account."),
+    ("524126", N_("Your verified name violates WhatsApp guidelines. Please edit your verified name and try again.")),
+    ("2388098", N_("You can only create a limited number of WhatsApp Business Accounts before your business "
+                   "verification and WhatsApp account checks are complete.")),
+    ("2494158", N_("You have requested your code too many times.")),
+    ("3441049", N_("This number is registered to an existing WhatsApp account. To use this number, disconnect it "
+                   "from the existing account.")),
 )
 COEXISTENCE = "whatsapp_business_app_onboarding"
+#: A Facebook locale, as in connect.facebook.net/en_US/sdk.js.
+SDK_LOCALE = re.compile(r"^[a-z]{2}_[A-Z]{2}\Z")
 
 
 @bp.get("/sdk.js")
-def sdk_js():
-    """The stand-in SDK script, served where META_SDK_URL points in simulator mode."""
+@bp.get("/<locale>/sdk.js")
+def sdk_js(locale: str | None = None):
+    """The stand-in SDK script, served where META_SDK_URL points in simulator mode; the script reads the
+    locale from its own address, as the dialog's language."""
+    if locale is not None and not SDK_LOCALE.match(locale):
+        abort(404)
     return send_from_directory(STATIC, "sdk.js", mimetype="text/javascript", max_age=0)
 
 
@@ -79,5 +90,5 @@ def dialog():
         config_id=request.args.get("config_id", ""),
         business=_business(extras),
         coexistence=extras.get("featureType") == COEXISTENCE,
-        errors=REPORTABLE_ERRORS,
+        errors=[(code, gettext(message)) for code, message in REPORTABLE_ERRORS],
     )

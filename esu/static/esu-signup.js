@@ -23,30 +23,9 @@
   // The callback creates the onboarding as soon as it arrives; polling before that would answer 404.
   const FIRST_POLL_MS = 1000;
   const POLL_MS = 1000;
-  const SCREENS = {
-    BUSINESS_ACCOUNT_SELECTION: 'choosing your business portfolio',
-    WABA_PHONE_PROFILE_PICKER: 'choosing your WhatsApp Business account',
-    WHATSAPP_BUSINESS_PROFILE_SETUP: 'creating your WhatsApp Business profile',
-    PHONE_NUMBER_SETUP: 'adding your phone number',
-    PHONE_NUMBER_VERIFICATION: 'verifying your phone number',
-    PERMISSIONS: 'reviewing the permissions',
-  };
-  // What went wrong, said for the person who signed up rather than for an engineer.
-  const PROBLEMS = {
-    exchange_code: 'Meta did not confirm your sign-up in time.',
-    confirm_ids: 'Meta did not share your WhatsApp Business account with us.',
-    read_waba: 'We could not read your WhatsApp Business account from Meta.',
-    subscribe_webhooks: 'We could not connect your account so that messages reach us.',
-    assign_system_user: 'We could not set up billing for your account.',
-    share_credit_line: 'We could not set up billing for your account.',
-    read_phone_number: 'We could not read your phone number from Meta.',
-    register_phone: 'We could not switch on WhatsApp for your phone number.',
-    sync_business_app: 'We could not start copying your WhatsApp Business app chats.',
-    fetch_templates: 'We could not load your message templates.',
-    request_code: 'We could not send the verification code.',
-    verify_code: 'The verification code was not accepted.',
-  };
-  const STATES = { pending: 'Waiting', running: 'In progress', ok: 'Done', failed: 'Failed', waiting: 'Needs your code' };
+  // The words come from the page, in its language (esu/widget_text.py): ``%(name)s`` is filled in here.
+  const T = settings.text;
+  const t = (text, values) => text.replace(/%\((\w+)\)s/g, (whole, name) => (values && name in values ? values[name] : whole));
 
   let attempt = null; // one launch of the dialog and everything after it
   let countdownTimer = 0;
@@ -74,7 +53,8 @@
   }
 
   async function send(method, url, body) {
-    const options = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    // The page's language, so that the answers' words match the page's.
+    const options = { method, credentials: 'same-origin', headers: { Accept: 'application/json', 'Accept-Language': settings.language } };
     if (method !== 'GET') {
       const token = await sessionToken();
       if (!token) return { ok: false, status: 0, data: null };
@@ -153,15 +133,15 @@
       const errorCode = matching(data.error_code || data.error_id, /^[A-Za-z0-9_.-]{1,32}$/);
       let errorMessage = typeof data.error_message === 'string' ? data.error_message.trim().slice(0, 1000) : '';
       if (errorMessage || errorCode || message.event === 'ERROR') {
-        errorMessage = errorMessage || 'An error occurred in the signup window.';
+        errorMessage = errorMessage || T.dialog_error;
         const sessionId = matching(data.session_id, /^[A-Za-z0-9_.:-]{1,64}$/);
         report('error', { error_message: errorMessage, error_code: errorCode, session_id: sessionId });
-        idle(`Meta reported a problem: ${errorMessage}` +
-          (sessionId ? ` If you contact us, mention the reference ${sessionId}.` : ''));
+        idle(t(T.meta_problem, { message: errorMessage }) +
+          (sessionId ? ` ${t(T.meta_reference, { reference: sessionId })}` : ''));
       } else {
         const step = matching(data.current_step, /^[A-Z][A-Z0-9_]{0,63}$/);
         report('cancel', { current_step: step });
-        idle(`You stopped while ${SCREENS[step] || 'signing up'}. Nothing was set up; start again whenever you are ready.`);
+        idle(t(T.stopped, { screen: T.screens[step] || T.signing_up }));
       }
     }
   }
@@ -171,7 +151,7 @@
     attempt = current;
     [ui.result, ui.verify, ui.steps].forEach((element) => show(element, false));
     ui.launch.disabled = true;
-    say('Finish the steps in the Facebook window; this page follows along.');
+    say(T.launched);
     report('launch');
     // The popup opens now, in the click's own call stack (popup blockers allow nothing later); the
     // token is fetched beside it, and the callback waits for it.
@@ -183,14 +163,14 @@
     if (current !== attempt) return;
     const code = response && response.authResponse ? response.authResponse.code : null;
     if (!code) {
-      if (!current.left) idle('The Facebook window closed before you finished. Start again whenever you are ready.');
+      if (!current.left) idle(T.closed);
       return;
     }
     current.code = code;
     if (current.session) {
       submit(current);
     } else {
-      say('Meta signed you up. Finishing…');
+      say(T.signed_up);
       current.grace = setTimeout(() => submit(current), GRACE_MS);
     }
   }
@@ -209,7 +189,7 @@
     clearTimeout(current.grace);
     const session = current.session || { event: 'FINISH' };
     show(ui.start, false);
-    say('Setting up your WhatsApp Business account…');
+    say(T.setting_up);
     const request = send('POST', settings.urls.callback, {
       code: current.code, event: session.event, waba_id: session.waba_id || null,
       phone_number_id: session.phone_number_id || null, business_id: session.business_id || null,
@@ -240,18 +220,18 @@
     if (result.ok && result.data && Array.isArray(result.data.steps)) {
       renderOnboarding(current, result.data);
     } else if (result.status === 0) {
-      finish('We could not reach our server', 'Check your internet connection, then start again.', null, false);
+      finish(T.unreachable_title, T.unreachable_text, null, false);
     } else if (result.status === 409) {
-      finish('This sign-up was already received', 'We are already setting it up. If you hear nothing from us, start again.', null, false);
+      finish(T.duplicate_title, T.duplicate_text, null, false);
     } else {
-      finish('Something went wrong on our side', 'Please start again in a moment.', null, false);
+      finish(T.error_title, T.error_text, null, false);
     }
   }
 
   function renderSteps(summary) {
     const visible = summary.steps.filter((step) => step.status !== 'skipped');
     const done = visible.filter((step) => step.status === 'ok').length;
-    say(`Setting up your WhatsApp Business account: ${done} of ${visible.length} steps done.`);
+    say(t(T.progress, { done, total: visible.length }));
     if (!settings.show_steps) return;
     ui.steps.replaceChildren(...visible.map((step) => {
       const item = document.createElement('li');
@@ -261,7 +241,7 @@
       item.dataset.step = step.name;
       label.textContent = step.label;
       state.className = 'esu-state';
-      state.textContent = STATES[step.status] || step.status;
+      state.textContent = T.states[step.status] || step.status;
       item.append(label, ' ', state);
       return item;
     }));
@@ -272,25 +252,22 @@
     renderSteps(summary);
     show(ui.verify, false);
     if (summary.status === 'completed') {
-      const business = summary.business_name || 'Your business';
+      const business = summary.business_name || T.your_business;
       const text = summary.display_phone_number
-        ? `${business} can now send and receive WhatsApp messages on ${summary.display_phone_number}.`
-        : `The WhatsApp Business account of ${business} is ready. You can add a phone number later.`;
-      say('All done.');
-      finish('You are connected', text, null, null);
+        ? t(T.connected_number, { business, number: summary.display_phone_number })
+        : t(T.connected_waba, { business });
+      say(T.done);
+      finish(T.connected_title, text, null, null);
     } else if (summary.status === 'awaiting_verification') {
       askForCode(current, summary);
     } else {
       const failed = summary.steps.find((step) => step.status === 'failed') || {};
-      const problem = PROBLEMS[failed.name] || 'One of the setup steps did not work.';
-      const advice = summary.retryable
-        ? ' This is usually temporary: try again in a moment.'
-        : ' You will need to go through the sign-up again.';
+      const problem = T.problems[failed.name] || T.problem;
+      const advice = ` ${summary.retryable ? T.advice_retry : T.advice_restart}`;
       // Plain words: Meta's own for the person (error_user_msg) when it sent them, else esu's for the code.
       const fromMeta = failed.error && failed.error.plain ? `${failed.error.plain} ` : '';
-      say('The setup stopped.');
-      finish('We could not finish setting up your account', problem + advice,
-        `${fromMeta}Reference: onboarding ${summary.id}.`, summary.retryable);
+      say(T.stopped_setup);
+      finish(T.failed_title, problem + advice, fromMeta + t(T.reference, { id: summary.id }), summary.retryable);
     }
   }
 
@@ -312,7 +289,7 @@
   function retry() {
     const current = attempt;
     show(ui.result, false);
-    say('Trying again…');
+    say(T.trying_again);
     track(current, send('POST', onboardingUrl(current, 'retry')), 300).then((result) => conclude(current, result));
   }
 
@@ -327,14 +304,14 @@
   // -- an unverified number ----------------------------------------------------------------------
 
   function askForCode(current, summary) {
-    const number = summary.display_phone_number || 'your number';
+    const number = summary.display_phone_number || T.your_number;
     current.number = number;
     clearInterval(countdownTimer);
-    ui.sendCode.textContent = 'Send the code';
+    ui.sendCode.textContent = T.send_code;
     ui.sendCode.disabled = false;
     [ui.countdown, ui.codeEntry].forEach((element) => show(element, false));
-    ui.verifyIntro.textContent = `Meta needs to check that ${number} is yours. We will ask Meta to send it a 6-digit code.`;
-    say('One more thing: confirm your phone number.');
+    ui.verifyIntro.textContent = t(T.verify_intro, { number });
+    say(T.confirm_number);
     show(ui.verifyError, false);
     show(ui.verify, true);
     ui.verify.querySelector('h2').focus();
@@ -354,28 +331,28 @@
     if (current !== attempt) return;
     if (!result.ok) {
       ui.sendCode.disabled = false;
-      verifyError((result.data && result.data.error) || 'We could not ask Meta for a code. Try again in a moment.');
+      verifyError((result.data && result.data.error) || T.request_failed);
       return;
     }
     show(ui.codeEntry, true);
     ui.verify.elements.code.focus();
-    startCountdown(result.data.resend_after_seconds || 60, method === 'VOICE' ? 'Meta is calling' : 'Meta sent a text message to');
+    startCountdown(result.data.resend_after_seconds || 60, method === 'VOICE' ? T.sent_voice : T.sent_sms);
   }
 
   function startCountdown(seconds, how) {
-    const number = attempt.number || 'your number';
+    const number = attempt.number || T.your_number;
     const until = Date.now() + seconds * 1000;
-    ui.sendCode.textContent = 'Send a new code';
+    ui.sendCode.textContent = T.send_new_code;
     clearInterval(countdownTimer);
     const tick = () => {
       const left = Math.ceil((until - Date.now()) / 1000);
       if (left > 0) {
-        ui.countdown.textContent = `${how} ${number}. You can ask for a new code in ${left} s.`;
+        ui.countdown.textContent = `${t(how, { number })} ${t(T.resend_in, { seconds: left })}`;
         return;
       }
       clearInterval(countdownTimer);
       ui.sendCode.disabled = false;
-      ui.countdown.textContent = 'No code yet? You can ask for a new one now.';
+      ui.countdown.textContent = T.resend_now;
     };
     tick();
     show(ui.countdown, true);
@@ -388,18 +365,18 @@
     const current = attempt;
     const code = ui.verify.elements.code.value.trim();
     if (!/^\d{6}$/.test(code)) {
-      verifyError('Enter the 6 digits of the code Meta sent.');
+      verifyError(T.enter_digits);
       return;
     }
     verifyError('');
     submitButton.disabled = true;
-    say('Checking the code…');
+    say(T.checking);
     const result = await track(current, send('POST', onboardingUrl(current, 'verify-code'), { code }), 300);
     submitButton.disabled = false;
     if (current !== attempt) return;
     if (result.status === 400 || result.status === 429) {
-      say('One more thing: confirm your phone number.');
-      verifyError(`That code did not work: ${(result.data && result.data.error) || 'check it and try again.'}`);
+      say(T.confirm_number);
+      verifyError(t(T.code_failed, { reason: (result.data && result.data.error) || T.check_and_retry }));
       return;
     }
     clearInterval(countdownTimer);
@@ -427,7 +404,7 @@
   sdk.src = settings.sdk_url;
   sdk.async = true;
   sdk.crossOrigin = 'anonymous';
-  sdk.addEventListener('error', () => say('The Facebook sign-up window could not load. Check your connection or ad blocker, then reload the page.'));
+  sdk.addEventListener('error', () => say(T.sdk_failed));
   document.head.appendChild(sdk);
   report('view');
 })();

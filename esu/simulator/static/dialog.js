@@ -49,7 +49,7 @@
     const code = digits(field('phone_code').value, 4);
     const number = digits(field('phone_number').value, 15);
     const options = {
-      business_name: field('business_name').value.trim() || 'Simulated Business',
+      business_name: field('business_name').value.trim() || field('business_name').placeholder,
       phone_verified: !field('unverified').checked,
       phone: !field('no_phone').checked,
       coexistence: field('coexistence').checked,
@@ -66,7 +66,7 @@
       done = false;
       button('finish').disabled = false;
       const failure = button('failure');
-      failure.textContent = `The simulator could not finish the signup: ${error.message}`;
+      failure.textContent = root.dataset.failureText.replace('%(reason)s', error.message);
       failure.hidden = false;
       return;
     }

@@ -5,7 +5,10 @@
 (() => {
   'use strict';
   const script = document.currentScript;
-  const dialogUrl = new URL('dialog/oauth', script.src);
+  // Meta serves one SDK per locale (…/id_ID/sdk.js) and its dialogs speak it; so does this one.
+  const localeInPath = new URL(script.src).pathname.match(/\/([a-z]{2}_[A-Z]{2})\/sdk\.js$/);
+  const locale = localeInPath ? localeInPath[1] : 'en_US';
+  const dialogUrl = new URL(localeInPath ? '../dialog/oauth' : 'dialog/oauth', script.src);
   const dialogOrigin = dialogUrl.origin;
   const LOGIN_RESULT = 'ESU_SIMULATOR_LOGIN_RESULT';
   let settings = null;
@@ -37,6 +40,7 @@
       url.searchParams.set('client_id', settings.appId);
       url.searchParams.set('version', settings.version);
       url.searchParams.set('origin', window.location.origin);
+      url.searchParams.set('locale', locale);
       ['config_id', 'response_type', 'override_default_response_type'].forEach((name) => {
         if (name in login) url.searchParams.set(name, String(login[name]));
       });
