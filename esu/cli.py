@@ -21,6 +21,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
+from .i18n import LANGUAGES
 from .models import FormerSlug, SignupPage
 from .models.admin import set_admin_password
 
@@ -28,6 +29,8 @@ pages = AppGroup("pages", help="Manage signup pages.")
 keys = AppGroup("keys", help="Encryption keys for tokens and PINs.")
 webhooks = AppGroup("webhooks", help="Meta's webhook events.")
 
+#: ``pages create --language``: the visitor's browser's language (the page's stays NULL).
+BROWSER = "browser"
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 logger = logging.getLogger(__name__)
 
@@ -79,10 +82,12 @@ def page_of_former_slug(slug: str) -> SignupPage | None:
 @click.argument("slug")
 @click.option("--title", required=True, help="The page's heading.")
 @click.option("--client-name", help="The client this page is for.")
-def pages_create(slug: str, title: str, client_name: str | None) -> None:
+@click.option("--language", type=click.Choice([BROWSER, *LANGUAGES]), default=BROWSER, show_default=True,
+              help="What the page and Meta's dialog speak; 'browser': each visitor's browser's language.")
+def pages_create(slug: str, title: str, client_name: str | None, language: str) -> None:
     """Create the signup page SLUG, served at /signup/SLUG."""
     try:
-        create_page(slug, title, client_name=client_name)
+        create_page(slug, title, client_name=client_name, language=None if language == BROWSER else language)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created /signup/{slug}")

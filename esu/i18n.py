@@ -98,6 +98,14 @@ def localized_sdk_url(url: str, locale: str) -> str:
     return SDK_LOCALE.sub(f"/{locale}/", url, count=1)
 
 
+def forget_choice(_error: BaseException | None = None) -> None:
+    """End of a request: its choice goes with it. Flask-Babel keeps it on ``g``, which a request shares with
+    an app context pushed around it (a test's, a command's)."""
+    g.pop("esu_language", None)
+    g.pop("_flask_babel", None)
+
+
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
     app.add_template_global(html_lang)
+    app.teardown_request(forget_choice)

@@ -166,8 +166,11 @@ def test_unknown_and_disabled_pages_answer_404(client, page):
     assert client.get("/signup/demo").status_code == 404
 
 
-def test_page_weighs_under_15_kb_gzipped(client, page):
-    """Our own HTML, scripts and styles as the browser fetches them, each gzipped (the SDK aside)."""
+@pytest.mark.parametrize("language", [None, "id", "pt_BR", "es"])
+def test_page_weighs_under_15_kb_gzipped(client, page, language):
+    """Our own HTML, scripts and styles as the browser fetches them, each gzipped (the SDK aside), with the
+    widget's words in each language."""
+    page.language = language
     page.prefill = PREFILL
     page.intro = "Connect your WhatsApp Business number in a few clicks."
     db.session.commit()

@@ -99,7 +99,7 @@ def _claim_code_request(record: OnboardingStep) -> None:
     db.session.commit()  # also expires ``record``: read again as the winner left it
     if not claimed:
         seconds = max(1, math.ceil((record.started_at + CODE_RESEND_COOLDOWN - now_utc()).total_seconds()))
-        raise OnboardingError(gettext("A code was just sent. You can ask for a new one in %(seconds)s s.",
+        raise OnboardingError(gettext("A code was just sent; ask again in %(seconds)s s.",
                                       seconds=format_number(seconds)), status=429, retry_after=seconds)
 
 

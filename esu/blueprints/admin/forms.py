@@ -25,6 +25,7 @@ from ... import prefill as prefill_setup
 from ...cli import SLUG
 from ...extensions import db
 from ...forwarding import KNOWN_FIELDS
+from ...i18n import LANGUAGES
 from ...models import OnboardingStatus, SignupPage
 from ...models.admin import MAX_PASSWORD_LENGTH
 from ...models.forwarding import DeliveryStatus
@@ -48,6 +49,9 @@ FEATURE_TYPES = [
     SelectChoice("whatsapp_business_app_onboarding", "WhatsApp Business app number (coexistence)"),
 ]
 WEBSITE_MESSAGE = "Enter a full address starting with https:// or http://."
+#: What a signup page speaks; "" (stored as NULL) is each visitor's browser's language.
+LANGUAGE_CHOICES = [SelectChoice("", "The visitor's browser (English when it asks for none of these)")] + [
+    SelectChoice(code, name) for code, name in LANGUAGES.items()]
 STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, status.value.replace("_", " "))
                                                     for status in OnboardingStatus]
 WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
@@ -151,6 +155,8 @@ class SignupPageForm(FlaskForm):
     title = StringField("Title", filters=[_strip], validators=[DataRequired(), Length(max=200)])
     client_name = StringField("Client", filters=[_strip], validators=[Optional(), Length(max=200)])
     intro = TextAreaField("Introduction", filters=[_strip], validators=[Optional(), Length(max=2000)])
+    language = SelectField("Language", choices=LANGUAGE_CHOICES, default="",
+                           description="What the page, the widget and Meta's dialog speak to the customer.")
     config_id = StringField("Configuration id", filters=[_strip], validators=[Optional(), Regexp(
         META_ID, message="A Facebook Login for Business configuration id is digits only.")],
         description="Leave empty to use META_CONFIG_ID.")
@@ -203,6 +209,7 @@ class SignupPageForm(FlaskForm):
             "intro": self.intro.data or None,
             "config_id": self.config_id.data or None,
             "feature_type": self.feature_type.data,
+            "language": self.language.data or None,
             "prefill": self.prefill(),
         }
 
@@ -219,6 +226,7 @@ class SignupPageForm(FlaskForm):
         """Show an existing page's values (on GET)."""
         self.slug.data, self.title.data, self.client_name.data = page.slug, page.title, page.client_name
         self.intro.data, self.config_id.data, self.feature_type.data = page.intro, page.config_id, page.feature_type
+        self.language.data = page.language or ""
         business = prefill_setup.business_of(page.prefill)
         phone = business.get("phone") or {}
         self.business_name.data = business.get("name")
