@@ -22,6 +22,7 @@ from esu.i18n import LANGUAGES, TRANSLATIONS
 from esu.models import SignupPage
 
 from .helpers import new_ref
+from .test_admin_pages import VALID
 from .test_signup_page import widget_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,6 +208,30 @@ def test_a_browser_language_page_asks_for_the_code_in_the_widgets_language(simul
 
 
 # -- the admin and the command line ---------------------------------------------------------------------
+
+pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
+
+
+def test_the_admin_chooses_a_pages_language_and_the_customer_reads_it(admin, client):
+    created = admin.post("/admin/pages/new", data={**VALID, "language": "es"})
+    assert created.status_code == 302
+    edit = admin.get(created.headers["Location"]).get_data(as_text=True)
+    assert '<option selected value="es">Español</option>' in edit
+    assert "Conectar WhatsApp" in client.get("/signup/spring-sale", headers={"Accept-Language": "id"}).get_data(
+        as_text=True)
+
+    assert admin.post(created.headers["Location"], data={**VALID, "language": ""}).status_code == 302
+    assert db.session.scalar(sa.select(SignupPage.language)) is None
+    assert "Hubungkan WhatsApp" in client.get("/signup/spring-sale", headers={"Accept-Language": "id"}).get_data(
+        as_text=True)
+
+
+def test_a_language_esu_does_not_ship_is_refused(admin):
+    response = admin.post("/admin/pages/new", data={**VALID, "language": "fr"})
+    assert response.status_code == 200
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(SignupPage.id)) is None
+
 
 
 def test_pages_create_takes_a_language_and_defaults_to_the_browsers(runner):
