@@ -52,8 +52,8 @@ test-all:
 
 ## translations: extract every marked string into messages.pot and update each language's .po with it
 translations: $(VENV)/.runtime
-	$(PYBABEL) extract -F babel.cfg -k N_ --no-location --sort-output --no-wrap --project esu -o $(TRANSLATIONS)/messages.pot .
-	$(PYBABEL) update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --ignore-obsolete
+	$(PYBABEL) extract -F babel.cfg -k N_ -k _l --no-location --sort-output --no-wrap --project esu -o $(TRANSLATIONS)/messages.pot .
+	$(PYBABEL) update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --ignore-obsolete --no-fuzzy-matching
 
 ## language: start the catalog of a new language: make language LOCALE=fr (then translate it and compile)
 language: $(VENV)/.runtime

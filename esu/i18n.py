@@ -17,7 +17,9 @@ import re
 from pathlib import Path
 
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, get_locale, refresh
+from flask_babel import Babel, get_locale, gettext, refresh
+from flask_babel.speaklater import LazyString
+from markupsafe import escape
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
@@ -38,6 +40,19 @@ def N_(text: str) -> str:
     """Mark ``text`` for the catalogs (gettext's name for it); it is translated where it is shown
     (``gettext(text)``)."""
     return text
+
+
+class LazyText(LazyString):
+    """Text translated when it is used (a form's label, built before any request). Flask-Babel's own lazy
+    string calls itself safe HTML; this one is escaped like any other text."""
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+def lazy_gettext(text: str, **variables) -> LazyText:
+    """``gettext`` when the text is used; ``make translations`` extracts it as ``_l("…")``."""
+    return LazyText(gettext, text, **variables)
 
 
 def browser_language(header: str | None) -> str:

@@ -26,6 +26,7 @@
   // The words come from the page, in its language (esu/widget_text.py): ``%(name)s`` is filled in here.
   const T = settings.text;
   const t = (text, values) => text.replace(/%\((\w+)\)s/g, (whole, name) => (values && name in values ? values[name] : whole));
+  const localNumber = (value) => value.toLocaleString(settings.language);
 
   let attempt = null; // one launch of the dialog and everything after it
   let countdownTimer = 0;
@@ -231,7 +232,7 @@
   function renderSteps(summary) {
     const visible = summary.steps.filter((step) => step.status !== 'skipped');
     const done = visible.filter((step) => step.status === 'ok').length;
-    say(t(T.progress, { done, total: visible.length }));
+    say(t(T.progress, { done: localNumber(done), total: localNumber(visible.length) }));
     if (!settings.show_steps) return;
     ui.steps.replaceChildren(...visible.map((step) => {
       const item = document.createElement('li');
@@ -347,7 +348,7 @@
     const tick = () => {
       const left = Math.ceil((until - Date.now()) / 1000);
       if (left > 0) {
-        ui.countdown.textContent = `${t(how, { number })} ${t(T.resend_in, { seconds: left })}`;
+        ui.countdown.textContent = `${t(how, { number })} ${t(T.resend_in, { seconds: localNumber(left) })}`;
         return;
       }
       clearInterval(countdownTimer);

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
 from ...extensions import db, limiter
 from ...models import now_utc
@@ -115,7 +116,7 @@ def logout():
     record("logged_out")
     db.session.commit()
     empty_session()
-    flash("You are logged out.")
+    flash(gettext("You are logged out."))
     return redirect(url_for("admin.login"))
 
 

@@ -7,6 +7,7 @@ import secrets
 
 import sqlalchemy as sa
 from flask import session
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
@@ -26,6 +27,7 @@ from ...cli import SLUG
 from ...extensions import db
 from ...forwarding import KNOWN_FIELDS
 from ...i18n import LANGUAGES
+from ...i18n import lazy_gettext as _l
 from ...models import OnboardingStatus, SignupPage
 from ...models.admin import MAX_PASSWORD_LENGTH
 from ...models.forwarding import DeliveryStatus
@@ -45,19 +47,19 @@ TIMEZONE = re.compile(r"^UTC[+-](0[0-9]|1[0-4]):(00|15|30|45)\Z")
 #: Meta's ids: ASCII digits ([0-9]; Python's \d also takes other scripts' digits).
 META_ID = r"^[0-9]{1,32}\Z"
 FEATURE_TYPES = [
-    SelectChoice("", "Cloud API (new or existing number)"),
-    SelectChoice("whatsapp_business_app_onboarding", "WhatsApp Business app number (coexistence)"),
+    SelectChoice("", _l("Cloud API (new or existing number)")),
+    SelectChoice("whatsapp_business_app_onboarding", _l("WhatsApp Business app number (coexistence)")),
 ]
-WEBSITE_MESSAGE = "Enter a full address starting with https:// or http://."
+WEBSITE_MESSAGE = _l("Enter a full address starting with https:// or http://.")
 #: What a signup page speaks; "" (stored as NULL) is each visitor's browser's language.
-LANGUAGE_CHOICES = [SelectChoice("", "The visitor's browser (English when it asks for none of these)")] + [
+LANGUAGE_CHOICES = [SelectChoice("", _l("The visitor's browser (English when it asks for none of these)"))] + [
     SelectChoice(code, name) for code, name in LANGUAGES.items()]
-STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, status.value.replace("_", " "))
+STATUS_CHOICES = [SelectChoice("", _l("Any status"))] + [SelectChoice(status.value, status.value.replace("_", " "))
                                                     for status in OnboardingStatus]
-WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
+WEBHOOK_STATUS_CHOICES = [SelectChoice("", _l("Any")), SelectChoice("applied"), SelectChoice("stored", _l("stored (not applied yet)")),
                           SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
 #: "undelivered" is failed or dead: what replay sends again.
-DELIVERY_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("undelivered", "failed or dead (replayable)")] + [
+DELIVERY_STATUS_CHOICES = [SelectChoice("", _l("Any")), SelectChoice("undelivered", _l("failed or dead (replayable)"))] + [
     SelectChoice(status.value) for status in DeliveryStatus]
 
 
@@ -70,7 +72,7 @@ class EmptyForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
     next = HiddenField()
 
 
@@ -82,22 +84,22 @@ class FilterForm(FlaskForm):
 
 
 class OnboardingFilterForm(FilterForm):
-    q = StringField("Search", filters=[_strip], validators=[Optional(), Length(max=100)],
-                    description="Business name (start of it), WABA id, phone number id or the number as shown")
-    status = SelectField("Status", choices=STATUS_CHOICES, default="")
-    page = SelectField("Page", choices=[SelectChoice("", "Any page")], default="")
+    q = StringField(_l("Search"), filters=[_strip], validators=[Optional(), Length(max=100)],
+                    description=_l("Business name (start of it), WABA id, phone number id or the number as shown"))
+    status = SelectField(_l("Status"), choices=STATUS_CHOICES, default="")
+    page = SelectField(_l("Page"), choices=[SelectChoice("", _l("Any page"))], default="")
 
 
 class WebhookFilterForm(FilterForm):
-    field = StringField("Field", filters=[_strip], validators=[Optional(), Length(max=64)],
-                        description="e.g. account_update, messages")
-    waba = StringField("WABA id", filters=[_strip], validators=[Optional(), Regexp(META_ID,
-                       message="A WABA id is digits only.")])
-    status = SelectField("Status", choices=WEBHOOK_STATUS_CHOICES, default="")
+    field = StringField(_l("Field"), filters=[_strip], validators=[Optional(), Length(max=64)],
+                        description=_l("e.g. account_update, messages"))
+    waba = StringField(_l("WABA id"), filters=[_strip], validators=[Optional(), Regexp(META_ID,
+                       message=_l("A WABA id is digits only."))])
+    status = SelectField(_l("Status"), choices=WEBHOOK_STATUS_CHOICES, default="")
 
 
 class DeliveryFilterForm(FilterForm):
-    status = SelectField("Status", choices=DELIVERY_STATUS_CHOICES, default="")
+    status = SelectField(_l("Status"), choices=DELIVERY_STATUS_CHOICES, default="")
 
 
 class CheckboxesField(SelectMultipleField):
@@ -115,9 +117,9 @@ class ForwardingTargetForm(FlaskForm):
     #: sends the form again, which must not add the target twice.
     once = HiddenField()
 
-    url = StringField("URL", filters=[_strip], validators=[DataRequired(), Length(max=2048)],
-                      description="The client's endpoint; https:// except in development.")
-    fields = CheckboxesField("Fields", description="None checked: every field, also ones Meta adds later.")
+    url = StringField(_l("URL"), filters=[_strip], validators=[DataRequired(), Length(max=2048)],
+                      description=_l("The client's endpoint; https:// except in development."))
+    fields = CheckboxesField(_l("Fields"), description=_l("None checked: every field, also ones Meta adds later."))
 
     def __init__(self, *args, current_fields: list[str] | tuple[str, ...] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -149,32 +151,32 @@ def use_once(token: str | None) -> None:
 class SignupPageForm(FlaskForm):
     """A signup page and the pre-fill Meta's dialog opens with (``extras.setup.business``)."""
 
-    slug = StringField("Slug", filters=[_strip], validators=[DataRequired(), Regexp(
-        SLUG, message="Use lowercase letters, digits and '-' (not first or last), at most 64 characters.")],
+    slug = StringField(_l("Slug"), filters=[_strip], validators=[DataRequired(), Regexp(
+        SLUG, message=_l("Use lowercase letters, digits and '-' (not first or last), at most 64 characters."))],
         description="The page's address: /signup/<slug>.")
-    title = StringField("Title", filters=[_strip], validators=[DataRequired(), Length(max=200)])
-    client_name = StringField("Client", filters=[_strip], validators=[Optional(), Length(max=200)])
-    intro = TextAreaField("Introduction", filters=[_strip], validators=[Optional(), Length(max=2000)])
-    language = SelectField("Language", choices=LANGUAGE_CHOICES, default="",
-                           description="What the page, the widget and Meta's dialog speak to the customer.")
-    config_id = StringField("Configuration id", filters=[_strip], validators=[Optional(), Regexp(
-        META_ID, message="A Facebook Login for Business configuration id is digits only.")],
-        description="Leave empty to use META_CONFIG_ID.")
-    feature_type = SelectField("Signup flow", choices=FEATURE_TYPES, default="")
-    business_name = StringField("Business name", filters=[_strip], validators=[Optional(), Length(max=100)])
-    email = StringField("Email", filters=[_strip], validators=[Optional(), Length(max=254), Regexp(
-        r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address.")])
-    website = StringField("Website", filters=[_strip], validators=[
+    title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    client_name = StringField(_l("Client"), filters=[_strip], validators=[Optional(), Length(max=200)])
+    intro = TextAreaField(_l("Introduction"), filters=[_strip], validators=[Optional(), Length(max=2000)])
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="",
+                           description=_l("What the page, the widget and Meta's dialog speak to the customer."))
+    config_id = StringField(_l("Configuration id"), filters=[_strip], validators=[Optional(), Regexp(
+        META_ID, message=_l("A Facebook Login for Business configuration id is digits only."))],
+        description=_l("Leave empty to use META_CONFIG_ID."))
+    feature_type = SelectField(_l("Signup flow"), choices=FEATURE_TYPES, default="")
+    business_name = StringField(_l("Business name"), filters=[_strip], validators=[Optional(), Length(max=100)])
+    email = StringField(_l("Email"), filters=[_strip], validators=[Optional(), Length(max=254), Regexp(
+        r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter an email address."))])
+    website = StringField(_l("Website"), filters=[_strip], validators=[
         Optional(), Length(max=500), Regexp(r"^https?://", re.IGNORECASE, message=WEBSITE_MESSAGE),
         URL(message=WEBSITE_MESSAGE)])
-    phone_code = IntegerField("Country calling code", validators=[Optional(), NumberRange(
-        min=1, max=999, message="A calling code is 1 to 3 digits, e.g. 1 or 44.")])
-    phone_number = StringField("Phone number", filters=[_strip], validators=[Optional(), Regexp(
-        r"^[0-9]{4,15}\Z", message="Digits only, without the country code.")])
-    country = StringField("Country", filters=[_strip, lambda value: value.upper() if isinstance(value, str) else value],
-                          validators=[Optional()], description="ISO 3166 two-letter code, e.g. US.")
-    timezone = StringField("Time zone", filters=[_strip], validators=[Optional(), Regexp(
-        TIMEZONE, message="Write it as Meta does: UTC-07:00, UTC+05:30.")])
+    phone_code = IntegerField(_l("Country calling code"), validators=[Optional(), NumberRange(
+        min=1, max=999, message=_l("A calling code is 1 to 3 digits, e.g. 1 or 44."))])
+    phone_number = StringField(_l("Phone number"), filters=[_strip], validators=[Optional(), Regexp(
+        r"^[0-9]{4,15}\Z", message=_l("Digits only, without the country code."))])
+    country = StringField(_l("Country"), filters=[_strip, lambda value: value.upper() if isinstance(value, str) else value],
+                          validators=[Optional()], description=_l("ISO 3166 two-letter code, e.g. US."))
+    timezone = StringField(_l("Time zone"), filters=[_strip], validators=[Optional(), Regexp(
+        TIMEZONE, message=_l("Write it as Meta does: UTC-07:00, UTC+05:30."))])
 
     def __init__(self, *args, page: SignupPage | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -185,18 +187,18 @@ class SignupPageForm(FlaskForm):
         if self.page is not None:
             taken = taken.where(SignupPage.id != self.page.id)
         if db.session.scalar(taken) is not None:
-            raise ValidationError(f"A signup page '{field.data}' already exists.")
+            raise ValidationError(gettext("A signup page '%(slug)s' already exists.", slug=field.data))
 
     def validate_country(self, field) -> None:
         if field.data and field.data not in COUNTRY_CODES:
-            raise ValidationError("Not an ISO 3166 two-letter country code.")
+            raise ValidationError(gettext("Not an ISO 3166 two-letter country code."))
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         # Checked here: Optional() ends a field's own validators when it is empty.
         if bool(self.phone_number.data) != (self.phone_code.data is not None):
             self.phone_number.errors = [*self.phone_number.errors,
-                                        "Give both the calling code and the number, or neither."]
+                                        gettext("Give both the calling code and the number, or neither.")]
             valid = False
         return valid
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
 
 from ... import forwarding as forwarding_service
 from ...extensions import db
@@ -50,7 +51,7 @@ def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = 
     """The target's page; ``revealed_secret`` only in the one view the POST that made it granted."""
     filters_form = DeliveryFilterForm(formdata=request.args)
     if not filters_form.validate():
-        abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(errors)}"
+        abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(map(str, errors))}"
                                          for name, errors in filters_form.errors.items()))
     after = request.args.get("after", "")
     if after and not (after.isascii() and after.isdigit() and int(after) <= MAX_ID):
@@ -81,8 +82,8 @@ def new_target(page_id: int):
     form = ForwardingTargetForm()
     if form.validate_on_submit():
         if once_is_used(form.once.data):
-            flash("This form was sent already: the target was added then, and its secret shown once. If the "
-                  "secret was not kept, give the target a new one.", "error")
+            flash(gettext("This form was sent already: the target was added then, and its secret shown once. If "
+                          "the secret was not kept, give the target a new one."), "error")
             return redirect(url_for("admin.page", page_id=page_id) + "#forwarding")
         try:
             target, secret = forwarding_service.create_target(signup_page, form.url.data, form.fields.data)
@@ -108,8 +109,8 @@ def target(target_id: int):
         if view is not None:
             return render_target(forwarding_target, revealed_secret=forwarding_target.secret,
                                  created=view.get("created", False))
-        flash("The signing secret was shown once and is not shown again on reload. If it was not kept, give "
-              "the target a new one.", "error")
+        flash(gettext("The signing secret was shown once and is not shown again on reload. If it was not kept, "
+                      "give the target a new one."), "error")
     if request.method == "POST":
         form = ForwardingTargetForm(current_fields=forwarding_target.fields)
         if form.validate_on_submit():
@@ -121,7 +122,7 @@ def target(target_id: int):
             else:
                 record("updated_forwarding_target", detail=describe(forwarding_target), page=forwarding_target.page)
                 db.session.commit()
-                flash("Saved the forwarding target.", "ok")
+                flash(gettext("Saved the forwarding target."), "ok")
                 return redirect(url_for("admin.target", target_id=target_id))
     return render_target(forwarding_target, form)
 
@@ -135,7 +136,8 @@ def disable_target(target_id: int):
     record("disabled_forwarding_target", detail=f"{describe(forwarding_target)}, {stopped} pending stopped",
            page=forwarding_target.page)
     db.session.commit()
-    flash(f"Disabled the target. {stopped} pending deliveries were stopped; replay them after enabling it.", "ok")
+    flash(gettext("Disabled the target. %(stopped)s pending deliveries were stopped; replay them after enabling it.",
+                  stopped=stopped), "ok")
     return redirect(url_for("admin.target", target_id=target_id))
 
 
@@ -146,7 +148,7 @@ def enable_target(target_id: int):
     forwarding_service.enable_target(forwarding_target)
     record("enabled_forwarding_target", detail=describe(forwarding_target), page=forwarding_target.page)
     db.session.commit()
-    flash("Enabled the target: new events are forwarded to it again.", "ok")
+    flash(gettext("Enabled the target: new events are forwarded to it again."), "ok")
     return redirect(url_for("admin.target", target_id=target_id))
 
 
@@ -175,11 +177,11 @@ def delete_target(target_id: int):
         forwarding_service.delete_target(forwarding_target)
     except ForwardingError as error:
         db.session.rollback()
-        flash(f"Not deleted: {error}.", "error")
+        flash(gettext("Not deleted: %(error)s.", error=error), "error")
         return redirect(url_for("admin.target", target_id=target_id))
     record("deleted_forwarding_target", detail=detail, page=signup_page)
     db.session.commit()
-    flash(f"Deleted the forwarding {detail}.", "ok")
+    flash(gettext("Deleted the forwarding %(target)s.", target=detail), "ok")
     return redirect(url_for("admin.page", page_id=signup_page.id) + "#forwarding")
 
 
@@ -190,13 +192,13 @@ def send_test_event(target_id: int):
     try:
         delivery = forwarding_service.send_test_event(forwarding_target)
     except ForwardingError as error:
-        flash(f"No test event sent: {error}.", "error")
+        flash(gettext("No test event sent: %(error)s.", error=error), "error")
         return redirect(url_for("admin.target", target_id=target_id))
     delivered = delivery.status == DeliveryStatus.DELIVERED
     outcome = f"delivered (HTTP {delivery.last_status_code})" if delivered else f"failed: {delivery.last_error}"
     record("sent_forwarding_test", detail=f"{describe(forwarding_target)}, {outcome}", page=forwarding_target.page)
     db.session.commit()
-    flash(f"Test event {outcome}.", "ok" if delivered else "error")
+    flash(gettext("Test event %(outcome)s.", outcome=outcome), "ok" if delivered else "error")
     return redirect(url_for("admin.target", target_id=target_id))
 
 
@@ -214,13 +216,14 @@ def replay_failed(target_id: int):
     try:
         queued = forwarding_service.replay_failed(forwarding_target)
     except ForwardingError as error:
-        flash(f"Nothing replayed: {error}.", "error")
+        flash(gettext("Nothing replayed: %(error)s.", error=error), "error")
         return back_to_list(target_id)
     record("replayed_failed_deliveries", detail=f"{describe(forwarding_target)}, {queued} queued",
            page=forwarding_target.page)
     db.session.commit()
-    flash(f"Queued {queued} failed {'delivery' if queued == 1 else 'deliveries'} to be sent again; "
-          "the forwarding worker sends them shortly.", "ok")
+    flash(ngettext("Queued %(num)s failed delivery to be sent again; the forwarding worker sends it shortly.",
+                   "Queued %(num)s failed deliveries to be sent again; the forwarding worker sends them shortly.",
+                   queued), "ok")
     return back_to_list(target_id)
 
 
@@ -233,10 +236,11 @@ def replay_delivery(target_id: int, delivery_id: int):
     try:
         forwarding_service.replay(delivery)
     except ForwardingError as error:
-        flash(f"Not replayed: {error}.", "error")
+        flash(gettext("Not replayed: %(error)s.", error=error), "error")
         return back_to_list(target_id)
     record("replayed_delivery", detail=f"delivery {delivery.id} to {describe(delivery.target)}",
            page=delivery.target.page)
     db.session.commit()
-    flash(f"Queued delivery {delivery.id} to be sent again; the forwarding worker sends it shortly.", "ok")
+    flash(gettext("Queued delivery %(id)s to be sent again; the forwarding worker sends it shortly.", id=delivery.id),
+          "ok")
     return back_to_list(target_id)

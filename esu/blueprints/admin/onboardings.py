@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext
 from sqlalchemy.orm import defer
 from wtforms import SelectChoice
 
@@ -45,7 +46,7 @@ def filter_form(pages: list[SignupPage]) -> OnboardingFilterForm:
     form = OnboardingFilterForm(formdata=request.args)
     form.page.choices = [SelectChoice("", "Any page")] + [SelectChoice(str(page.id), page.slug) for page in pages]
     if not form.validate():
-        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(errors)}"
+        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(map(str, errors))}"
                                          for name, errors in form.errors.items()))
     return form
 
@@ -194,8 +195,8 @@ def onboarding(onboarding_id: int):
                 and phone.pin:
             revealed_pin = phone.pin
         else:
-            flash("The PIN was shown once and is not shown again on reload. Reveal it again to see it "
-                  "(that is logged too).", "error")
+            flash(gettext("The PIN was shown once and is not shown again on reload. Reveal it again to see it "
+                          "(that is logged too)."), "error")
     return render_onboarding(onboarding, revealed_pin=revealed_pin)
 
 
@@ -208,14 +209,14 @@ def retry(onboarding_id: int):
     except onboarding_service.OnboardingError as error:
         record("retry_refused", detail=error.message, onboarding=onboarding)
         db.session.commit()
-        flash(f"Not retried: {error.message}", "error")
+        flash(gettext("Not retried: %(reason)s", reason=error.message), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     outcome = onboarding.status.replace("_", " ")
     if onboarding.failure_reason:
         outcome += f" ({onboarding.failure_reason})"
     record("retried_steps", detail=f"outcome: {outcome}", onboarding=onboarding)
     db.session.commit()
-    flash(f"Retried the failed steps. The onboarding is now {outcome}.",
+    flash(gettext("Retried the failed steps. The onboarding is now %(outcome)s.", outcome=outcome),
           "error" if onboarding.failure_reason else "ok")
     return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
 
@@ -227,7 +228,7 @@ def reveal_pin(onboarding_id: int):
     onboarding = onboarding_or_404(onboarding_id)
     phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
     if phone is None or not phone.pin:
-        flash("No PIN is stored for this onboarding's number.", "error")
+        flash(gettext("No PIN is stored for this onboarding's number."), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     record("revealed_pin", detail=f"number {phone.display_phone_number or phone.id}", onboarding=onboarding)
     db.session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from ... import forwarding as forwarding_service
@@ -38,11 +39,11 @@ def new_page():
             page = create_page(fields.pop("slug"), fields.pop("title"), **fields)
         except (ValueError, IntegrityError) as error:  # the slug was taken in the meantime
             db.session.rollback()
-            form.slug.errors = [*form.slug.errors, str(error) if isinstance(error, ValueError) else "Already taken."]
+            form.slug.errors = [*form.slug.errors, str(error) if isinstance(error, ValueError) else gettext("Already taken.")]
         else:
             record("created_page", detail=page.slug, page=page)
             db.session.commit()
-            flash(f"Created the signup page {page.slug}.", "ok")
+            flash(gettext("Created the signup page %(slug)s.", slug=page.slug), "ok")
             return redirect(url_for("admin.page", page_id=page.id))
     return render_template("admin/page.html", form=form, page=None, widget_include=WIDGET_INCLUDE, targets=[],
                            target_form=None)
@@ -66,12 +67,12 @@ def page(page_id: int):
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            form.slug.errors = [*form.slug.errors, "Already taken."]
+            form.slug.errors = [*form.slug.errors, gettext("Already taken.")]
         else:
-            flash(f"Saved the signup page {signup_page.slug}.", "ok")
+            flash(gettext("Saved the signup page %(slug)s.", slug=signup_page.slug), "ok")
             if old_slug is not None:
-                flash(f"Its address changed: /signup/{old_slug} now redirects to /signup/{signup_page.slug}, "
-                      "so links already given out keep working.", "ok")
+                flash(gettext("Its address changed: /signup/%(old)s now redirects to /signup/%(new)s, so links "
+                              "already given out keep working.", old=old_slug, new=signup_page.slug), "ok")
             return redirect(url_for("admin.page", page_id=page_id))
     return render_page(signup_page, form)
 
@@ -95,8 +96,8 @@ def _set_enabled(page_id: int, enabled: bool):
     signup_page.enabled = enabled
     record("enabled_page" if enabled else "disabled_page", detail=signup_page.slug, page=signup_page)
     db.session.commit()
-    flash(f"{'Enabled' if enabled else 'Disabled'} the signup page {signup_page.slug}"
-          f"{'' if enabled else ': its address now answers 404'}.", "ok")
+    flash(gettext("Enabled the signup page %(slug)s.", slug=signup_page.slug) if enabled else
+          gettext("Disabled the signup page %(slug)s: its address now answers 404.", slug=signup_page.slug), "ok")
     back_to_list = request.form.get("back") == "list"
     return redirect(url_for("admin.pages") if back_to_list else url_for("admin.page", page_id=page_id))
 

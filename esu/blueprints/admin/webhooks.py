@@ -43,7 +43,7 @@ def webhooks():
     """Webhook events, newest first, with whether each was applied to the records."""
     form = WebhookFilterForm(formdata=request.args)
     if not form.validate():
-        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(errors)}"
+        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(map(str, errors))}"
                                          for name, errors in form.errors.items()))
     statement = sa.select(WebhookEvent)
     if form.field.data:
