@@ -35,10 +35,10 @@ def walk_dialog(dialog, screenshot, name: str) -> None:
     screenshot(dialog, f"{name}-dialog")
 
 
-def test_a_whole_onboarding_in_indonesian(live_server, browser_page, screenshot):
+def test_a_whole_onboarding_in_indonesian(live_server, tab, screenshot):
     add_page(live_server, "jakarta", "Hubungkan WhatsApp Toko Anda", language="id",
              intro="Daftarkan nomor WhatsApp Business Anda dalam beberapa klik.")
-    page = browser_page
+    page = tab()
     open_signup(page, live_server, "jakarta")
     expect(page.locator("html")).to_have_attribute("lang", "id")
     expect(page.locator("[data-esu-launch]")).to_have_text("Hubungkan WhatsApp")
@@ -54,7 +54,7 @@ def test_a_whole_onboarding_in_indonesian(live_server, browser_page, screenshot)
         dialog.get_by_role("button", name="Selesai").click()
 
     form = page.locator("[data-esu-verify]")
-    expect(form).to_be_visible()
+    expect(form).to_be_visible(timeout=SERVER_MS)
     expect(form.get_by_role("heading")).to_have_text("Konfirmasi nomor telepon Anda")
     expect(page.locator("[data-esu-steps] [data-step=register_phone]")).to_contain_text("Perlu kode Anda")
     assert english_left(page) == []
@@ -63,11 +63,11 @@ def test_a_whole_onboarding_in_indonesian(live_server, browser_page, screenshot)
     form.get_by_label("Panggilan suara").check()
     with page.expect_response(lambda response: response.url.endswith("/request-code")):
         form.get_by_role("button", name="Kirim kode").click()
-    expect(page.locator("[data-esu-countdown]")).to_contain_text("Meta sedang menelepon")
+    expect(page.locator("[data-esu-countdown]")).to_contain_text("Meta sedang menelepon", timeout=SERVER_MS)
     form.get_by_label("Kode 6 digit").fill("123456")
     form.get_by_role("button", name="Verifikasi").click()
 
-    expect(result(page).get_by_role("heading")).to_have_text("Anda sudah terhubung")
+    expect(result(page).get_by_role("heading")).to_have_text("Anda sudah terhubung", timeout=SERVER_MS)
     expect(result(page)).to_contain_text("kini dapat mengirim dan menerima pesan WhatsApp")
     expect(page.locator("[data-esu-steps] [data-step=register_phone]")).to_contain_text("Selesai")
     assert english_left(page) == []
@@ -75,23 +75,38 @@ def test_a_whole_onboarding_in_indonesian(live_server, browser_page, screenshot)
     assert [onboarding.status for onboarding in records(live_server, Onboarding)] == ["completed"]
 
 
+#: The widget polls the onboarding a second after posting the callback; on a busy machine the callback may not
+#: have made it yet, and that poll answers 404 (the widget polls again). Not an error of the page.
+EARLY_POLL = re.compile(r"/signup/[^/]+/onboardings/[^/]+$")
+#: What waits for the server's onboarding: the steps call the simulator, which a busy machine slows.
+SERVER_MS = 30_000
+
+
 @pytest.fixture
-def portuguese_tab(chromium):
-    """A browser that asks for Brazilian Portuguese; console errors fail the test."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900},
-                                   extra_http_headers={"Accept-Language": "pt-BR"})
-    errors: list[str] = []
-    context.on("page", lambda tab: tab.on("pageerror", lambda error: errors.append(str(error))))
-    context.on("page", lambda tab: tab.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None))
-    yield context.new_page()
-    context.close()
+def tab(chromium):
+    """A browser tab, its context made by ``tab(**options)``; console errors fail the test."""
+    contexts, errors = [], []
+
+    def watch(message):
+        if message.type == "error" and not EARLY_POLL.search((message.location or {}).get("url", "")):
+            errors.append(message.text)
+
+    def open_tab(**options):
+        context = chromium.new_context(viewport={"width": 1280, "height": 900}, **options)
+        context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
+        context.on("page", lambda page: page.on("console", watch))
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
     assert errors == [], f"console errors: {errors}"
 
 
-def test_a_whole_onboarding_for_a_browser_asking_for_brazilian_portuguese(live_server, portuguese_tab, screenshot):
+def test_a_whole_onboarding_for_a_browser_asking_for_brazilian_portuguese(live_server, tab, screenshot):
     add_page(live_server, "loja", "Conecte o WhatsApp da sua loja")  # the visitor's language (the default)
-    page = portuguese_tab
+    page = tab(extra_http_headers={"Accept-Language": "pt-BR"})
     open_signup(page, live_server, "loja")
     expect(page.locator("html")).to_have_attribute("lang", "pt-BR")
     expect(page.locator("[data-esu-launch]")).to_have_text("Conectar o WhatsApp")
@@ -105,7 +120,7 @@ def test_a_whole_onboarding_for_a_browser_asking_for_brazilian_portuguese(live_s
     with page.expect_response(posted("finish")), dialog.expect_event("close"):
         dialog.get_by_role("button", name="Concluir").click()
 
-    expect(page.locator("[data-esu-message]")).to_have_text("Tudo pronto.")
+    expect(page.locator("[data-esu-message]")).to_have_text("Tudo pronto.", timeout=SERVER_MS)
     expect(result(page).get_by_role("heading")).to_have_text("Você está conectado")
     expect(result(page)).to_contain_text("já pode enviar e receber mensagens do WhatsApp")
     expect(page.locator("[data-esu-steps] [data-step=fetch_templates]")).to_contain_text("Concluído")
