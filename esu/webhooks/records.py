@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
@@ -90,6 +91,11 @@ def unnamed(event: Event) -> str | None:
     ``failed``: nothing in esu needs fixing, and ``flask webhooks reapply`` would gain nothing."""
     if event.waba_id is None:
         return "the change names no WhatsApp Business Account: its entry's id is not a Graph id"
+    if event.waba_id == current_app.config.get("META_PARTNER_BUSINESS_ID"):
+        # PARTNER_* events come in the partner's own entry with the WABA in waba_info; without it, the
+        # entry's id is the partner's business, which is no customer's account.
+        return "the change names no WhatsApp Business Account: its entry is the partner's own business, " \
+               "and it has no waba_info"
     if event.field in TEMPLATE_FIELDS and _template_id(event) is None:
         return "the change names no message template: its message_template_id is missing or not a Graph id"
     if event.field in PHONE_FIELDS and isinstance(event.value, dict) \
@@ -117,7 +123,8 @@ class Records:
     """
 
     def __init__(self, events: Iterable[Event]):
-        events = list(events)
+        # A change that names no record creates none (``applying`` ignores it).
+        events = [event for event in events if unnamed(event) is None]
         connection = db.session.connection()
         if connection.dialect.name == "postgresql":
             # An onboarding run writes the same onboarding, account and number rows, in its own order; should
