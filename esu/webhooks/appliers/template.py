@@ -6,7 +6,6 @@ from __future__ import annotations
 from ..records import Event, Records, set_if_newer, value_of
 from ..values import meta_code, meta_reason, unix_time
 
-
 #: Status events that are not a status (Meta's reference: the template keeps its status), and what each
 #: implies.
 NOT_STATUSES = {
