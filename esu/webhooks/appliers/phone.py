@@ -13,7 +13,7 @@ def apply_phone_number_name_update(event: Event, records: Records) -> None:
     decision = meta_code(value.get("decision"), "decision", 32)
     requested = short_text(value.get("requested_verified_name"), 200)
     reason = meta_reason(value.get("rejection_reason"), "rejection_reason", 64)
-    phone = _phone(event, records)
+    phone = named_phone(event, records)
     if phone is not None and event.newer_than(phone.name_updated_at):
         phone.name_status = decision
         phone.requested_verified_name = requested
@@ -30,7 +30,7 @@ def apply_phone_number_quality_update(event: Event, records: Records) -> None:
     value = value_of(event)
     name = meta_code(value.get("event"), "event", 32)
     tier, limit = (_tier(value, key) for key in ("current_limit", "max_daily_conversations_per_business"))
-    phone = _phone(event, records)
+    phone = named_phone(event, records)
     if phone is not None and event.newer_than(phone.quality_updated_at):
         phone.quality_event = name
         phone.throughput_tier = tier or phone.throughput_tier
@@ -46,12 +46,12 @@ def _tier(value: dict, key: str) -> str | None:
 def apply_security(event: Event, records: Records) -> None:
     """A PIN event on the number: PIN_CHANGED, PIN_RESET_REQUEST, PIN_REQUEST_SUCCESS."""
     name = meta_code(value_of(event).get("event"), "event", 32)
-    phone = _phone(event, records)
+    phone = named_phone(event, records)
     if phone is not None:
         set_if_newer(event, phone, "security_event_at", security_event=name)
 
 
-def _phone(event: Event, records: Records) -> Record | None:
+def named_phone(event: Event, records: Records) -> Record | None:
     phone = records.phone(event)
     if phone is None:
         event.ignore(f"no phone number {digits(value_of(event).get('display_phone_number'))!r} on record for "
