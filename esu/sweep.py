@@ -91,27 +91,38 @@ class SweepReport:
     pauses: list[float] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"{self.checked} customers checked, {len(self.findings)} need a person, "
-                f"{len(self.unchecked)} could not be checked")
+        return (
+            f"{self.checked} customers checked, {len(self.findings)} need a person, "
+            f"{len(self.unchecked)} could not be checked"
+        )
 
 
 def customers() -> list[Customer]:
     """Each onboarded customer once (their latest onboarding of each WABA), with the token and numbers."""
     onboardings = db.session.scalars(
-        sa.select(Onboarding).where(Onboarding.status.in_(SWEPT_STATUSES), Onboarding.waba_id.is_not(None),
-                                    Onboarding.business_token.is_not(None))
-        .order_by(Onboarding.created_at.desc(), Onboarding.id.desc()))
+        sa.select(Onboarding)
+        .where(
+            Onboarding.status.in_(SWEPT_STATUSES),
+            Onboarding.waba_id.is_not(None),
+            Onboarding.business_token.is_not(None),
+        )
+        .order_by(Onboarding.created_at.desc(), Onboarding.id.desc())
+    )
     latest: dict[str, Onboarding] = {}
     for onboarding in onboardings:
         latest.setdefault(onboarding.waba_id, onboarding)
     phones: dict[str, list[str]] = {}
     if latest:
         for phone_id, waba_id in db.session.execute(
-                sa.select(PhoneNumber.id, PhoneNumber.waba_id).where(PhoneNumber.waba_id.in_(list(latest)))
-                .order_by(PhoneNumber.id)):
+            sa.select(PhoneNumber.id, PhoneNumber.waba_id)
+            .where(PhoneNumber.waba_id.in_(list(latest)))
+            .order_by(PhoneNumber.id)
+        ):
             phones.setdefault(waba_id, []).append(phone_id)
-    return [Customer(waba_id, onboarding.business_name or waba_id, onboarding.business_token,
-                     phones.get(waba_id, [])) for waba_id, onboarding in latest.items()]
+    return [
+        Customer(waba_id, onboarding.business_name or waba_id, onboarding.business_token, phones.get(waba_id, []))
+        for waba_id, onboarding in latest.items()
+    ]
 
 
 def read(customer: Customer, api: GraphClient) -> Reading:
@@ -128,8 +139,9 @@ def read(customer: Customer, api: GraphClient) -> Reading:
             reading.problem = "the business token is no longer granted this WhatsApp Business Account"
             return reading
         reading.waba = api.get_waba(customer.waba_id, customer.token)
-        reading.phones = [api.get_phone_number(phone_id, customer.token, PHONE_FIELDS)
-                          for phone_id in customer.phone_ids]
+        reading.phones = [
+            api.get_phone_number(phone_id, customer.token, PHONE_FIELDS) for phone_id in customer.phone_ids
+        ]
     except GraphError as error:
         if error.code == 190:
             reading.problem = f"the business token is no longer valid (Meta: {error.message})"
@@ -164,8 +176,9 @@ def apply(reading: Reading) -> list[str]:
     return [f"{customer.business_name}: {finding}" for finding in found]
 
 
-def sweep(api: GraphClient | None = None, *, concurrency: int | None = None,
-          sleep: Callable[[float], None] = time.sleep) -> SweepReport:
+def sweep(
+    api: GraphClient | None = None, *, concurrency: int | None = None, sleep: Callable[[float], None] = time.sleep
+) -> SweepReport:
     """Check every customer (see the module's doc). Needs an app context."""
     api = api or graph_client()
     concurrency = concurrency or current_app.config["ESU_HEALTH_SWEEP_CONCURRENCY"]
@@ -188,15 +201,20 @@ def sweep(api: GraphClient | None = None, *, concurrency: int | None = None,
                         report.unchecked.append(f"{name}: Graph's rate limit ({reading.error})")
                 elif reading.error is not None:
                     report.unchecked.append(f"{name}: {reading.error}")
-                    log.warning("health sweep: %s (WABA %s) could not be checked: %s", name,
-                                reading.customer.waba_id, reading.error)
+                    log.warning(
+                        "health sweep: %s (WABA %s) could not be checked: %s",
+                        name,
+                        reading.customer.waba_id,
+                        reading.error,
+                    )
                 else:
                     try:
                         report.findings += apply(reading)
                     except Exception as error:
                         db.session.rollback()
-                        log.exception("health sweep: what Graph said of WABA %s could not be applied",
-                                      reading.customer.waba_id)
+                        log.exception(
+                            "health sweep: what Graph said of WABA %s could not be applied", reading.customer.waba_id
+                        )
                         report.unchecked.append(f"{name}: not applied ({type(error).__name__})")
                         continue
                     report.checked += 1

@@ -47,8 +47,9 @@ def recorded(name: str, time: int = 1750000000) -> dict:
 @pytest.fixture
 def customer(app):
     app.config["META_PARTNER_BUSINESS_ID"] = PARTNER_BUSINESS_ID
-    onboarding = gen_onboarding(gen_page("client"), business_name=NAME, waba_id=WABA_ID,
-                                display_phone_number="+1 555-078-3881")
+    onboarding = gen_onboarding(
+        gen_page("client"), business_name=NAME, waba_id=WABA_ID, display_phone_number="+1 555-078-3881"
+    )
     db.session.commit()
     return onboarding
 
@@ -67,27 +68,39 @@ LIFECYCLE = [
     # (recorded payload, state, what the reason or page says, until)
     ("account_update__pywa-account-update-partner-app-uninstalled", "disconnected", "uninstalled the app", None),
     ("account_update__pywa-account-update-partner-removed", "offboarded", "removed the agency as partner", None),
-    ("account_update__pywa-account-update-partner-removed-wa-app-disconnection", "offboarded",
-     "PRIMARY_INACTIVITY by SYSTEM", None),
+    (
+        "account_update__pywa-account-update-partner-removed-wa-app-disconnection",
+        "offboarded",
+        "PRIMARY_INACTIVITY by SYSTEM",
+        None,
+    ),
     ("account_update__pywa-account-update-account-offboarded", "paused", "device change or re-registration", None),
     ("account_update__pywa-account-update-account-deleted", "deleted", "was deleted", None),
     ("account_update__bindambc-accountbanned", "ban_scheduled", "January 31, 2021", datetime(2021, 1, 31, tzinfo=UTC)),
-    ("account_update__pywa-account-update-account-restriction", "restricted",
-     "RESTRICTED_BIZ_INITIATED_MESSAGING, RESTRICTED_ADD_PHONE_NUMBER_ACTION", datetime.fromtimestamp(1641330498, UTC)),
+    (
+        "account_update__pywa-account-update-account-restriction",
+        "restricted",
+        "RESTRICTED_BIZ_INITIATED_MESSAGING, RESTRICTED_ADD_PHONE_NUMBER_ACTION",
+        datetime.fromtimestamp(1641330498, UTC),
+    ),
     ("account_update__pywa-account-update-account-violation", "violation", "ADULT", None),
 ]
 
 
 @needs_recorded
-@pytest.mark.parametrize(("name", "state", "said", "until"), LIFECYCLE, ids=[row[1] + ":" + row[0][16:]
-                                                                            for row in LIFECYCLE])
+@pytest.mark.parametrize(
+    ("name", "state", "said", "until"), LIFECYCLE, ids=[row[1] + ":" + row[0][16:] for row in LIFECYCLE]
+)
 def test_a_lifecycle_event_sets_the_state_the_admin_sees(deliver, admin, customer, name, state, said, until):
     assert deliver(recorded(name)).status_code == 200
     assert [event.status for event in events()] == ["applied"]
 
     account = waba()
     assert (account.state, account.state_until, account.state_at) == (
-        state, until, datetime.fromtimestamp(1750000000, UTC))
+        state,
+        until,
+        datetime.fromtimestamp(1750000000, UTC),
+    )
     page = admin.get(f"/admin/onboardings/{customer.id}").get_data(as_text=True)
     assert f"account-state state-{state}" in page and said in page
     card = signal_card(admin.get("/admin/").get_data(as_text=True), "account_state")
@@ -110,8 +123,13 @@ def test_back_again_reconnected_and_reinstated_leave_nothing_for_a_person(delive
 
 
 @needs_recorded
-@pytest.mark.parametrize("name", ["account_update__bindambc-verifiedaccount",
-                                  "account_update__pywa-account-update-partner-led-business-verification-status"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "account_update__bindambc-verifiedaccount",
+        "account_update__pywa-account-update-partner-led-business-verification-status",
+    ],
+)
 def test_business_verification_events_verify_the_account(deliver, admin, customer, name):
     assert deliver(recorded(name)).status_code == 200
     assert waba().business_verification_status == "VERIFIED"
@@ -120,8 +138,10 @@ def test_business_verification_events_verify_the_account(deliver, admin, custome
 
 def test_an_entry_of_the_partners_own_business_without_waba_info_creates_no_account(deliver, app):
     app.config["META_PARTNER_BUSINESS_ID"] = PARTNER_BUSINESS_ID
-    body = envelope(("account_update", {"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}}),
-                    entry_id=PARTNER_BUSINESS_ID)
+    body = envelope(
+        ("account_update", {"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}}),
+        entry_id=PARTNER_BUSINESS_ID,
+    )
     assert deliver(body).status_code == 200
     (event,) = events()
     assert event.status == "ignored" and "partner's own business" in event.error
@@ -129,9 +149,21 @@ def test_an_entry_of_the_partners_own_business_without_waba_info_creates_no_acco
 
 
 def template_event(event: str, time: int, reason: str = "NONE", **more) -> dict:
-    return envelope(("message_template_status_update", {
-        "event": event, "message_template_id": 806312974732579, "message_template_name": "order_ready",
-        "message_template_language": "en_US", "reason": reason, **more}), entry_id=WABA_ID, time=time)
+    return envelope(
+        (
+            "message_template_status_update",
+            {
+                "event": event,
+                "message_template_id": 806312974732579,
+                "message_template_name": "order_ready",
+                "message_template_language": "en_US",
+                "reason": reason,
+                **more,
+            },
+        ),
+        entry_id=WABA_ID,
+        time=time,
+    )
 
 
 def template() -> MessageTemplate:
@@ -139,8 +171,9 @@ def template() -> MessageTemplate:
     return db.session.get(MessageTemplate, "806312974732579")
 
 
-@pytest.mark.parametrize(("away", "back"), [("PAUSED", "REINSTATED"), ("DISABLED", "REINSTATED"),
-                                            ("ARCHIVED", "UNARCHIVED")])
+@pytest.mark.parametrize(
+    ("away", "back"), [("PAUSED", "REINSTATED"), ("DISABLED", "REINSTATED"), ("ARCHIVED", "UNARCHIVED")]
+)
 def test_reinstated_and_unarchived_restore_the_status_the_template_had(deliver, customer, away, back):
     for number, event in enumerate(("PENDING", "REJECTED", "APPROVED", away, back)):
         assert deliver(template_event(event, 1750000000 + number)).status_code == 200
@@ -165,10 +198,10 @@ def test_flagged_and_limit_exceeded_are_events_not_statuses(deliver, admin, cust
     assert "LIMIT_EXCEEDED" in page and "template limit" in page
 
 
-@pytest.mark.parametrize(("status", "reason"), [("REJECTED", "INVALID_FORMAT"), ("PAUSED", "NONE"),
-                                                ("DISABLED", "NONE")])
-def test_templates_that_cannot_be_sent_are_on_the_dashboard_with_their_reason(deliver, admin, customer, status,
-                                                                               reason):
+@pytest.mark.parametrize(
+    ("status", "reason"), [("REJECTED", "INVALID_FORMAT"), ("PAUSED", "NONE"), ("DISABLED", "NONE")]
+)
+def test_templates_that_cannot_be_sent_are_on_the_dashboard_with_their_reason(deliver, admin, customer, status, reason):
     assert deliver(template_event(status, 1750000000, reason)).status_code == 200
     card = signal_card(admin.get("/admin/").get_data(as_text=True), "templates")
     assert card is not None and NAME in card and f"order_ready (en_US) {status}" in card
@@ -178,18 +211,24 @@ def test_templates_that_cannot_be_sent_are_on_the_dashboard_with_their_reason(de
 
 
 def quality(time: int, **value) -> dict:
-    return envelope(("phone_number_quality_update", {"display_phone_number": "15550783881", **value}),
-                    entry_id=WABA_ID, time=time)
+    return envelope(
+        ("phone_number_quality_update", {"display_phone_number": "15550783881", **value}), entry_id=WABA_ID, time=time
+    )
 
 
 def test_throughput_tier_and_messaging_limit_are_kept_apart(deliver, admin, customer):
     assert deliver(quality(1750000000, event="THROUGHPUT_UPGRADE", current_limit="TIER_UNLIMITED")).status_code == 200
-    assert deliver(quality(1750000100, event="UPGRADE", max_daily_conversations_per_business="TIER_10K")) \
-        .status_code == 200
+    assert (
+        deliver(quality(1750000100, event="UPGRADE", max_daily_conversations_per_business="TIER_10K")).status_code
+        == 200
+    )
     db.session.expire_all()
     phone = db.session.get(PhoneNumber, customer.phone_number_id)
-    assert (phone.throughput_tier, phone.messaging_limit, phone.quality_event) == ("TIER_UNLIMITED", "TIER_10K",
-                                                                                  "UPGRADE")
+    assert (phone.throughput_tier, phone.messaging_limit, phone.quality_event) == (
+        "TIER_UNLIMITED",
+        "TIER_10K",
+        "UPGRADE",
+    )
     page = admin.get(f"/admin/onboardings/{customer.id}").get_data(as_text=True)
     assert '<dd class="throughput-tier">TIER_UNLIMITED</dd>' in page
     assert '<dd class="messaging-limit">TIER_10K</dd>' in page

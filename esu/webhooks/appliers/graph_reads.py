@@ -30,8 +30,12 @@ def apply_waba_read(event: Event, records: Records) -> None:
     value = value_of(event)
     waba = records.waba(event)
     if value.get("account_review_status"):
-        set_if_newer(event, waba, "account_review_updated_at",
-                     account_review_status=meta_code(value["account_review_status"], "account_review_status", 32))
+        set_if_newer(
+            event,
+            waba,
+            "account_review_updated_at",
+            account_review_status=meta_code(value["account_review_status"], "account_review_status", 32),
+        )
     if value.get("business_verification_status"):
         status = meta_code(value["business_verification_status"], "business_verification_status", 32).upper()
         set_if_newer(event, waba, "business_verification_updated_at", business_verification_status=status)
@@ -46,14 +50,21 @@ def apply_phone_number_read(event: Event, records: Records) -> None:
     phone = named_phone(event, records)
     if phone is None:
         return
-    facts = {column: meta_code(str(value[key]), key, 32) for column, key in (
-        ("status", "status"), ("quality_rating", "quality_rating"), ("messaging_limit", "messaging_limit_tier"))
-        if value.get(key)}
+    facts = {
+        column: meta_code(str(value[key]), key, 32)
+        for column, key in (
+            ("status", "status"),
+            ("quality_rating", "quality_rating"),
+            ("messaging_limit", "messaging_limit_tier"),
+        )
+        if value.get(key)
+    }
     if "messaging_limit" in facts and not event.newer_than(phone.quality_updated_at):
         del facts["messaging_limit"]
     set_if_newer(event, phone, "health_updated_at", **facts)
-    naming = {column: short_text(str(value[column]), 200) for column in ("name_status", "verified_name")
-              if value.get(column)}
+    naming = {
+        column: short_text(str(value[column]), 200) for column in ("name_status", "verified_name") if value.get(column)
+    }
     if naming:
         set_if_newer(event, phone, "name_updated_at", **naming)
 
