@@ -17,8 +17,8 @@ from esu import cli, sweep
 from esu.extensions import db
 from esu.models import Onboarding, PhoneNumber, WhatsAppBusinessAccount
 
-from .webhooks.conftest import envelope, sign
 from .webhooks.conftest import encode as encode_delivery
+from .webhooks.conftest import envelope, sign
 
 pytest_plugins = ["tests.admin_fixtures"]
 
