@@ -39,6 +39,7 @@ def init_app(app) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(forward)
     app.cli.add_command(prune)
+    app.cli.add_command(health)
 
 
 def create_page(slug: str, title: str, **fields) -> SignupPage:
@@ -229,7 +230,8 @@ def forward(once: bool, batch_size: int, poll_interval: float) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_event.set())
         click.echo(f"Forwarding worker started (batch size {batch_size}); stop with Ctrl-C or SIGTERM.")
-        chores = retention_chores(current_app.config["ESU_RETENTION_DAYS"])
+        chores = retention_chores(current_app.config["ESU_RETENTION_DAYS"]) + sweep_chores(
+            current_app.config["ESU_HEALTH_SWEEP_HOURS"])
     stats = forwarding.run_worker(batch_size, once=once, stop_event=stop_event, poll_interval=poll_interval,
                                   chores=chores)
     click.echo(f"Forwarding: {stats}.")
@@ -252,6 +254,33 @@ def retention_chores(keep_days: int) -> list[forwarding.Chore]:
         return pruned.more
 
     return [forwarding.Chore("retention pass", retention_pass, RETENTION_EVERY)] if keep_days else []
+
+
+def sweep_chores(hours: float) -> list[forwarding.Chore]:
+    """The health sweep (``esu.sweep``) every ``hours``, unless 0."""
+    from . import sweep
+
+    def health_sweep() -> bool:
+        logger.info("health sweep: %s", sweep.sweep())
+        return False
+
+    return [forwarding.Chore("health sweep", health_sweep, timedelta(hours=hours))] if hours else []
+
+
+@click.command("health")
+def health() -> None:
+    """Ask Graph about every onboarded customer (token, account, numbers), apply what changed as a webhook
+    would, and print what needs a person. Exit 1 when a customer could not be checked."""
+    from . import sweep
+
+    report = sweep.sweep()
+    for line in report.findings:
+        click.echo(f"needs a person: {line}")
+    for line in report.unchecked:
+        click.echo(f"not checked: {line}")
+    click.echo(f"Health sweep: {report}.")
+    if report.unchecked:
+        raise SystemExit(1)
 
 
 @click.command("prune")

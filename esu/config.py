@@ -57,6 +57,9 @@ ENV_SETTINGS: dict[str, str | None] = {
     "SIGNUP_PAGE_CACHE_SECONDS": "5",
     # Days messages and statuses are kept (then deleted by the forwarding worker); 0 keeps them for ever.
     "ESU_RETENTION_DAYS": "30",
+    # Hours between the health sweeps the forwarding worker runs (0: none), and Graph calls in flight at once.
+    "ESU_HEALTH_SWEEP_HOURS": "6",
+    "ESU_HEALTH_SWEEP_CONCURRENCY": "4",
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -188,6 +191,17 @@ def finish(config, instance_path: Path) -> None:
         raise ConfigError("ESU_RETENTION_DAYS must be a whole number of days (0: keep messages for ever).") from None
     if config["ESU_RETENTION_DAYS"] < 0:
         raise ConfigError("ESU_RETENTION_DAYS cannot be negative (0: keep messages for ever).")
+    for name, minimum in (("ESU_HEALTH_SWEEP_HOURS", 0), ("ESU_HEALTH_SWEEP_CONCURRENCY", 1)):
+        setting = config.get(name)
+        if setting is None or str(setting).strip() == "":
+            setting = ENV_SETTINGS[name]
+        try:
+            config[name] = float(str(setting).strip())
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number (at least {minimum}).") from None
+        if config[name] < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}.")
+    config["ESU_HEALTH_SWEEP_CONCURRENCY"] = int(config["ESU_HEALTH_SWEEP_CONCURRENCY"])
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
     # configured, else in the database (esu.rate_limits).

@@ -395,8 +395,8 @@ class GraphClient:
             params={"waba_currency": currency, "waba_id": waba_id},
         )
 
-    def get_phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
-        fields = (
+    def get_phone_number(self, phone_number_id: str, token: str, fields: str | None = None) -> dict[str, Any]:
+        fields = fields or (
             "id,display_phone_number,verified_name,code_verification_status,status,quality_rating,"
             "name_status,platform_type,is_on_biz_app,account_mode"
         )

@@ -21,6 +21,7 @@ from sqlalchemy.orm import defer
 from . import forwarding, webhooks
 from .extensions import db
 from .models import (
+    MessageTemplate,
     Onboarding,
     OnboardingStatus,
     OnboardingStep,
@@ -47,6 +48,10 @@ INVALID_CODE = (100, 36008)
 REFUSED_CODE = "refused_code"
 
 DROPPED_QUALITY = ("YELLOW", "RED")
+#: phone_number_quality_update events that say the number's quality or limit dropped.
+DROPPED_QUALITY_EVENTS = ("FLAGGED", "DOWNGRADE")
+#: Template statuses that keep a template from being sent, shown with Meta's reason.
+TROUBLED_TEMPLATE_STATUSES = ("REJECTED", "PAUSED", "DISABLED")
 #: Phone number statuses that stop or limit messaging.
 TROUBLED_PHONE_STATUSES = ("FLAGGED", "RESTRICTED", "RATE_LIMITED", "BANNED", "DISCONNECTED")
 #: account_update events that restrict, ban or warn about a customer's account.
@@ -151,19 +156,35 @@ def awaiting_verification() -> Signal:
                   _onboarding_items(query, lambda row: row.display_phone_number, lambda row: row.created_at))
 
 
+def business_name_of(waba_id) -> sa.ScalarSelect:
+    """The customer's business name as its latest onboarding of this WABA knows it."""
+    return (sa.select(Onboarding.business_name).where(Onboarding.waba_id == waba_id,
+                                                      Onboarding.business_name.is_not(None))
+            .order_by(Onboarding.created_at.desc()).limit(1).scalar_subquery())
+
+
 def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> list[AttentionItem]:
-    rows = db.session.scalars(statement.order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
-    return [AttentionItem(row.display_phone_number or row.id,
-                          f"{row.verified_name + ' · ' if row.verified_name else ''}{detail(row)}",
-                          row.updated_at, search=row.id) for row in rows]
+    rows = db.session.execute(statement.add_columns(business_name_of(PhoneNumber.waba_id))
+                              .order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
+    return [AttentionItem(business or row.verified_name or row.display_phone_number or row.id,
+                          " · ".join(part for part in (row.display_phone_number, detail(row)) if part),
+                          row.updated_at, search=row.id) for row, business in rows]
+
+
+def _quality_detail(row: PhoneNumber) -> str:
+    parts = [f"quality {row.quality_rating}" if row.quality_rating in DROPPED_QUALITY else None,
+             f"Meta: {row.quality_event}" if row.quality_event in DROPPED_QUALITY_EVENTS else None,
+             f"messaging limit {row.messaging_limit}" if row.messaging_limit else None]
+    return " · ".join(part for part in parts if part)
 
 
 @signal
 def quality_dropped() -> Signal:
-    query = sa.select(PhoneNumber).where(PhoneNumber.quality_rating.in_(DROPPED_QUALITY))
-    return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED; "
-                  "RED numbers risk a lower messaging limit.", capped_count(query),
-                  _phone_items(query, lambda row: f"quality {row.quality_rating}"))
+    query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
+                                                PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)))
+    return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED, flagged "
+                  "them or lowered their messaging limit; RED numbers risk a lower messaging limit.",
+                  capped_count(query), _phone_items(query, _quality_detail))
 
 
 @signal
@@ -172,6 +193,38 @@ def troubled_numbers() -> Signal:
     return Signal("phone_status", "Restricted, flagged or banned numbers",
                   "Meta reports these numbers as not fully able to message.", capped_count(query),
                   _phone_items(query, lambda row: f"status {row.status}"))
+
+
+@signal
+def accounts_needing_a_person() -> Signal:
+    from .webhooks.appliers.waba import NEEDS_A_PERSON, STATES
+
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON))
+    rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
+                              .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
+    items = [AttentionItem(business or row.name or row.id,
+                           " · ".join(part for part in (STATES[row.state][0], row.state_reason,
+                                                        f"until {row.state_until:%Y-%m-%d %H:%M} UTC"
+                                                        if row.state_until else None) if part),
+                           row.state_at, search=row.id) for row, business in rows]
+    return Signal("account_state", "Customers whose account needs a person",
+                  "Meta disconnected, offboarded, restricted, banned or deleted these customers' WhatsApp accounts "
+                  "(its webhooks, or the health sweep). Open one to see why; most need the customer to act.",
+                  capped_count(query), items)
+
+
+@signal
+def troubled_templates() -> Signal:
+    query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES))
+    rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
+                              .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
+    items = [AttentionItem(business or row.waba_id,
+                           f"template {row.name} ({row.language}) {row.status}"
+                           + (f": {row.status_reason}" if row.status_reason else ""),
+                           row.status_updated_at or row.updated_at, search=row.waba_id) for row, business in rows]
+    return Signal("templates", "Rejected, paused or disabled templates",
+                  "These templates cannot be sent. Edit a rejected one and submit it again (or appeal); a paused or "
+                  "disabled one had poor feedback.", capped_count(query), items)
 
 
 @signal

@@ -231,6 +231,17 @@ class WhatsAppBusinessAccount(db.Model):
     #: business_capability_update: messaging limit and phone number caps, as Meta names them.
     limits: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     limits_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Where the customer stands with Meta, as the latest lifecycle fact says (``esu.webhooks.appliers.waba``): ``active``,
+    #: ``disconnected``, ``offboarded``, ``paused``, ``deleted``, ``banned``, ``ban_scheduled``, ``restricted``,
+    #: ``violation``; why, until when, and Meta's time of the fact (the ordering rule's stamp).
+    state: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    state_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    state_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Meta's time of the fact that set ``business_verification_status`` (a webhook, or a Graph read).
+    business_verification_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the health sweep last asked Graph about this account.
+    health_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
@@ -265,10 +276,14 @@ class PhoneNumber(db.Model):
     requested_verified_name: Mapped[str | None] = mapped_column(sa.String(200))
     name_rejection_reason: Mapped[str | None] = mapped_column(sa.String(64))
     name_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: phone_number_quality_update: the messaging limit tier and the event that reported it.
+    #: phone_number_quality_update: the daily messaging limit (``max_daily_conversations_per_business``, or
+    #: Graph's ``messaging_limit_tier``), the throughput tier (``current_limit``) and the event that reported them.
     messaging_limit: Mapped[str | None] = mapped_column(sa.String(32))
+    throughput_tier: Mapped[str | None] = mapped_column(sa.String(32))
     quality_event: Mapped[str | None] = mapped_column(sa.String(32))
     quality_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The time of the Graph read that last set ``status``, ``quality_rating`` and ``messaging_limit``.
+    health_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: security: the latest PIN event (PIN_CHANGED means the PIN we keep may no longer be the number's).
     security_event: Mapped[str | None] = mapped_column(sa.String(32))
     security_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -287,7 +302,7 @@ class MessageTemplate(db.Model):
     waba_id: Mapped[str] = mapped_column(sa.ForeignKey("wabas.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(512))
     language: Mapped[str] = mapped_column(sa.String(16))
-    status: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
     category: Mapped[str | None] = mapped_column(sa.String(32))
     components: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
@@ -303,6 +318,12 @@ class MessageTemplate(db.Model):
     pending_category_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     quality_score: Mapped[str | None] = mapped_column(sa.String(16))
     quality_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The status before the current one: what REINSTATED and UNARCHIVED restore.
+    previous_status: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The latest status event that is not a status (FLAGGED, LIMIT_EXCEEDED…), what it means, Meta's time.
+    last_event: Mapped[str | None] = mapped_column(sa.String(32))
+    last_event_meaning: Mapped[str | None] = mapped_column(sa.String(300))
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     waba: Mapped[WhatsAppBusinessAccount] = relationship(back_populates="templates")
 

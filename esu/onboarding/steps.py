@@ -153,7 +153,7 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
         raise StepFailed("Meta reports the new business token as not valid")
     if str(data.get("app_id")) != str(ctx.app_id):
         raise StepFailed("the business token was issued to another app")
-    granted = _granted_waba_ids(data)
+    granted = granted_waba_ids(data)
     if ctx.waba_id is None:
         ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
     elif granted is None:
@@ -166,7 +166,7 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
             "token_type": data.get("type"), "expires_at": data.get("expires_at")}
 
 
-def _granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
+def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
     """The WABAs ``debug_token`` lists as granted, most recently onboarded first; None when it lists none."""
     for scope in debug.get("granular_scopes") or []:
         if scope.get("scope") == "whatsapp_business_management" and scope.get("target_ids"):

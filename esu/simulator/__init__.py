@@ -124,6 +124,48 @@ def calls():
     return jsonify(calls=state().calls)
 
 
+#: What Meta may change about a number without any webhook: reference/whatsapp-business-phone-number/
+#: whatsapp-business-account-phone-number-api.md (quality_rating GREEN, YELLOW, RED, UNKNOWN; status;
+#: name_status) and business-phone-numbers (messaging_limit_tier TIER_50 … TIER_UNLIMITED).
+PHONE_CHANGES = ("quality_rating", "messaging_limit_tier", "status", "name_status")
+
+
+@bp.post("/phone_numbers/<phone_id>")
+def change_phone(phone_id: str):
+    """Meta changes a number as it does on its own (a quality downgrade, a lower limit, a ban), and sends
+    no webhook: ``{"quality_rating": "RED", "messaging_limit_tier": "TIER_50", "status", "name_status"}``."""
+    body = _body()
+    changes = {name: body[name] for name in PHONE_CHANGES if isinstance(body.get(name), str) and body[name]}
+    if not changes or set(body) - set(PHONE_CHANGES):
+        return jsonify(error=f"give one or more of {', '.join(PHONE_CHANGES)}, each a string"), 400
+
+    def change(phone) -> dict:
+        for name, value in changes.items():
+            setattr(phone, name, value)
+        return phone.fields()
+
+    try:
+        return jsonify(phone=state().change("phone", phone_id, change))
+    except KeyError:
+        return jsonify(error=f"no phone number {phone_id}"), 404
+
+
+@bp.post("/tokens/revoke")
+def revoke_tokens():
+    """The customer removes the app's access to a WABA (``{"waba_id"}``): every business token granted it
+    stops working, as a revoked token does (``debug_token`` then answers ``is_valid: false``, and calls with
+    it error 190). No webhook is sent: what a lost PARTNER_APP_UNINSTALLED leaves."""
+    waba_id = _body().get("waba_id")
+    if not isinstance(waba_id, str) or not waba_id:
+        return jsonify(error="waba_id is required"), 400
+    documents = state().documents
+    revoked = 0
+    for key, version, data in documents.rows("token"):
+        if waba_id in data.get("waba_ids", []) and documents.drop("token", key, version):
+            revoked += 1
+    return jsonify(revoked=revoked)
+
+
 @bp.post("/reset")
 def reset():
     """Forget every business, code, token and fault."""

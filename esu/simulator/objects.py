@@ -65,6 +65,7 @@ class Phone:
     code_verification_status: str = "VERIFIED"
     status: str = "PENDING"
     quality_rating: str = "UNKNOWN"
+    messaging_limit_tier: str = "TIER_250"
     name_status: str = "APPROVED"
     platform_type: str = "NOT_APPLICABLE"
     is_on_biz_app: bool = False
@@ -82,6 +83,7 @@ class Phone:
             "code_verification_status": self.code_verification_status,
             "status": self.status,
             "quality_rating": self.quality_rating,
+            "messaging_limit_tier": self.messaging_limit_tier,
             "name_status": self.name_status,
             "platform_type": self.platform_type,
             "is_on_biz_app": self.is_on_biz_app,

@@ -125,8 +125,9 @@ def check_phone_number_name_update(value, entry, stored):
 def check_phone_number_quality_update(value, entry, stored):
     assert applied(stored).phone_number_id == PHONE_ID
     phone = db.session.get(PhoneNumber, PHONE_ID)
-    assert (phone.quality_event, phone.messaging_limit, phone.quality_updated_at) == (
-        value["event"], value["current_limit"], at(entry["time"]))
+    # current_limit is the throughput tier; the daily messaging limit is max_daily_conversations_per_business.
+    assert (phone.quality_event, phone.throughput_tier, phone.messaging_limit, phone.quality_updated_at) == (
+        value["event"], value["current_limit"], value.get("max_daily_conversations_per_business"), at(entry["time"]))
 
 
 def check_security(value, entry, stored):

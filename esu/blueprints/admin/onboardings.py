@@ -24,6 +24,8 @@ from ...models import (
     now_utc,
 )
 from ...models.admin import AdminAction
+from ...reports import TROUBLED_TEMPLATE_STATUSES
+from ...webhooks.appliers.waba import STATES
 from . import bp, record, shown_once
 from .forms import EmptyForm, OnboardingFilterForm
 from .paging import newest_first, requested_cursor, starts_with
@@ -178,7 +180,25 @@ def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
         more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=onboarding_service.can_retry(onboarding),
         revealed_pin=revealed_pin, button=EmptyForm(), summarize=summarize,
         token_stored=onboarding.business_token is not None, pin_stored=bool(phone is not None and phone.pin),
+        **lifecycle_facts(onboarding.waba_id),
     )
+
+
+def lifecycle_facts(waba_id: str | None) -> dict:
+    """What ``admin/_lifecycle.html`` shows besides the WABA and the number: the states' meanings, the
+    templates that cannot be sent and those with a recent event that is not a status."""
+    if not waba_id:
+        return {"states": STATES, "attention_templates": [], "flagged_templates": []}
+    templates = sa.select(MessageTemplate).where(MessageTemplate.waba_id == waba_id)
+    return {
+        "states": STATES,
+        "attention_templates": list(db.session.scalars(
+            templates.where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES))
+            .order_by(MessageTemplate.name).limit(TEMPLATES_SHOWN))),
+        "flagged_templates": list(db.session.scalars(
+            templates.where(MessageTemplate.last_event.is_not(None))
+            .order_by(MessageTemplate.last_event_at.desc()).limit(TEMPLATES_SHOWN))),
+    }
 
 
 @bp.get("/onboardings/<int:onboarding_id>")
