@@ -305,7 +305,10 @@ def check_graph_version(version: str, today: date) -> list[Finding]:
     """META_GRAPH_VERSION against Meta's table of versions and end dates."""
     default = ENV_SETTINGS["META_GRAPH_VERSION"]
     newest = max(GRAPH_VERSIONS, key=_number)
-    advice = f"set META_GRAPH_VERSION={default}, the version esu is tested with"
+    if version == default:  # esu's own version is ending: only a newer one helps
+        advice = f"move to a newer version once esu works with it (the newest is {newest}; see {VERSIONS_PAGE})"
+    else:
+        advice = f"set META_GRAPH_VERSION={default}, the version esu is tested with"
     if version not in GRAPH_VERSIONS:
         number = _number(version)
         if number is not None and number > _number(newest):
@@ -329,7 +332,7 @@ def check_graph_version(version: str, today: date) -> list[Finding]:
             )
         ]
     if until - today < SOON:
-        return [Finding(NOTE, f"Graph API {version} is available until {until:%Y-%m-%d}: {advice} before then")]
+        return [Finding(NOTE, f"Graph API {version} is available until {until:%Y-%m-%d}: {advice}, before then")]
     return [Finding(OK, f"Graph API {version}: available until {until:%Y-%m-%d}")]
 
 

@@ -30,7 +30,7 @@ from esu.cli import create_page
 from esu.config import SIMULATED_CREDIT_LINE_ID
 from esu.live_check import FAIL, NOTE, OK, check_graph_version, last
 
-from .conftest import APP_SECRET, SYSTEM_USER_TOKEN
+from .conftest import APP_SECRET, META, SYSTEM_USER_TOKEN
 from .test_check import PUBLIC_URL, production  # noqa: F401  (the sound production configuration)
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin…
@@ -46,8 +46,9 @@ def configure_meta_app(simulator, **settings) -> None:
 
 
 def sound_meta_app(simulator) -> None:
-    configure_meta_app(simulator, subscription={"callback_url": CALLBACK_URL, "active": True,
-                                                "fields": list(META_WEBHOOK_FIELDS)})
+    configure_meta_app(
+        simulator, subscription={"callback_url": CALLBACK_URL, "active": True, "fields": list(META_WEBHOOK_FIELDS)}
+    )
 
 
 @pytest.fixture
@@ -77,10 +78,14 @@ def test_a_sound_meta_app_passes_and_each_thing_checked_says_so(solution_partner
 
     assert result.exit_code == 0, result.output
     assert failures(live) == []
-    assert f"ok    webhook subscription: {CALLBACK_URL}, active, the {len(META_WEBHOOK_FIELDS)} fields esu needs " \
-           "subscribed" in live
-    assert ("ok    system user token: valid, never expires, with business_management, whatsapp_business_management, "
-            "whatsapp_business_messaging") in live
+    assert (
+        f"ok    webhook subscription: {CALLBACK_URL}, active, the {len(META_WEBHOOK_FIELDS)} fields esu needs "
+        "subscribed" in live
+    )
+    assert (
+        "ok    system user token: valid, never expires, with business_management, whatsapp_business_management, "
+        "whatsapp_business_messaging"
+    ) in live
     assert f"ok    credit line {SIMULATED_CREDIT_LINE_ID} (Simulated Agency LLC): readable, currency USD" in live
     assert "ok    Graph API v25.0: available until 2028-07-29" in live
     assert "Ready for production." in result.output
@@ -92,40 +97,112 @@ def test_a_sound_meta_app_passes_and_each_thing_checked_says_so(solution_partner
 @pytest.mark.parametrize(
     ("settings", "config", "expected"),
     [
-        pytest.param({"subscription": {"callback_url": "https://old.agency.example/webhooks/whatsapp"}}, {},
-                     ["the webhook callback URL is https://old.agency.example/webhooks/whatsapp: set it to "
-                      f"{CALLBACK_URL} in App Dashboard → WhatsApp → Configuration"], id="wrong callback URL"),
-        pytest.param({"subscription": {"active": False}}, {},
-                     ["the webhook subscription is not active: Meta sends nothing. In App Dashboard → WhatsApp → "
-                      "Configuration, verify and save the callback URL again"], id="inactive"),
-        pytest.param({"subscription": {"fields": [f for f in META_WEBHOOK_FIELDS if f != "account_update"]}}, {},
-                     ["webhook fields not subscribed: account_update: subscribe them in App Dashboard → WhatsApp → "
-                      "Configuration → Webhook fields"], id="missing field"),
-        pytest.param({"subscription": None}, {},
-                     ["the app has no webhook subscription for whatsapp_business_account: in App Dashboard → "
-                      f"WhatsApp → Configuration, set the callback URL {CALLBACK_URL}"], id="no subscription"),
-        pytest.param({"system_user_token": {"expires_at": int(time.time()) - 3600}}, {},
-                     ["the system user token is not valid (Meta: Error validating access token: Session has expired",
-                      # Every call made with it fails too.
-                      f"the credit line {SIMULATED_CREDIT_LINE_ID} cannot be read with the system user token "
-                      "(Meta: Error validating access token: Session has expired"], id="token expired"),
-        pytest.param({"system_user_token": {"scopes": ["business_management", "whatsapp_business_management"]}}, {},
-                     ["the system user token lacks the permission(s) whatsapp_business_messaging: generate a new one "
-                      "(Business Settings → Users → System users → Generate new token"], id="token missing scope"),
-        pytest.param({"credit_line": {"readable": False}}, {},
-                     [f"the credit line {SIMULATED_CREDIT_LINE_ID} cannot be read with the system user token (Meta: "
-                      "Unsupported get request. Object with ID"], id="credit line unreadable"),
-        pytest.param({}, {"META_CREDIT_LINE_ID": "1999999999999999"},
-                     ["the credit line 1999999999999999 cannot be read with the system user token (Meta: "
-                      "Unsupported get request. Object with ID '1999999999999999' does not exist"],
-                     id="wrong credit line id"),
-        pytest.param({}, {"META_GRAPH_VERSION": "v20.0"},
-                     ["Graph API v20.0 was available until 2026-09-24: Meta now answers its calls as the oldest "
-                      "version it still serves; set META_GRAPH_VERSION=v25.0"], id="old version"),
+        pytest.param(
+            {"subscription": {"callback_url": "https://old.agency.example/webhooks/whatsapp"}},
+            {},
+            [
+                (
+                    "the webhook callback URL is https://old.agency.example/webhooks/whatsapp: set it to "
+                    f"{CALLBACK_URL} in App Dashboard → WhatsApp → Configuration"
+                )
+            ],
+            id="wrong callback URL",
+        ),
+        pytest.param(
+            {"subscription": {"active": False}},
+            {},
+            [
+                (
+                    "the webhook subscription is not active: Meta sends nothing. In App Dashboard → WhatsApp → "
+                    "Configuration, verify and save the callback URL again"
+                )
+            ],
+            id="inactive",
+        ),
+        pytest.param(
+            {"subscription": {"fields": [f for f in META_WEBHOOK_FIELDS if f != "account_update"]}},
+            {},
+            [
+                (
+                    "webhook fields not subscribed: account_update: subscribe them in App Dashboard → WhatsApp → "
+                    "Configuration → Webhook fields"
+                )
+            ],
+            id="missing field",
+        ),
+        pytest.param(
+            {"subscription": None},
+            {},
+            [
+                (
+                    "the app has no webhook subscription for whatsapp_business_account: in App Dashboard → "
+                    f"WhatsApp → Configuration, set the callback URL {CALLBACK_URL}"
+                )
+            ],
+            id="no subscription",
+        ),
+        pytest.param(
+            {"system_user_token": {"expires_at": int(time.time()) - 3600}},
+            {},
+            [
+                "the system user token is not valid (Meta: Error validating access token: Session has expired",
+                # Every call made with it fails too.
+                (
+                    f"the credit line {SIMULATED_CREDIT_LINE_ID} cannot be read with the system user token "
+                    "(Meta: Error validating access token: Session has expired"
+                ),
+            ],
+            id="token expired",
+        ),
+        pytest.param(
+            {"system_user_token": {"scopes": ["business_management", "whatsapp_business_management"]}},
+            {},
+            [
+                (
+                    "the system user token lacks the permission(s) whatsapp_business_messaging: generate a new one "
+                    "(Business Settings → Users → System users → Generate new token"
+                )
+            ],
+            id="token missing scope",
+        ),
+        pytest.param(
+            {"credit_line": {"readable": False}},
+            {},
+            [
+                (
+                    f"the credit line {SIMULATED_CREDIT_LINE_ID} cannot be read with the system user token (Meta: "
+                    "Unsupported get request. Object with ID"
+                )
+            ],
+            id="credit line unreadable",
+        ),
+        pytest.param(
+            {},
+            {"META_CREDIT_LINE_ID": "1999999999999999"},
+            [
+                (
+                    "the credit line 1999999999999999 cannot be read with the system user token (Meta: "
+                    "Unsupported get request. Object with ID '1999999999999999' does not exist"
+                )
+            ],
+            id="wrong credit line id",
+        ),
+        pytest.param(
+            {},
+            {"META_GRAPH_VERSION": "v20.0"},
+            [
+                (
+                    "Graph API v20.0 was available until 2026-09-24: Meta now answers its calls as the oldest "
+                    "version it still serves; set META_GRAPH_VERSION=v25.0"
+                )
+            ],
+            id="old version",
+        ),
     ],
 )
-def test_each_misconfiguration_fails_with_what_to_change(solution_partner, simulator, settings, config, expected,
-                                                         request):
+def test_each_misconfiguration_fails_with_what_to_change(
+    solution_partner, simulator, settings, config, expected, request
+):
     sound_meta_app(simulator)
     configure_meta_app(simulator, **settings)
     solution_partner.update(config)
@@ -149,9 +226,12 @@ def test_coexistence_pages_need_the_coexistence_fields(production, simulator, ru
     result, live = check_live(runner)
     assert result.exit_code == 1
     assert failures(live) == [
-        f"webhook fields not subscribed: {', '.join(COEXISTENCE_WEBHOOK_FIELDS)}: subscribe them in App Dashboard → "
-        "WhatsApp → Configuration → Webhook fields (the last ones because a signup page onboards WhatsApp Business "
-        "app numbers)"]
+        (
+            f"webhook fields not subscribed: {', '.join(COEXISTENCE_WEBHOOK_FIELDS)}: subscribe them in App Dashboard → "
+            "WhatsApp → Configuration → Webhook fields (the last ones because a signup page onboards WhatsApp Business "
+            "app numbers)"
+        )
+    ]
 
     configure_meta_app(simulator, subscription={"fields": [*META_WEBHOOK_FIELDS, *COEXISTENCE_WEBHOOK_FIELDS]})
     result, live = check_live(runner)
@@ -170,8 +250,24 @@ def test_a_token_expiring_soon_is_said_ahead_without_failing(production, simulat
     ("version", "today", "level", "text"),
     [
         ("v25.0", date(2026, 12, 7), OK, "Graph API v25.0: available until 2028-07-29"),
-        ("v25.0", date(2028, 7, 10), NOTE, "Graph API v25.0 is available until 2028-07-29: set "
-                                           "META_GRAPH_VERSION=v25.0, the version esu is tested with before then"),
+        (
+            "v25.0",
+            date(2028, 7, 10),
+            NOTE,
+            (
+                "Graph API v25.0 is available until 2028-07-29: move to a newer "
+                "version once esu works with it (the newest is v26.0"
+            ),
+        ),
+        (
+            "v24.0",
+            date(2028, 2, 1),
+            NOTE,
+            (
+                "Graph API v24.0 is available until 2028-02-18: set "
+                "META_GRAPH_VERSION=v25.0, the version esu is tested with, before then"
+            ),
+        ),
         ("v21.0", date(2027, 1, 21), FAIL, "Graph API v21.0 was available until 2027-01-21"),
         ("v26.0", date(2026, 12, 7), OK, "Graph API v26.0: no end date announced yet"),
         ("v27.0", date(2027, 3, 1), NOTE, "Graph API v27.0 is newer than esu's table of Meta's versions"),
@@ -208,8 +304,9 @@ def test_the_dashboard_shows_the_last_live_check(public_url, admin, app, simulat
 
     configure_meta_app(simulator, subscription={"active": True})
     app.test_cli_runner().invoke(args=["check", "--live"])
-    card = re.search(r'<section class="card live-check[^"]*".*?</section>',
-                     admin.get("/admin/").get_data(as_text=True), re.DOTALL).group(0)
+    card = re.search(
+        r'<section class="card live-check[^"]*".*?</section>', admin.get("/admin/").get_data(as_text=True), re.DOTALL
+    ).group(0)
     assert "all clear" in card and "not active" not in card
 
 
@@ -220,3 +317,33 @@ def test_the_deploy_guide_lists_the_webhook_fields_the_code_checks():
     assert re.findall(r"`(\w+)`", listed) == list(META_WEBHOOK_FIELDS)
     coexistence = re.search(r"also subscribe (.*?)\.", section.replace("\n", " ")).group(1)
     assert re.findall(r"`(\w+)`", coexistence) == list(COEXISTENCE_WEBHOOK_FIELDS)
+
+
+def test_the_simulator_answers_subscriptions_only_to_the_app_token(simulator):
+    """The reference: "An app access token is required to return subscriptions for that app"."""
+    sound_meta_app(simulator)
+    url = f"{simulator.url}/_meta/graph/v25.0/{META['META_APP_ID']}/subscriptions"
+    answer = requests.get(url, headers={"Authorization": f"Bearer {META['META_APP_ID']}|{APP_SECRET}"}, timeout=5)
+    assert answer.status_code == 200
+    [subscription] = answer.json()["data"]
+    assert subscription["object"] == "whatsapp_business_account"
+    assert subscription["fields"][0] == {"name": META_WEBHOOK_FIELDS[0], "version": "v25.0"}
+    refused = requests.get(url, headers={"Authorization": f"Bearer {SYSTEM_USER_TOKEN}"}, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == 15
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"subscription": {"active": "yes"}}, "subscription.active must be true or false"),
+        ({"subscription": {"fields": "messages"}}, "subscription.fields must be a list of field names"),
+        ({"system_user_token": {"expires_at": "tomorrow"}}, "system_user_token.expires_at must be a unix time"),
+        ({"credit_line": {"currency": "XYZ"}}, "credit_line.currency must be one of AUD, EUR, GBP, IDR, INR, USD"),
+        ({"credit_line": []}, "credit_line must be an object"),
+    ],
+)
+def test_the_simulators_app_settings_refuse_bad_input_in_plain_words(simulator, settings, words):
+    answer = requests.post(f"{simulator.url}/_meta/app", json=settings, timeout=5)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith(words)
