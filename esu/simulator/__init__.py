@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from . import graph, sdk, store, webhooks
+from . import graph, meta_app, sdk, store, webhooks
 from .signup import sign_up
 from .state import OPERATIONS, SimulatorState
 
@@ -116,6 +116,21 @@ def clear_faults():
     """Remove every injected fault and the added latency."""
     state().clear_faults()
     return jsonify(faults={}, latency_ms=0)
+
+
+@bp.get("/app")
+def app_settings():
+    """The agency's Meta app as Graph describes it: webhook subscription, system user token, credit line."""
+    return jsonify(meta_app.settings(state()))
+
+
+@bp.post("/app")
+def configure_app():
+    """Set (or break) the Meta app's settings; see :func:`meta_app.configure` for the options."""
+    try:
+        return jsonify(meta_app.configure(state(), _body()))
+    except (ValueError, TypeError) as error:
+        return jsonify(error=str(error)), 400
 
 
 @bp.get("/calls")

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import webhooks
+from . import meta_app, webhooks
 from .errors import SimError, no_such_object
 from .objects import Grant, Phone, Waba
 from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
@@ -62,6 +62,8 @@ def _route(parts: list[str]):
         return debug_token, "debug_token"
     if not NODE.match(parts[0]):
         raise no_such_object(parts[0], method)
+    if parts == [meta_app.credit_line_id()] and method == "GET":
+        return meta_app.read_credit_line, "credit_line"
     if len(parts) == 1 and method == "GET":
         node = state().node(parts[0])  # read once, for the operation's name and for the answer
         return partial(read_node, node=node), _node_operation(node)
@@ -78,6 +80,7 @@ def _route(parts: list[str]):
         ("smb_app_data", "POST"): (smb_app_data, "smb_app_data"),
         ("message_templates", "GET"): (list_templates, "message_templates"),
         ("assigned_whatsapp_business_accounts", "GET"): (assigned_wabas, "assigned_whatsapp_business_accounts"),
+        ("subscriptions", "GET"): (meta_app.list_subscriptions, "app_subscriptions"),
     }
     if len(parts) == 2 and (parts[1], method) in edges:
         return edges[(parts[1], method)]
@@ -126,6 +129,7 @@ def _authorise(*, waba_id: str | None = None, system_user: bool = False) -> str:
     if not hmac.compare_digest(proof, expected):
         raise SimError(100, "Invalid appsecret_proof provided in the API argument")
     if token == config.get("META_SYSTEM_USER_TOKEN"):
+        meta_app.refuse_expired_system_user_token(state())
         return "system_user"
     if system_user:
         raise SimError(200, "(#200) This call requires the partner's system user token")
@@ -206,6 +210,8 @@ def debug_token(sim: SimulatorState, *_):
         raise SimError(190, "Invalid OAuth access token for debug_token")
     if kind == "system_user":
         _authorise()
+    if request.args.get("input_token") == current_app.config.get("META_SYSTEM_USER_TOKEN"):
+        return meta_app.debug_system_user_token(sim)
     grant = sim.tokens.get(request.args.get("input_token", ""))
     app_id = current_app.config["META_APP_ID"]
     if grant is None:
