@@ -50,6 +50,8 @@ FEATURE_TYPES = [
 WEBSITE_MESSAGE = "Enter a full address starting with https:// or http://."
 STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, status.value.replace("_", " "))
                                                     for status in OnboardingStatus]
+#: The onboardings list hides archived ones unless asked.
+ARCHIVED_CHOICES = [SelectChoice("", "Hidden"), SelectChoice("only", "Only archived"), SelectChoice("all", "Shown too")]
 WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
                           SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
 #: "undelivered" is failed or dead: what replay sends again.
@@ -82,6 +84,7 @@ class OnboardingFilterForm(FilterForm):
                     description="Business name (start of it), WABA id, phone number id or the number as shown")
     status = SelectField("Status", choices=STATUS_CHOICES, default="")
     page = SelectField("Page", choices=[SelectChoice("", "Any page")], default="")
+    archived = SelectField("Archived", choices=ARCHIVED_CHOICES, default="")
 
 
 class WebhookFilterForm(FilterForm):
