@@ -42,6 +42,12 @@ class ForwardingTarget(db.Model):
 
     page: Mapped[SignupPage] = relationship()
 
+    @property
+    def previous_secret_signs_until(self) -> datetime | None:
+        """When the previous secret stops signing, while it still does; None once it has stopped."""
+        until = self.previous_secret_until
+        return until if self.previous_secret and until is not None and until > now_utc() else None
+
     def __repr__(self) -> str:
         return f"<ForwardingTarget {self.id} {self.url}>"
 

@@ -82,4 +82,4 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import archive, auth, dashboard, forwarding, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
+from . import archive, auth, dashboard, forwarding, forwarding_manual, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)

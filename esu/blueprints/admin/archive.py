@@ -33,8 +33,7 @@ def archive_onboarding(onboarding_id: int):
         onboarding.archived_at = now_utc()
         record("archived_onboarding", onboarding=onboarding)
         db.session.commit()
-    flash("Archived: this onboarding no longer shows in lists, charts or funnels. Unarchive it to bring it back.",
-          "ok")
+    flash("Archived: this onboarding no longer shows in lists, charts or funnels. Unarchive it to bring it back.", "ok")
     return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
 
 

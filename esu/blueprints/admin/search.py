@@ -55,8 +55,12 @@ def number_matches(term: str, pages: list[SignupPage]):
             pages_by_number[number].append(page.id)
     if not pages_by_number:
         return None
-    return sa.or_(*(sa.and_(Onboarding.phone_e164 == number, Onboarding.page_id.in_(page_ids))
-                    for number, page_ids in pages_by_number.items()))
+    return sa.or_(
+        *(
+            sa.and_(Onboarding.phone_e164 == number, Onboarding.page_id.in_(page_ids))
+            for number, page_ids in pages_by_number.items()
+        )
+    )
 
 
 def search_condition(term: str, pages: list[SignupPage]):
