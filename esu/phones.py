@@ -14,8 +14,8 @@ from typing import Any
 
 import phonenumbers
 
-#: What a typed number may hold besides its digits: a leading +, spaces, dots, dashes and brackets.
-NUMBER_LIKE = re.compile(r"^\+?[0-9 ().-]+\Z")
+#: What a typed number may hold besides its digits: one + (``+62``, ``(+62)``), spaces, dots, dashes, brackets.
+NUMBER_LIKE = re.compile(r"^[ (]*\+?[0-9 ().-]+\Z")
 #: Fewer digits than this is a piece of a number (or an id), not a number to read.
 MIN_DIGITS = 6
 
@@ -27,7 +27,7 @@ def _parse(text: str, region: str | None = None) -> phonenumbers.PhoneNumber | N
     text = (text or "").strip()
     if not NUMBER_LIKE.match(text) or sum(char.isdigit() for char in text) < MIN_DIGITS:
         return None
-    if not text.startswith("+") and region is None:
+    if "+" not in text and region is None:
         text = "+" + text
     try:
         number = phonenumbers.parse(text, region)
@@ -48,7 +48,8 @@ def international(value: str | None) -> str | None:
 def e164(value: str | None, region: str | None = None) -> str | None:
     """A number as esu compares it: ``+6281234567890``; None when ``value`` is not one. A national number
     (``081234567890``) is read in ``region`` (ISO 3166 code); without one only international forms are."""
-    number = _parse(value or "", region if (value or "").strip()[:1] == "0" else None)
+    national = (value or "").strip().lstrip("(")[:1] == "0"
+    number = _parse(value or "", region if national else None)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else None
 
 
