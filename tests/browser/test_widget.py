@@ -136,7 +136,7 @@ def test_finish_on_two_pages_gives_each_its_onboarding(live_server, browser_page
     expect(dialog.get_by_label("Business name")).to_have_value("Wind & Wool")  # pre-filled by the page
     with page.expect_response(posted("finish")):
         finish(dialog)
-    expect_success(page, "Wind & Wool", "+1 6505559999")
+    expect_success(page, "Wind & Wool", "+1 650-555-9999")
     expect(page.locator("[data-esu-steps] [data-step=register_phone]")).to_contain_text("Done")
     screenshot(page, "signup-success")
 

@@ -81,7 +81,9 @@ class FilterForm(FlaskForm):
 
 class OnboardingFilterForm(FilterForm):
     q = StringField("Search", filters=[_strip], validators=[Optional(), Length(max=100)],
-                    description="Business name (start of it), WABA id, phone number id or the number as shown")
+                    description="Any part of the business name; the number in any form (national in the page's "
+                                "country); the reference the customer saw (onboarding 42); a WABA, number or "
+                                "business id")
     status = SelectField("Status", choices=STATUS_CHOICES, default="")
     page = SelectField("Page", choices=[SelectChoice("", "Any page")], default="")
     archived = SelectField("Archived", choices=ARCHIVED_CHOICES, default="")
