@@ -320,8 +320,8 @@ def test_a_new_secret_is_shown_once_and_the_old_signs_beside_it_for_the_overlap(
     page_html = html_of(admin.get(f"/admin/forwarding/{target.id}"))
     assert not SECRET.search(page_html)
     assert re.search(rf"still signs beside the new one until <time[^>]*>{until:%Y-%m-%d %H:%M} UTC<", page_html)
-    assert actions() == [("rotated_forwarding_secret", f"target {target.id} (127.0.0.1), the old one signs too "
-                                                       f"until {until:%Y-%m-%d %H:%M} UTC")]
+    detail = f"target {target.id} (127.0.0.1), the old one signs too until {until:%Y-%m-%d %H:%M} UTC"
+    assert actions() == [("rotated_forwarding_secret", detail)]
 
 
 def test_a_target_is_deleted_only_once_disabled(admin):

@@ -10,9 +10,9 @@ Revision ID: e2a4c6d8f0b1
 Revises: c4e6f8a0b1d3
 """
 
-from alembic import op
 import phonenumbers
 import sqlalchemy as sa
+from alembic import op
 
 revision = "e2a4c6d8f0b1"
 down_revision = "c4e6f8a0b1d3"
