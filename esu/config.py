@@ -107,6 +107,8 @@ def defaults() -> dict:
         # claimed delivery (longer than any one attempt can take, or a second worker may send it too).
         "FORWARD_TIMEOUT": (3.05, 10.0),
         "FORWARD_LEASE_SECONDS": 120,
+        # A rotated signing secret keeps signing beside the new one this long, so receivers switch without a gap.
+        "FORWARD_SECRET_OVERLAP_HOURS": 24,
     }
 
 

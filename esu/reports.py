@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import defer
 
-from . import forwarding, webhooks
+from . import forwarding, phones, webhooks
 from .extensions import db
 from .models import (
     MessageTemplate,
@@ -121,13 +121,22 @@ def capped_count(statement: sa.Select) -> int:
 def _onboarding_items(statement: sa.Select, detail: Callable[[Onboarding], str | None],
                       at: Callable[[Onboarding], datetime | None]) -> list[AttentionItem]:
     rows = db.session.scalars(statement.order_by(Onboarding.created_at.desc(), Onboarding.id.desc()).limit(SAMPLE))
-    return [AttentionItem(row.business_name or row.display_phone_number or f"Onboarding {row.id}", detail(row),
+    return [AttentionItem(row.business_name or phones.international(row.display_phone_number) or f"Onboarding {row.id}",
+                          detail(row),
                           at(row), onboarding_id=row.id) for row in rows]
 
 
 def _onboardings_with_status(status: str) -> sa.Select:
     return sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True)).where(
-        Onboarding.status == status)
+        Onboarding.status == status, Onboarding.archived_at.is_(None))
+
+
+def not_archived_only(onboarding_column, record_id) -> sa.ColumnElement:
+    """A WABA or number (``record_id``) not known from archived onboardings alone: test data stays off the
+    dashboard with its onboardings. ``onboarding_column`` is the onboardings' column naming it."""
+    archived = sa.exists().where(onboarding_column == record_id, Onboarding.archived_at.is_not(None))
+    kept = sa.exists().where(onboarding_column == record_id, Onboarding.archived_at.is_(None))
+    return sa.or_(~archived, kept)
 
 
 def code_refused():
@@ -153,7 +162,7 @@ def awaiting_verification() -> Signal:
     return Signal("awaiting_verification", "Numbers waiting for verification",
                   "The customer has not entered the code Meta sends yet; registration finishes when they do.",
                   capped_count(query),
-                  _onboarding_items(query, lambda row: row.display_phone_number, lambda row: row.created_at))
+                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number), lambda row: row.created_at))
 
 
 def business_name_of(waba_id) -> sa.ScalarSelect:
@@ -166,8 +175,9 @@ def business_name_of(waba_id) -> sa.ScalarSelect:
 def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> list[AttentionItem]:
     rows = db.session.execute(statement.add_columns(business_name_of(PhoneNumber.waba_id))
                               .order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
-    return [AttentionItem(business or row.verified_name or row.display_phone_number or row.id,
-                          " · ".join(part for part in (row.display_phone_number, detail(row)) if part),
+    return [AttentionItem(business or row.verified_name or phones.international(row.display_phone_number) or row.id,
+                          " · ".join(part for part in (phones.international(row.display_phone_number), detail(row))
+                                     if part),
                           row.updated_at, search=row.id) for row, business in rows]
 
 
@@ -181,7 +191,8 @@ def _quality_detail(row: PhoneNumber) -> str:
 @signal
 def quality_dropped() -> Signal:
     query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
-                                                PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)))
+                                                PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)),
+                                         not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
     return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED, flagged "
                   "them or lowered their messaging limit; RED numbers risk a lower messaging limit.",
                   capped_count(query), _phone_items(query, _quality_detail))
@@ -189,7 +200,8 @@ def quality_dropped() -> Signal:
 
 @signal
 def troubled_numbers() -> Signal:
-    query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES))
+    query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES),
+                                         not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
     return Signal("phone_status", "Restricted, flagged or banned numbers",
                   "Meta reports these numbers as not fully able to message.", capped_count(query),
                   _phone_items(query, lambda row: f"status {row.status}"))
@@ -199,7 +211,8 @@ def troubled_numbers() -> Signal:
 def accounts_needing_a_person() -> Signal:
     from .webhooks.appliers.waba import NEEDS_A_PERSON, STATES
 
-    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON))
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON),
+                                                     not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
@@ -215,7 +228,8 @@ def accounts_needing_a_person() -> Signal:
 
 @signal
 def troubled_templates() -> Signal:
-    query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES))
+    query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES),
+                                             not_archived_only(Onboarding.waba_id, MessageTemplate.waba_id))
     rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
                               .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.waba_id,
@@ -229,7 +243,8 @@ def troubled_templates() -> Signal:
 
 @signal
 def rejected_accounts() -> Signal:
-    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED")
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED",
+                                                     not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
     rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(row.name or row.id, "account review REJECTED", row.updated_at, search=row.id)
              for row in rows]
@@ -268,7 +283,7 @@ def offboarded_customers() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.OFFBOARDED)
     return Signal("offboarded", "Offboarded customers", "They removed the app or left; they need to sign up again.",
                   capped_count(query),
-                  _onboarding_items(query, lambda row: row.display_phone_number,
+                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number),
                                     lambda row: row.offboarded_at or row.updated_at))
 
 
@@ -339,7 +354,7 @@ def onboardings_by_day(days: int, today: date | None = None) -> list[Day]:
                      else_=Onboarding.status).label("status")
     rows = db.session.execute(
         sa.select(day, status, sa.func.count())
-        .where(Onboarding.created_at >= since)
+        .where(Onboarding.created_at >= since, Onboarding.archived_at.is_(None))
         .group_by(day, status)
     )
     counts: dict[date, dict[str, int]] = defaultdict(dict)
@@ -388,7 +403,8 @@ def funnels(days: int) -> list[Funnel]:
     ).all()
     onboarded = dict(db.session.execute(
         sa.select(Onboarding.page_id, sa.func.count())
-        .where(Onboarding.status == OnboardingStatus.COMPLETED, Onboarding.created_at >= since)
+        .where(Onboarding.status == OnboardingStatus.COMPLETED, Onboarding.created_at >= since,
+               Onboarding.archived_at.is_(None))
         .group_by(Onboarding.page_id)
     ).all())
     active = {page_id for page_id, _, _ in counts} | {page_id for page_id in onboarded if page_id is not None}

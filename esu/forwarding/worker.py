@@ -81,7 +81,8 @@ def _load_jobs(ids: list[int]) -> list[Job]:
             secret=target.secret, body=payload(event, delivery.created_at), attempts=delivery.attempts,
             first_attempted_at=delivery.first_attempted_at, lease_until=delivery.lease_until,
             is_test=delivery.event_id is None, target_enabled=target.enabled,
-            target_failing=target.failing_since is not None)
+            target_failing=target.failing_since is not None, previous_secret=target.previous_secret,
+            previous_secret_until=target.previous_secret_until)
         for delivery, target, event in rows
     ]
     return jobs

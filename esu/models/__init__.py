@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .. import phones
 from ..crypto import EncryptedText
 from ..extensions import db
 
@@ -113,6 +114,8 @@ class Onboarding(db.Model):
     #: Denormalised for search and lists: the business name and the number as people know them.
     business_name: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The number in E.164 (``+6281234567890``), kept from ``display_phone_number``: search by any form of it.
+    phone_e164: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     business_token: Mapped[str | None] = mapped_column(EncryptedText)
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -121,6 +124,8 @@ class Onboarding(db.Model):
     offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Meta's time of the PARTNER_ADDED linked to it: a PARTNER_REMOVED older than this is not for this onboarding.
     partner_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set by the admin (test data, a duplicate): left out of lists, charts and funnels until unarchived.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     page: Mapped[SignupPage | None] = relationship()
     steps: Mapped[list[OnboardingStep]] = relationship(
@@ -140,6 +145,11 @@ class Onboarding(db.Model):
 
     def __repr__(self) -> str:
         return f"<Onboarding {self.id} {self.status}>"
+
+
+@sa.event.listens_for(Onboarding.display_phone_number, "set")
+def _keep_phone_e164(onboarding: Onboarding, value: str | None, _old, _initiator) -> None:
+    onboarding.phone_e164 = phones.e164(value)
 
 
 # The admin's search: case-insensitive prefixes of business names, prefixes of display numbers. The

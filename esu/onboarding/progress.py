@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import phones
 from ..graph import TRANSIENT_CODES
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
 from .steps import LABELS, STEPS_BY_NAME
@@ -82,7 +83,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
         "business_name": onboarding.business_name,
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,
-        "display_phone_number": onboarding.display_phone_number,
+        "display_phone_number": phones.international(onboarding.display_phone_number),
         "steps": [
             {
                 "name": record.name,

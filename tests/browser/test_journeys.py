@@ -3,13 +3,22 @@ customer does is what the admin sees."""
 
 from __future__ import annotations
 
+import secrets
+import time
+
 import pytest
+import requests
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from esu import forwarding
+from esu.cli import create_page
 from esu.extensions import db
+from esu.models import Onboarding
 from esu.models.admin import set_admin_password
 
 from ..admin_support import PASSWORD
+from ..forwarding.conftest import Clock, Receiver, verify_webhook
 from .test_widget import expect_success, finish, launch, open_signup
 
 
@@ -58,7 +67,7 @@ def test_the_admins_prefill_reaches_metas_dialog_and_the_onboarding_reaches_the_
     expect(dialog.get_by_label("Business phone")).to_have_value("+1 6505559999")
     screenshot(dialog, "journey-prefilled-dialog")
     finish(dialog)
-    expect_success(customer_tab, "Wind & Wool", "+1 6505559999")
+    expect_success(customer_tab, "Wind & Wool", "+1 650-555-9999")
 
     admin.goto(f"{live_server.url}/admin/onboardings")
     row = admin.locator("tbody tr", has_text="Wind & Wool")
@@ -118,3 +127,65 @@ def test_meta_downgrades_the_number_and_the_dashboard_shows_it_under_the_custome
     expect(lifecycle).to_contain_text("RED")
     expect(lifecycle.locator(".messaging-limit")).to_have_text("TIER_250")
     expect(lifecycle.locator(".quality-event")).to_contain_text("DOWNGRADE")
+
+
+def test_a_forwarding_secret_is_rotated_and_a_receiver_still_on_the_old_secret_verifies_during_the_overlap(
+        live_server, browser_page, customer_tab, screenshot):
+    """Standard Webhooks, "Webhook headers" (spec/standard-webhooks.md, github.com/standard-webhooks/standard-webhooks):
+    during a rotation the webhook is signed with the current and the old key, both signatures space delimited
+    in ``webhook-signature``; the consumer tries each. The receiver here checks with the README's code."""
+    receiver = Receiver(Clock())
+    try:
+        with live_server.app.app_context():
+            page_id = create_page("relay", "Connect WhatsApp", client_name="Relay Co").id
+            set_admin_password(PASSWORD)
+            db.session.commit()
+        open_signup(customer_tab, live_server, "relay")
+        finish(launch(customer_tab))
+        expect_success(customer_tab, "Simulated Business")
+        with live_server.app.app_context():
+            onboarding = db.session.scalar(sa.select(Onboarding).where(Onboarding.page_id == page_id))
+            waba_id, phone_number_id = onboarding.waba_id, onboarding.phone_number_id
+
+        admin = browser_page
+        log_in(admin, live_server, f"/admin/pages/{page_id}")
+        admin.locator("#forwarding").get_by_label("URL").fill(receiver.url)
+        admin.locator("#forwarding").get_by_role("button", name="Add target").click()
+        old_secret = admin.locator(".secret-value code").inner_text()
+        receiver.secret = old_secret  # the client's receiver is set up with it, and stays so
+
+        admin.get_by_role("button", name="New signing secret").click()
+        new_secret = admin.locator(".secret-value code").inner_text()
+        assert new_secret.startswith("whsec_") and new_secret != old_secret
+        expect(admin.locator(".secret")).to_contain_text("the previous secret keeps signing beside it until")
+        screenshot(admin, "journey-rotated-secret")
+
+        def meta_sends_a_message(text: str) -> None:
+            value = {"messaging_product": "whatsapp",
+                     "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+                     "messages": [{"from": "15551234567", "id": f"wamid.{secrets.token_hex(8)}",
+                                   "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}]}
+            response = requests.post(f"{live_server.url}/_meta/webhooks/send", timeout=10,
+                                     json={"field": "messages", "value": value, "waba_id": waba_id})
+            assert response.json()["delivery"]["status"] == 200
+            with live_server.app.app_context():
+                forwarding.run_worker(5, once=True, clock=receiver.clock, poll_interval=0.01)
+
+        meta_sends_a_message("during the overlap")
+        (during,) = receiver.received
+        assert b"during the overlap" in during.body
+        assert during.verified  # checked with the old secret, the receiver's
+        assert len(during.headers["webhook-signature"].split(" ")) == 2
+        assert verify_webhook(new_secret, during.headers, during.body, now=receiver.clock().timestamp())
+
+        receiver.clock.advance(hours=24, minutes=1)  # the overlap (FORWARD_SECRET_OVERLAP_HOURS, 24) is over
+        meta_sends_a_message("after the overlap")
+        after = receiver.received[1]
+        assert b"after the overlap" in after.body and not after.verified
+        assert verify_webhook(new_secret, after.headers, after.body, now=receiver.clock().timestamp())
+
+        admin.goto(admin.url.split("?")[0])  # the target's page, without the secret's one-time view
+        expect(admin.locator("tr.delivery-delivered")).to_have_count(2)
+        screenshot(admin, "journey-rotated-secret-deliveries")
+    finally:
+        receiver.stop()

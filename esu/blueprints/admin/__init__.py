@@ -10,6 +10,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, g, redirect, request, url_for
 
+from ... import phones
 from ...extensions import db
 from ...models import Onboarding, SignupPage
 from ...models.admin import AdminAction
@@ -56,6 +57,10 @@ def admin_templates():
     return {"logout_form": EmptyForm()}  # every admin page has the logout button
 
 
+#: Every number the admin shows, in international format (as the widget shows it too).
+bp.add_app_template_filter(phones.international, "phone")
+
+
 @bp.app_template_filter("when")
 def when(value: datetime | None) -> str:
     """A UTC time as people read it in a list: 2026-11-25 21:55 UTC."""
@@ -77,4 +82,4 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import auth, dashboard, forwarding, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
+from . import archive, auth, dashboard, forwarding, forwarding_manual, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)

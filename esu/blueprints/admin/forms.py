@@ -50,6 +50,8 @@ FEATURE_TYPES = [
 WEBSITE_MESSAGE = "Enter a full address starting with https:// or http://."
 STATUS_CHOICES = [SelectChoice("", "Any status")] + [SelectChoice(status.value, status.value.replace("_", " "))
                                                     for status in OnboardingStatus]
+#: The onboardings list hides archived ones unless asked.
+ARCHIVED_CHOICES = [SelectChoice("", "Hidden"), SelectChoice("only", "Only archived"), SelectChoice("all", "Shown too")]
 WEBHOOK_STATUS_CHOICES = [SelectChoice("", "Any"), SelectChoice("applied"), SelectChoice("stored", "stored (not applied yet)"),
                           SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
 #: "undelivered" is failed or dead: what replay sends again.
@@ -79,9 +81,12 @@ class FilterForm(FlaskForm):
 
 class OnboardingFilterForm(FilterForm):
     q = StringField("Search", filters=[_strip], validators=[Optional(), Length(max=100)],
-                    description="Business name (start of it), WABA id, phone number id or the number as shown")
+                    description="Any part of the business name; the number in any form (national in the page's "
+                                "country); the reference the customer saw (onboarding 42); a WABA, number or "
+                                "business id")
     status = SelectField("Status", choices=STATUS_CHOICES, default="")
     page = SelectField("Page", choices=[SelectChoice("", "Any page")], default="")
+    archived = SelectField("Archived", choices=ARCHIVED_CHOICES, default="")
 
 
 class WebhookFilterForm(FilterForm):
