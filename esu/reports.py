@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import defer
 
 from . import forwarding, phones, webhooks
@@ -32,6 +33,7 @@ from .models import (
     WhatsAppBusinessAccount,
     now_utc,
 )
+from .onboarding import deadline
 
 #: Counts stop here ("1000+"): enough to know it is a lot, cheap on any table size.
 COUNT_CAP = 1000
@@ -154,6 +156,15 @@ def failed_onboardings() -> Signal:
     return Signal("failed", "Failed onboardings", "Open one to see the step that failed and Meta's error; "
                   "retry once the cause is fixed.", capped_count(query),
                   _onboarding_items(query, lambda row: row.failure_reason, lambda row: row.updated_at))
+
+
+@signal
+def stuck_onboardings() -> Signal:
+    query = sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True)).where(
+        deadline.stuck_condition(current_app.config))
+    return Signal("stuck", "Stuck onboardings", "Marked running, but the process running them died (nothing "
+                  "written for longer than a live run can go): open one and retry it.", capped_count(query),
+                  _onboarding_items(query, lambda row: "running, no sign of life since", lambda row: row.updated_at))
 
 
 @signal

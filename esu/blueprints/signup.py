@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from .. import prefill as prefill_setup
-from .. import signup_cache, signup_events
+from .. import resume_links, signup_cache, signup_events
 from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
@@ -55,6 +55,17 @@ def onboarding_error(error: onboarding_service.OnboardingError):
         body["onboarding"] = {"id": error.onboarding.id, "status": error.onboarding.status}
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
     return jsonify(body), error.status, headers
+
+
+#: What a person reads when their connection made too many onboarding calls (the limiter's own words are its
+#: limit, "20 per 1 minute").
+TOO_MANY_CALLS = "Too many tries from your connection. Please wait a minute, then try again."
+
+
+@bp.errorhandler(429)
+def too_many_calls(_error):
+    # The limiter's headers (Retry-After) are added to this answer after it, as to any other.
+    return jsonify(error=TOO_MANY_CALLS), 429
 
 
 @bp.url_value_preprocessor
@@ -146,9 +157,10 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
 
 @bp.errorhandler(GraphError)
 def graph_error(error: GraphError):
-    # Meta refused a verification call: say what Meta said, in its words for people when it has them.
+    # Meta refused a verification call: plain words for the person (Meta's own for people when it sent them),
+    # never Meta's message for developers; the step's record keeps all of it for the admin.
     status = 502 if error.transient else 400
-    return jsonify(error=error.user_message or error.message, code=error.code), status
+    return jsonify(error=onboarding_service.plain_words_of(error), code=error.code), status
 
 
 @bp.get("/<slug>")
@@ -216,7 +228,7 @@ def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, fe
             },
         },
         "urls": {"callback": f"{base}/callback", "events": f"{base}/events", "onboardings": f"{base}/onboardings/",
-                 "session": f"{base}/session"},
+                 "session": f"{base}/session", "resume": f"{base}/resume"},
         "show_steps": bool(show_steps),
         "simulator_origin": None,
     }
@@ -302,7 +314,12 @@ def callback(slug: str):
     signup_page = enabled_page(slug)
     fields = parse_callback(json_body(current_app.config["CALLBACK_MAX_BYTES"]))
     onboarding = onboarding_service.start(signup_page, **fields)
-    return jsonify(onboarding_service.summary(onboarding)), 201
+    return jsonify(onboarding_answer(onboarding)), 201
+
+
+def onboarding_answer(onboarding: Onboarding) -> dict[str, Any]:
+    """The onboarding's summary, and the token the widget keeps to come back to it (``esu.resume_links``)."""
+    return {**onboarding_service.summary(onboarding), "resume_token": resume_links.token_for(onboarding)}
 
 
 def owned_onboarding(slug: str, ref: str) -> Onboarding:
@@ -319,7 +336,7 @@ def owned_onboarding(slug: str, ref: str) -> Onboarding:
 @bp.get("/<slug>/onboardings/<ref>")
 def status(slug: str, ref: str):
     """Progress of an onboarding, step by step, for the page to show while the callback runs."""
-    return jsonify(onboarding_service.summary(owned_onboarding(slug, ref)))
+    return jsonify(onboarding_answer(owned_onboarding(slug, ref)))
 
 
 @bp.post("/<slug>/onboardings/<ref>/retry")
@@ -327,7 +344,7 @@ def status(slug: str, ref: str):
 def retry(slug: str, ref: str):
     """Run the failed steps again."""
     onboarding = onboarding_service.retry(owned_onboarding(slug, ref))
-    return jsonify(onboarding_service.summary(onboarding))
+    return jsonify(onboarding_answer(onboarding))
 
 
 @bp.post("/<slug>/onboardings/<ref>/request-code")
@@ -351,4 +368,7 @@ def verify_code(slug: str, ref: str):
     if not VERIFICATION_CODE.match(code):
         raise BadInput({"code": "is the 6-digit code Meta sent"})
     onboarding = onboarding_service.verify_phone(onboarding, code)
-    return jsonify(onboarding_service.summary(onboarding))
+    return jsonify(onboarding_answer(onboarding))
+
+
+from . import signup_resume  # noqa: F401  (its routes join bp)

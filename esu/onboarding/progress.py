@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from .. import phones
-from ..graph import TRANSIENT_CODES
+from ..graph import TRANSIENT_CODES, GraphError
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
+from .deadline import is_stuck
 from .steps import LABELS, STEPS_BY_NAME
 
 #: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting").
@@ -36,15 +39,24 @@ def plain_words(record: OnboardingStep) -> str | None:
     """What the person reads of a step's Graph error: Meta's own words for them, else ours for the code."""
     if record.error_code is None and record.error_message is None:
         return None
-    if record.error_user_message:
-        return record.error_user_message
-    if record.error_subcode == 33:
+    return _plain(record.error_user_message, record.error_code, record.error_subcode, transient(record))
+
+
+def plain_words_of(error: GraphError) -> str:
+    """What the person reads of a Graph error esu answers at once (a verification call): as for a step."""
+    return _plain(error.user_message, error.code, error.error_subcode, error.transient)
+
+
+def _plain(user_message: str | None, code: int | None, subcode: int | None, is_transient: bool) -> str:
+    if user_message:
+        return user_message
+    if subcode == 33:
         return MISSING_OBJECT
-    if record.error_code in RATE_LIMIT_CODES:
+    if code in RATE_LIMIT_CODES:
         return RATE_LIMITED
-    if record.error_code in PLAIN_WORDS:
-        return PLAIN_WORDS[record.error_code]
-    return UNAVAILABLE if transient(record) else OTHER
+    if code in PLAIN_WORDS:
+        return PLAIN_WORDS[code]
+    return UNAVAILABLE if is_transient else OTHER
 
 
 def transient(record: OnboardingStep) -> bool:
@@ -56,9 +68,11 @@ def transient(record: OnboardingStep) -> bool:
 
 
 def can_retry(onboarding: Onboarding) -> bool:
-    """Whether the failed steps can be run again at all: the onboarding failed with its token in hand (a
-    failed exchange cannot be redone, the code is gone). The admin may, once the cause is fixed."""
-    return onboarding.status == OnboardingStatus.FAILED and onboarding.business_token is not None
+    """Whether the failed steps can be run again at all: the onboarding failed, or its run died with its
+    process (``deadline``), with its token in hand (a failed exchange cannot be redone, the code is gone).
+    The admin may, once the cause is fixed."""
+    ended = onboarding.status == OnboardingStatus.FAILED or is_stuck(onboarding, current_app.config)
+    return ended and onboarding.business_token is not None
 
 
 def retryable(onboarding: Onboarding) -> bool:
@@ -77,6 +91,8 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
     return {
         "id": onboarding.id,
         "status": onboarding.status,
+        # Marked running by a process that died: nothing will change unless it is retried.
+        "stuck": is_stuck(onboarding, current_app.config),
         "event": onboarding.event,
         "failure_reason": onboarding.failure_reason,
         "retryable": retryable(onboarding),

@@ -15,7 +15,6 @@ import secrets
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +27,7 @@ from ..graph import GraphClient, GraphError
 from ..logs import carrying_request_id
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, SignupPage, StepStatus, now_utc
 from .context import Context
+from .deadline import stuck_condition
 from .errors import DuplicateCode, OnboardingError
 from .steps import (
     LABELS,
@@ -43,9 +43,6 @@ from .steps import (
 # Logged under the package's name, which log filters and searches already know.
 log = logging.getLogger(__package__)
 
-#: A run still marked running after this long died with its process (timeouts and bounded retries end
-#: a live one within minutes); a retry may then take it over.
-ABANDONED_RUN = timedelta(minutes=10)
 DONE = (StepStatus.OK, StepStatus.SKIPPED)
 
 
@@ -111,8 +108,7 @@ def claim(onboarding: Onboarding, *statuses: OnboardingStatus, abandoned: bool =
     retry during the callback) only one runs steps and calls Meta."""
     claimable = Onboarding.status.in_([str(status) for status in statuses])
     if abandoned:
-        claimable = sa.or_(claimable, sa.and_(Onboarding.status == OnboardingStatus.RUNNING,
-                                              Onboarding.updated_at < now_utc() - ABANDONED_RUN))
+        claimable = sa.or_(claimable, stuck_condition(current_app.config))
     claimed = db.session.execute(
         sa.update(Onboarding)
         .where(Onboarding.id == onboarding.id, claimable)
@@ -215,7 +211,8 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
                     ready.append(step)
             # Saved before Meta hears of it: that a step started, and what ``before`` chose (the PIN);
             # the same commit saves the outcomes of the steps that just finished (the first time round,
-            # the records of every step).
+            # the records of every step). The onboarding's time says the run is alive (``deadline``).
+            onboarding.updated_at = now_utc()
             db.session.commit()
             # What the pending steps wait for: started first (a worker thread may have to be made for each
             # step), and recorded first when it finishes.

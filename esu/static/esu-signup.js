@@ -47,6 +47,20 @@
     verify_code: 'The verification code was not accepted.',
   };
   const STATES = { pending: 'Waiting', running: 'In progress', ok: 'Done', failed: 'Failed', waiting: 'Needs your code' };
+  // Coming back to a sign-up (a reload, a closed tab, the link we sent) and a dropped connection.
+  const RESUME_TEXT = {
+    welcome: 'Welcome back: here is where your sign-up stopped.',
+    following: 'Setting up your WhatsApp Business account…',
+    codeAsked: 'We already asked Meta for a code. Enter it below, or ask for a new one.',
+    newCode: 'Send a new code',
+    stuckTitle: 'The setup was interrupted',
+    stuckText: 'Our server stopped while setting up your account. Nothing is lost: try again to finish.',
+    droppedTitle: 'We could not reach our server',
+    droppedText: 'Your connection dropped before we could answer. Check your internet connection, then try again.',
+    unreachable: 'We could not reach our server to pick up your sign-up. Check your connection, then reload the page.',
+    linkRefused: 'This link to go on with your sign-up is not valid any more. Ask us for a new one, or start again.',
+    reference: (id) => `Reference: onboarding ${id}.`,
+  };
 
   let attempt = null; // one launch of the dialog and everything after it
   let countdownTimer = 0;
@@ -240,7 +254,8 @@
     if (result.ok && result.data && Array.isArray(result.data.steps)) {
       renderOnboarding(current, result.data);
     } else if (result.status === 0) {
-      finish('We could not reach our server', 'Check your internet connection, then start again.', null, false);
+      current.dropped = true; // "Try again" picks the onboarding up where the server has it
+      finish(RESUME_TEXT.droppedTitle, RESUME_TEXT.droppedText, null, true);
     } else if (result.status === 409) {
       finish('This sign-up was already received', 'We are already setting it up. If you hear nothing from us, start again.', null, false);
     } else {
@@ -249,6 +264,7 @@
   }
 
   function renderSteps(summary) {
+    remember(summary.resume_token);
     const visible = summary.steps.filter((step) => step.status !== 'skipped');
     const done = visible.filter((step) => step.status === 'ok').length;
     say(`Setting up your WhatsApp Business account: ${done} of ${visible.length} steps done.`);
@@ -277,6 +293,7 @@
         ? `${business} can now send and receive WhatsApp messages on ${summary.display_phone_number}.`
         : `The WhatsApp Business account of ${business} is ready. You can add a phone number later.`;
       say('All done.');
+      forget();
       finish('You are connected', text, null, null);
     } else if (summary.status === 'awaiting_verification') {
       askForCode(current, summary);
@@ -311,6 +328,10 @@
 
   function retry() {
     const current = attempt;
+    if (current.dropped) {
+      reconnect(current);
+      return;
+    }
     show(ui.result, false);
     say('Trying again…');
     track(current, send('POST', onboardingUrl(current, 'retry')), 300).then((result) => conclude(current, result));
@@ -318,6 +339,7 @@
 
   function restart() {
     attempt = null;
+    forget();
     clearInterval(countdownTimer);
     [ui.result, ui.verify, ui.steps].forEach((element) => show(element, false));
     idle('');
@@ -406,6 +428,105 @@
     conclude(current, result);
   }
 
+  // -- coming back ---------------------------------------------------------------------------------
+  // The widget keeps the signed resume token of the visitor's onboarding (each summary brings a fresh one),
+  // never the reference it follows the onboarding by: back on the page, it trades the token for it.
+
+  const RESUME_KEY = `esu-resume:${settings.urls.resume}`;
+  let notice = false; // a word about a sign-up that could not be picked up, kept past the SDK's loading
+  function remember(token) {
+    if (typeof token !== 'string' || !token) return;
+    try { localStorage.setItem(RESUME_KEY, token); } catch (error) { /* storage off: nothing to come back to */ }
+  }
+  function forget() {
+    try { localStorage.removeItem(RESUME_KEY); } catch (error) { /* storage off */ }
+  }
+  function kept() {
+    try { return localStorage.getItem(RESUME_KEY); } catch (error) { return null; }
+  }
+
+  async function resumeOnLoad() {
+    // The admin's link lands here with the token in the fragment, which no server saw: keep it, then drop it
+    // from the address bar.
+    const fromLink = window.location.hash.startsWith('#resume=') ? window.location.hash.slice('#resume='.length) : null;
+    if (fromLink) {
+      history.replaceState(null, '', window.location.pathname + window.location.search);
+      remember(fromLink);
+    }
+    const token = fromLink || kept();
+    if (!token) return;
+    const current = { ref: null, code: null, session: null, submitted: true, left: false, grace: 0, resumed: true };
+    attempt = current;
+    show(ui.start, false);
+    say(RESUME_TEXT.welcome);
+    const result = await send('POST', settings.urls.resume, { token });
+    if (current !== attempt) return;
+    if (result.ok && result.data && typeof result.data.client_ref === 'string') {
+      current.ref = result.data.client_ref;
+      follow(current, result.data);
+      return;
+    }
+    attempt = null;
+    if (result.status !== 0) forget(); // expired, or names nothing here: start afresh
+    let text = '';
+    if (result.status === 0) text = RESUME_TEXT.unreachable;
+    else if (fromLink) text = (result.data && result.data.error) || RESUME_TEXT.linkRefused;
+    // The button waits for the SDK as on any visit (``ready``), which leaves this notice in place.
+    notice = Boolean(text);
+    show(ui.start, true);
+    say(text);
+  }
+
+  // Show the onboarding as the server has it, and go on from there: still running, follow it; left running
+  // by a server that stopped, offer to try again; otherwise as at the end of a request.
+  function follow(current, summary) {
+    if (current !== attempt) return;
+    if (summary.status === 'running' && summary.stuck) {
+      renderSteps(summary);
+      say('The setup stopped.');
+      finish(RESUME_TEXT.stuckTitle, RESUME_TEXT.stuckText, RESUME_TEXT.reference(summary.id), summary.retryable);
+    } else if (summary.status === 'running') {
+      renderSteps(summary);
+      setTimeout(async () => {
+        const status = await send('GET', onboardingUrl(current));
+        if (current !== attempt) return;
+        if (status.ok) follow(current, status.data);
+        else conclude(current, status);
+      }, POLL_MS);
+    } else {
+      renderOnboarding(current, summary);
+      if (summary.status === 'awaiting_verification') showCodeAsked(summary);
+    }
+  }
+
+  // A code Meta was already asked for (before a reload): the person may enter it at once.
+  function showCodeAsked(summary) {
+    const asked = summary.steps.find((step) => step.name === 'request_code' && step.status === 'ok');
+    if (!asked) return;
+    ui.sendCode.textContent = RESUME_TEXT.newCode;
+    ui.countdown.textContent = RESUME_TEXT.codeAsked;
+    [ui.countdown, ui.codeEntry].forEach((element) => show(element, true));
+  }
+
+  // After a dropped connection: ask the server how the onboarding stands. A callback that never arrived is
+  // sent again (the same code and reference: the server takes a code once).
+  async function reconnect(current) {
+    current.dropped = false;
+    show(ui.result, false);
+    say(RESUME_TEXT.following);
+    const status = await send('GET', onboardingUrl(current));
+    if (current !== attempt) return;
+    if (status.ok) {
+      follow(current, status.data);
+    } else if (status.status === 404 && current.code && !current.resent) {
+      current.resent = true;
+      current.submitted = false;
+      submit(current);
+    } else {
+      conclude(current, status);
+    }
+  }
+
   // -- start -------------------------------------------------------------------------------------
 
   ui.launch.addEventListener('click', launch);
@@ -417,7 +538,7 @@
 
   function ready() {
     ui.launch.disabled = false;
-    say('');
+    if (!attempt && !notice) say('');
   }
   window.fbAsyncInit = () => {
     window.FB.init(settings.init);
@@ -430,4 +551,5 @@
   sdk.addEventListener('error', () => say('The Facebook sign-up window could not load. Check your connection or ad blocker, then reload the page.'));
   document.head.appendChild(sdk);
   report('view');
+  resumeOnLoad();
 })();

@@ -298,7 +298,11 @@ def test_an_unverified_number_is_registered_once_the_code_is_entered(simulator, 
 
     wrong = client.post(endpoint(ref, "verify-code"), json={"code": "654321"}, headers=headers)
     assert wrong.status_code == 400
-    assert wrong.get_json()["error"] == "(#136025) Verification code mismatch. Check the code and try again."
+    # The person reads plain words, never Meta's "(#136025) …"; the step keeps Meta's whole error for the admin.
+    assert wrong.get_json()["error"] == "The code does not match. Check it and try again."
+    kept = db.session.scalar(sa.select(OnboardingStep).where(OnboardingStep.name == "verify_code"))
+    assert (kept.error_code, kept.error_message) == (
+        136025, "(#136025) Verification code mismatch. Check the code and try again.")
     assert client.get(endpoint(ref, "")[:-1]).get_json()["status"] == "awaiting_verification"
 
     right = client.post(endpoint(ref, "verify-code"), json={"code": "123456"}, headers=headers)
