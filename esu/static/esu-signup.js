@@ -406,6 +406,22 @@
     conclude(current, result);
   }
 
+  // -- inside an iframe on a client's site (esu-embed.js) ----------------------------------------
+
+  // Tell the page around the frame how tall this page is, each time that changes, so that its iframe fits
+  // the page with no scroll bar of its own. A height is nothing private: any site may hear it (the page's
+  // frame-ancestors already decides which sites may frame it at all).
+  function reportHeightToEmbedder() {
+    if (window.parent === window || typeof ResizeObserver !== 'function') return;
+    let reported = 0;
+    new ResizeObserver(() => {
+      const height = Math.ceil(document.documentElement.getBoundingClientRect().height);
+      if (height === reported) return;
+      reported = height;
+      window.parent.postMessage({ type: 'esu-signup:height', height }, '*');
+    }).observe(document.documentElement);
+  }
+
   // -- start -------------------------------------------------------------------------------------
 
   ui.launch.addEventListener('click', launch);
@@ -430,4 +446,5 @@
   sdk.addEventListener('error', () => say('The Facebook sign-up window could not load. Check your connection or ad blocker, then reload the page.'));
   document.head.appendChild(sdk);
   report('view');
+  reportHeightToEmbedder();
 })();
