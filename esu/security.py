@@ -11,10 +11,10 @@
   (``same-origin-allow-popups``: plain ``same-origin`` cuts the popup off from the page). Everything else
   is ``'self'`` only. No inline script runs anywhere; a template that needs one uses ``csp_nonce()``, which
   adds that request's nonce to the policy.
-- No page is framed, except a signup page by the client sites it lists (``esu.embedding``): its view puts
-  them in ``g.frame_ancestors``, which become its ``frame-ancestors`` (and its answer has no
-  X-Frame-Options, which knows no list of sites). A view that must keep any opener (the simulator's dialog,
-  opened from inside such a frame) sets ``g.opener_policy``.
+- No page is framed, except a signup page by the client sites it lists (``esu.embedding``): its view calls
+  ``allow_framing_by``, and they become its ``frame-ancestors`` (its answer has no X-Frame-Options, which
+  knows no list of sites). A view that must keep any opener (the simulator's dialog, opened from inside such
+  a frame) calls ``allow_any_opener``.
 - The signup visitor's session (only the CSRF token of the widget's calls) is a cookie of its own, apart
   from the admin's, and partitioned (CHIPS: ``SameSite=None; Secure; Partitioned``) so that the browser
   keeps it inside an iframe on another site, for that site only.
@@ -47,6 +47,11 @@ SIGNUP_COOKIE = "esu_signup"
 SIGNUP_COOKIE_PATH = "/signup/"
 #: Hosts on which browsers take a ``Secure`` cookie over plain HTTP (development, tests).
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# What a view decides about its own answer's headers, kept in the request's WSGI environ: that request's
+# alone (``g`` lives as long as the app context, which a test keeps across its requests).
+FRAMED_BY = "esu.framed_by"
+OPENER_POLICY = "esu.opener_policy"
+PARTITIONED_SESSION = "esu.partitioned_session"
 
 # Facebook's side of Embedded Signup: the SDK calls Graph and www, and frames its dialogs from www/web.
 FACEBOOK_CONNECT = ("https://graph.facebook.com", "https://www.facebook.com")
@@ -107,6 +112,21 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+def allow_framing_by(origins) -> None:
+    """Let these origins (``https://host[:port]``) frame this request's answer; none: no one may."""
+    request.environ[FRAMED_BY] = tuple(origins)
+
+
+def allow_any_opener() -> None:
+    """Send this answer with ``Cross-Origin-Opener-Policy: unsafe-none``: it keeps whichever window opened it."""
+    request.environ[OPENER_POLICY] = "unsafe-none"
+
+
+def partition_session() -> None:
+    """Keep this signup visitor's session in a cookie browsers keep inside iframes on other sites too."""
+    request.environ[PARTITIONED_SESSION] = True
+
+
 def is_signup_page() -> bool:
     return request.blueprint in SIGNUP_BLUEPRINTS or request.path.startswith(SIMULATOR_PREFIX)
 
@@ -120,8 +140,8 @@ def require_https():
 
 def add_headers(response):
     response.headers.update(security_headers(current_app, signup=is_signup_page(), secure=request.is_secure,
-                                             nonce=g.get("csp_nonce"), framed_by=g.get("frame_ancestors", ()),
-                                             opener_policy=g.get("opener_policy")))
+                                             nonce=g.get("csp_nonce"), framed_by=request.environ.get(FRAMED_BY, ()),
+                                             opener_policy=request.environ.get(OPENER_POLICY)))
     return response
 
 
@@ -179,7 +199,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     # The signup visitor's cookie: its own name and path, so that it never mixes with the admin's session.
-    # For a page client sites may frame (its session view sets ``g.partitioned_session``): SameSite=None and
+    # For a page client sites may frame (its session view calls ``partition_session``): SameSite=None and
     # Partitioned, so that it works in an iframe on those sites. Both need Secure, which browsers accept over
     # plain HTTP from loopback hosts only: elsewhere, without HTTPS, it stays an ordinary Lax cookie (and the
     # page works only when not framed).
@@ -191,7 +211,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
     @classmethod
     def _framable(cls) -> bool:
-        if not (cls._for_signup() and g.get("partitioned_session")):
+        if not (cls._for_signup() and request.environ.get(PARTITIONED_SESSION)):
             return False
         host = request.headers.get("Host", "")  # the raw header: request.host raises for an untrusted one
         return request.is_secure or host in LOOPBACK_HOSTS or host.rpartition(":")[0] in LOOPBACK_HOSTS

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, render_template, request, send_from_directory
+from flask import Blueprint, abort, render_template, request, send_from_directory
+
+from ..security import allow_any_opener
 
 bp = Blueprint("simulator_sdk", __name__, url_prefix="/_meta", static_folder="static",
                static_url_path="/sdk-static", template_folder="templates")
@@ -75,7 +77,7 @@ def dialog():
     # Meta's dialog answers "the window that spawned the flow" (embedded-signup/implementation.md), also a
     # signup page in an iframe on a client's site. The popup such a frame opens starts without an opener
     # policy: a policy of its own here would put the dialog in a new browsing context group, without its opener.
-    g.opener_policy = "unsafe-none"
+    allow_any_opener()
     return render_template(
         "meta_simulator/dialog.html",
         opener_origin=_opener_origin(request.args.get("origin")),
