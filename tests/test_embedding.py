@@ -16,9 +16,15 @@ from .test_security import policy
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin…
 
-SITES = "https://www.wool.example\nHTTPS://Shop.Wool.Example:443/\nhttps://shop.wool.example:8443, http://localhost:3000"
-STORED = ["https://www.wool.example", "https://shop.wool.example", "https://shop.wool.example:8443",
-          "http://localhost:3000"]
+SITES = (
+    "https://www.wool.example\nHTTPS://Shop.Wool.Example:443/\nhttps://shop.wool.example:8443, http://localhost:3000"
+)
+STORED = [
+    "https://www.wool.example",
+    "https://shop.wool.example",
+    "https://shop.wool.example:8443",
+    "http://localhost:3000",
+]
 
 
 def page_by_slug(slug: str) -> SignupPage | None:
@@ -36,8 +42,9 @@ def cookie_flags(response) -> tuple[str, set[str]]:
 
 
 def test_a_page_is_framed_by_the_sites_it_lists_and_by_no_other(admin, client):
-    response = admin.post("/admin/pages/new", data={"slug": "wool", "title": "Connect Wind & Wool",
-                                                    "embed_origins": SITES})
+    response = admin.post(
+        "/admin/pages/new", data={"slug": "wool", "title": "Connect Wind & Wool", "embed_origins": SITES}
+    )
     assert response.status_code == 302
     assert page_by_slug("wool").embed_origins == STORED  # as browsers compare them: lowercase, no :443, once each
     gen_page("bakery")
@@ -63,7 +70,10 @@ def test_a_change_to_the_sites_shows_on_the_next_answer(admin, client):
     db.session.commit()
     assert_never_framed(client.get("/signup/wool"))  # now cached in this process
     form = {"slug": "wool", "title": "Connect Wind & Wool"}
-    assert admin.post(f"/admin/pages/{page.id}", data={**form, "embed_origins": "https://www.wool.example"}).status_code == 302
+    assert (
+        admin.post(f"/admin/pages/{page.id}", data={**form, "embed_origins": "https://www.wool.example"}).status_code
+        == 302
+    )
     assert policy(client.get("/signup/wool"))["frame-ancestors"] == ["https://www.wool.example"]
     assert "https://www.wool.example" in admin.get(f"/admin/pages/{page.id}").get_data(as_text=True)  # shown to edit
 
@@ -71,21 +81,24 @@ def test_a_change_to_the_sites_shows_on_the_next_answer(admin, client):
     assert_never_framed(client.get("/signup/wool"))
 
 
-@pytest.mark.parametrize(("written", "says"), [
-    ("www.wool.example", "write its origin, as in https://www.client-site.com"),
-    ("http://www.wool.example", "only https:// sites may embed"),
-    ("https://www.wool.example/shop/whatsapp", "has a path"),
-    ("https://www.wool.example/?ref=1", "has a path"),
-    ("https://*.wool.example", "Wildcards are not accepted"),
-    ("ftp://www.wool.example", "is not a site&#39;s address"),
-    ("https://owner:secret@www.wool.example", "is not a site&#39;s address"),
-    ("https://www.wool.example:99999", "is not a site&#39;s address"),
-    ("https://www.wool.example;script-src", "is not a site&#39;s address"),  # no way into the policy's text
-    ("https://www.wool.example'", "is not a site&#39;s address"),
-    ("javascript:alert(1)", "is not a site&#39;s address"),
-    ("https://[2001:db8::1]", "is not a site&#39;s address"),
-    ("\n".join(f"https://shop{n}.wool.example" for n in range(21)), "At most 20 sites"),
-])
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [
+        ("www.wool.example", "write its origin, as in https://www.client-site.com"),
+        ("http://www.wool.example", "only https:// sites may embed"),
+        ("https://www.wool.example/shop/whatsapp", "has a path"),
+        ("https://www.wool.example/?ref=1", "has a path"),
+        ("https://*.wool.example", "Wildcards are not accepted"),
+        ("ftp://www.wool.example", "is not a site&#39;s address"),
+        ("https://owner:secret@www.wool.example", "is not a site&#39;s address"),
+        ("https://www.wool.example:99999", "is not a site&#39;s address"),
+        ("https://www.wool.example;script-src", "is not a site&#39;s address"),  # no way into the policy's text
+        ("https://www.wool.example'", "is not a site&#39;s address"),
+        ("javascript:alert(1)", "is not a site&#39;s address"),
+        ("https://[2001:db8::1]", "is not a site&#39;s address"),
+        ("\n".join(f"https://shop{n}.wool.example" for n in range(21)), "At most 20 sites"),
+    ],
+)
 def test_the_form_refuses_what_is_not_a_sites_origin(admin, written, says):
     response = admin.post("/admin/pages/new", data={"slug": "wool", "title": "Wool", "embed_origins": written})
     assert response.status_code == 200
@@ -94,8 +107,9 @@ def test_the_form_refuses_what_is_not_a_sites_origin(admin, written, says):
 
 
 def test_origins_are_written_as_browsers_send_them():
-    assert parse_origins("https://Bücher.example https://[::1]:8443 http://app.localhost:5173 https://x.example:443/") == [
-        "https://xn--bcher-kva.example", "https://[::1]:8443", "http://app.localhost:5173", "https://x.example"]
+    assert parse_origins(
+        "https://Bücher.example https://[::1]:8443 http://app.localhost:5173 https://x.example:443/"
+    ) == ["https://xn--bcher-kva.example", "https://[::1]:8443", "http://app.localhost:5173", "https://x.example"]
     assert parse_origins("  \n ") == []
 
 
@@ -103,9 +117,11 @@ def test_the_admin_shows_the_snippet_a_client_site_pastes(admin, client):
     page = gen_page("wool", title="Connect Wind & Wool")
     db.session.commit()
     html = admin.get(f"/admin/pages/{page.id}").get_data(as_text=True)
-    snippet = ('&lt;div data-esu-signup-embed=&#34;http://localhost/signup/wool&#34;&gt;'
-               '&lt;a href=&#34;http://localhost/signup/wool&#34;&gt;Connect Wind &amp;amp; Wool&lt;/a&gt;&lt;/div&gt;\n'
-               '&lt;script src=&#34;http://localhost/static/esu-embed.js&#34; async&gt;&lt;/script&gt;')
+    snippet = (
+        "&lt;div data-esu-signup-embed=&#34;http://localhost/signup/wool&#34;&gt;"
+        "&lt;a href=&#34;http://localhost/signup/wool&#34;&gt;Connect Wind &amp;amp; Wool&lt;/a&gt;&lt;/div&gt;\n"
+        "&lt;script src=&#34;http://localhost/static/esu-embed.js&#34; async&gt;&lt;/script&gt;"
+    )
     assert snippet in html
     assert "until then browsers refuse to show the page inside another site" in html  # no site listed yet
     with client.get("/static/esu-embed.js") as script:

@@ -38,10 +38,13 @@ class ClientSite:
     def app(self, request):
         if request.path != "/":
             return Response(status=204)  # the browser's favicon.ico: nothing, but no error in the console
-        return Response(f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Wind &amp; Wool</title></head>
+        return Response(
+            f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Wind &amp; Wool</title></head>
 <body><h1>Wind &amp; Wool</h1><p>Connect your shop's WhatsApp number below.</p>
 {self.snippet}
-<footer>Wind &amp; Wool, since 1998</footer></body></html>""", mimetype="text/html")
+<footer>Wind &amp; Wool, since 1998</footer></body></html>""",
+            mimetype="text/html",
+        )
 
 
 @pytest.fixture
@@ -68,7 +71,8 @@ def expect_frame_fits(page, frame) -> int:
 
 
 def test_a_customer_finishes_through_the_widget_embedded_on_a_client_site(
-        live_server, client_site, browser_page, customer_tab, screenshot):
+    live_server, client_site, browser_page, customer_tab, screenshot
+):
     add_page(live_server, "wool", "Connect Wind & Wool")
     with live_server.app.app_context():
         set_admin_password(PASSWORD)
@@ -110,4 +114,7 @@ def test_a_customer_finishes_through_the_widget_embedded_on_a_client_site(
 
     [onboarding] = records(live_server, Onboarding)
     assert (onboarding.page.slug, onboarding.status, onboarding.business_name) == (
-        "wool", "completed", "Simulated Business")
+        "wool",
+        "completed",
+        "Simulated Business",
+    )
