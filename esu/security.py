@@ -16,8 +16,8 @@
   knows no list of sites). A view that must keep any opener (the simulator's dialog, opened from inside such
   a frame) calls ``allow_any_opener``.
 - The signup visitor's session (only the CSRF token of the widget's calls) is a cookie of its own, apart
-  from the admin's, and partitioned (CHIPS: ``SameSite=None; Secure; Partitioned``) so that the browser
-  keeps it inside an iframe on another site, for that site only.
+  from the admin's; for a page client sites may frame it is partitioned (CHIPS: ``SameSite=None; Secure;
+  Partitioned``), so that the browser keeps it inside an iframe on such a site, for that site only.
 """
 
 from __future__ import annotations
@@ -232,7 +232,8 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         return "None" if self._framable() else super().get_cookie_samesite(app)
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        return True if self._framable() else super().get_cookie_secure(app)
+        # Over HTTPS always: the name's __Secure- prefix requires it.
+        return self._framable() or (self._for_signup() and request.is_secure) or super().get_cookie_secure(app)
 
     def get_cookie_partitioned(self, app: Flask) -> bool:
         return True if self._framable() else super().get_cookie_partitioned(app)

@@ -154,6 +154,9 @@ def test_the_visitor_of_a_framable_page_gets_a_partitioned_cookie_apart_from_the
 
     name, flags = cookie_flags(own_app.test_client().get("/signup/bakery/session"))
     assert name == "esu_signup" and "samesite=lax" in flags and "partitioned" not in flags
+    # Over HTTPS the name has the __Secure- prefix, which browsers take only with Secure.
+    name, flags = cookie_flags(own_app.test_client().get("/signup/bakery/session", base_url="https://esu.lan"))
+    assert name == "__Secure-esu_signup" and {"secure", "samesite=lax"} <= flags
 
     # Over plain HTTP away from loopback a browser drops a Secure cookie: an ordinary one, the page unframed.
     name, flags = cookie_flags(own_app.test_client().get("/signup/wool/session", base_url="http://esu.lan:5000"))
