@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import onboarding as onboarding_service
 from .. import prefill as prefill_setup
-from .. import resume_links, signup_cache, signup_events
+from .. import resume_links, security, signup_cache, signup_events
 from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
@@ -189,6 +189,7 @@ def page(slug: str):
     else:
         signup_page = enabled_page(slug)
         body, updated_at = render_template("signup/page.html", page=signup_page).encode(), signup_page.updated_at
+    security.allow_framing_by(state.embed_origins or ())  # the client sites that may show it (esu.embedding)
     # A template that asked for the CSP nonce made this answer one visitor's own: never keep it.
     if "csp_nonce" not in g:
         request.environ[signup_cache.CACHEABLE] = (key, updated_at)
@@ -199,7 +200,8 @@ def page(slug: str):
 def session(slug: str):
     """The CSRF token the widget sends with its onboarding calls; starts the visitor's session (its cookie).
     The widget asks when the person clicks, so the page itself stays the same for everyone."""
-    enabled_page(slug)
+    if enabled_page(slug).embed_origins:  # in an iframe on a client's site, the cookie must be kept there too
+        security.partition_session()
     response = jsonify(csrf_token=generate_csrf())
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -55,6 +55,9 @@ class SignupPage(db.Model):
     feature_type: Mapped[str] = mapped_column(sa.String(64), default="")
     #: ``extras.setup`` pre-fill: business name, email, phone, website, address, timezone…
     prefill: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: The origins (``https://host[:port]``) of the client sites that may show this page in an iframe: its
+    #: ``frame-ancestors``. Empty: no site may (``esu.embedding`` checks and writes them).
+    embed_origins: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)

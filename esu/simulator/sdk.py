@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, render_template, request, send_from_directory
 
+from ..security import allow_any_opener
+
 bp = Blueprint("simulator_sdk", __name__, url_prefix="/_meta", static_folder="static",
                static_url_path="/sdk-static", template_folder="templates")
 
@@ -72,6 +74,10 @@ def dialog():
         abort(400, description="extras must be JSON, as FB.login's extras option")
     if not isinstance(extras, dict):
         abort(400, description="extras must be a JSON object")
+    # Meta's dialog answers "the window that spawned the flow" (embedded-signup/implementation.md), also a
+    # signup page in an iframe on a client's site. The popup such a frame opens starts without an opener
+    # policy: a policy of its own here would put the dialog in a new browsing context group, without its opener.
+    allow_any_opener()
     return render_template(
         "meta_simulator/dialog.html",
         opener_origin=_opener_origin(request.args.get("origin")),

@@ -527,6 +527,22 @@
     }
   }
 
+  // -- inside an iframe on a client's site (esu-embed.js) ----------------------------------------
+
+  // Tell the page around the frame how tall this page is, each time that changes, so that its iframe fits
+  // the page with no scroll bar of its own. A height is nothing private: any site may hear it (the page's
+  // frame-ancestors already decides which sites may frame it at all).
+  function reportHeightToEmbedder() {
+    if (window.parent === window || typeof ResizeObserver !== 'function') return;
+    let reported = 0;
+    new ResizeObserver(() => {
+      const height = Math.ceil(document.documentElement.getBoundingClientRect().height);
+      if (height === reported) return;
+      reported = height;
+      window.parent.postMessage({ type: 'esu-signup:height', height }, '*');
+    }).observe(document.documentElement);
+  }
+
   // -- start -------------------------------------------------------------------------------------
 
   ui.launch.addEventListener('click', launch);
@@ -552,4 +568,5 @@
   document.head.appendChild(sdk);
   report('view');
   resumeOnLoad();
+  reportHeightToEmbedder();
 })();

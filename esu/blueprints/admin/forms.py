@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ... import embedding
 from ... import prefill as prefill_setup
 from ...cli import SLUG
 from ...extensions import db
@@ -174,6 +175,10 @@ class SignupPageForm(FlaskForm):
                           validators=[Optional()], description="ISO 3166 two-letter code, e.g. US.")
     timezone = StringField("Time zone", filters=[_strip], validators=[Optional(), Regexp(
         TIMEZONE, message="Write it as Meta does: UTC-07:00, UTC+05:30.")])
+    embed_origins = TextAreaField(
+        "Sites that may embed this page", filters=[_strip], validators=[Optional(), Length(max=6000)],
+        description="One site a line, as its origin: https://www.client-site.com (with :port if it has one). "
+                    "Empty: no other site may show this page.")
 
     def __init__(self, *args, page: SignupPage | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -185,6 +190,12 @@ class SignupPageForm(FlaskForm):
             taken = taken.where(SignupPage.id != self.page.id)
         if db.session.scalar(taken) is not None:
             raise ValidationError(f"A signup page '{field.data}' already exists.")
+
+    def validate_embed_origins(self, field) -> None:
+        try:
+            embedding.parse_origins(field.data)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
     def validate_country(self, field) -> None:
         if field.data and field.data not in COUNTRY_CODES:
@@ -209,6 +220,7 @@ class SignupPageForm(FlaskForm):
             "config_id": self.config_id.data or None,
             "feature_type": self.feature_type.data,
             "prefill": self.prefill(),
+            "embed_origins": embedding.parse_origins(self.embed_origins.data),
         }
 
     def prefill(self) -> dict:
@@ -233,3 +245,4 @@ class SignupPageForm(FlaskForm):
         self.phone_number.data = phone.get("number")
         self.country.data = (business.get("address") or {}).get("country")
         self.timezone.data = business.get("timezone")
+        self.embed_origins.data = "\n".join(page.embed_origins or ())

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
+from ... import embedding
 from ... import forwarding as forwarding_service
 from ...cli import change_slug, create_page
 from ...extensions import db
@@ -15,6 +16,7 @@ from .forms import EmptyForm, ForwardingTargetForm, SignupPageForm, issue_once
 
 #: What a site's template needs to show a page's widget.
 WIDGET_INCLUDE = '{% from "signup/_widget.html" import embedded_signup %}{{ embedded_signup(page) }}'
+bp.add_app_template_global(embedding.embed_snippet, "embed_snippet")  # the iframe snippet, per page
 
 
 def page_or_404(page_id: int) -> SignupPage:
