@@ -78,6 +78,10 @@ class ConfigError(click.ClickException, RuntimeError):
     """
 
 
+#: The currencies a shared credit line invoices in (solution-providers/managing-credit-lines.md, ``waba_currency``).
+CREDIT_CURRENCIES = ("AUD", "EUR", "GBP", "IDR", "INR", "USD")
+
+
 def defaults() -> dict:
     """Settings that do not come from the environment."""
     return {
@@ -188,6 +192,10 @@ def finish(config, instance_path: Path) -> None:
         raise ConfigError("ESU_RETENTION_DAYS must be a whole number of days (0: keep messages for ever).") from None
     if config["ESU_RETENTION_DAYS"] < 0:
         raise ConfigError("ESU_RETENTION_DAYS cannot be negative (0: keep messages for ever).")
+    config["ESU_CREDIT_CURRENCY"] = str(config.get("ESU_CREDIT_CURRENCY") or "USD").strip().upper()
+    if config["ESU_CREDIT_CURRENCY"] not in CREDIT_CURRENCIES:
+        raise ConfigError("ESU_CREDIT_CURRENCY must be one of Meta's invoicing currencies: "
+                          f"{', '.join(CREDIT_CURRENCIES)}.")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
     # configured, else in the database (esu.rate_limits).

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..graph import TRANSIENT_CODES
+from ..graph import RATE_LIMIT_CODES, TRANSIENT_CODES
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
 from .steps import LABELS, STEPS_BY_NAME
 
-#: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting").
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80007, 130429, 131056})
 #: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``).
 PLAIN_WORDS: dict[int, str] = {
     0: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
@@ -83,6 +81,9 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,
         "display_phone_number": onboarding.display_phone_number,
+        # Meta rate-limited a step: it goes on by itself then (UTC, ISO 8601).
+        "waiting_until": _iso(min((record.wait_until for record in onboarding.steps if record.wait_until),
+                                  default=None)),
         "steps": [
             {
                 "name": record.name,
@@ -91,6 +92,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
                 "attempts": record.attempts,
                 "duration_ms": record.duration_ms,
                 "detail": record.detail,
+                "wait_until": _iso(record.wait_until),
                 "error": None if record.error_code is None and record.error_message is None else {
                     "message": record.error_message,
                     "type": record.error_type,
@@ -106,3 +108,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
             for record in onboarding.steps
         ],
     }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
