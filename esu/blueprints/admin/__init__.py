@@ -77,4 +77,4 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import auth, dashboard, forwarding, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
+from . import auth, dashboard, forwarding, onboardings, pages, registration, webhooks  # noqa: F401  (their routes join bp)
