@@ -27,8 +27,8 @@ def register(simulator, phone_id: str, token: str, **body) -> requests.Response:
 
 def read_number(simulator, phone_id: str, token: str) -> dict:
     proof = hmac.new(META["META_APP_SECRET"].encode(), token.encode(), hashlib.sha256).hexdigest()
-    return requests.get(f"{simulator.url}/_meta/graph/{VERSION}/{phone_id}", headers={"Authorization": f"Bearer {token}"},
-                        params={"appsecret_proof": proof, "fields": "is_on_biz_app,platform_type,status,"
+    return requests.get(f"{simulator.url}/_meta/graph/{VERSION}/{phone_id}",
+                        headers={"Authorization": f"Bearer {token}"}, params={"appsecret_proof": proof, "fields": "is_on_biz_app,platform_type,status,"
                                 "code_verification_status"}, timeout=5).json()
 
 

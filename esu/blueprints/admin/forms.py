@@ -27,9 +27,9 @@ from ...config import CREDIT_CURRENCIES
 from ...extensions import db
 from ...forwarding import KNOWN_FIELDS
 from ...models import OnboardingStatus, SignupPage
-from ...onboarding.registration import LOCAL_STORAGE_REGIONS
 from ...models.admin import MAX_PASSWORD_LENGTH
 from ...models.forwarding import DeliveryStatus
+from ...onboarding.registration import LOCAL_STORAGE_REGIONS
 
 # ISO 3166-1 alpha-2: the countries Meta's pre-fill accepts for the business address.
 COUNTRY_CODES = frozenset("""
@@ -164,7 +164,8 @@ class SignupPageForm(FlaskForm):
                     "it cannot be changed later without deregistering the number.")
     credit_currency = SelectField(
         "Credit line currency", default="",
-        choices=[SelectChoice("", "The default (ESU_CREDIT_CURRENCY)")] + [SelectChoice(code) for code in CREDIT_CURRENCIES],
+        choices=[SelectChoice("", "The default (ESU_CREDIT_CURRENCY)")]
+        + [SelectChoice(code) for code in CREDIT_CURRENCIES],
         description="Solution Partners: the currency our credit line invoices this page's customers in.")
     business_name = StringField("Business name", filters=[_strip], validators=[Optional(), Length(max=100)])
     email = StringField("Email", filters=[_strip], validators=[Optional(), Length(max=254), Regexp(
