@@ -27,9 +27,10 @@ def register(simulator, phone_id: str, token: str, **body) -> requests.Response:
 
 def read_number(simulator, phone_id: str, token: str) -> dict:
     proof = hmac.new(META["META_APP_SECRET"].encode(), token.encode(), hashlib.sha256).hexdigest()
+    fields = "is_on_biz_app,platform_type,status,code_verification_status"
     return requests.get(f"{simulator.url}/_meta/graph/{VERSION}/{phone_id}",
-                        headers={"Authorization": f"Bearer {token}"}, params={"appsecret_proof": proof, "fields": "is_on_biz_app,platform_type,status,"
-                                "code_verification_status"}, timeout=5).json()
+                        headers={"Authorization": f"Bearer {token}"},
+                        params={"appsecret_proof": proof, "fields": fields}, timeout=5).json()
 
 
 def test_a_number_with_two_step_verification_registers_only_with_its_pin(simulator):
