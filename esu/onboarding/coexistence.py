@@ -58,6 +58,12 @@ def before_sync(onboarding: Onboarding, ctx: Context) -> None:
 def _sync(ctx: Context, api: GraphClient, sync_type: str) -> dict[str, Any]:
     if not on_business_app(ctx):
         raise Skip("only for WhatsApp Business app numbers (Meta reports is_on_biz_app false)")
+    # "Check onboarding status": is_on_biz_app and platform_type CLOUD_API together mean the number works on
+    # both; before that there is nothing to sync from yet.
+    platform = str((ctx.results.get("read_phone_number") or {}).get("platform_type") or "").upper()
+    if platform and platform != "CLOUD_API":
+        raise StepFailed(f"Meta shows the WhatsApp Business app number on {platform}, not yet connected to Cloud "
+                         "API: retry once the customer has finished connecting it in the app")
     answer = api.sync_business_app(ctx.phone_number_id, sync_type, ctx.token)
     # Meta asks to keep the request id, for support.
     return {"request_id": answer.get("request_id"), "sync_type": sync_type}
