@@ -21,7 +21,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
-from .models import FormerSlug, SignupPage
+from .models import FormerSlug, SignupPage, now_utc
 from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
@@ -206,7 +206,8 @@ def demo(host: str, port: int) -> None:
         raise
     click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
     click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
-    stop_forwarding = forwarding.start_background_worker(current_app._get_current_object())
+    stop_forwarding = forwarding.start_background_worker(current_app._get_current_object(),
+                                                         chores=onboarding_chores())
     try:
         server.serve_forever()  # closes the server when it ends, also on Ctrl-C
     finally:
@@ -230,8 +231,8 @@ def forward(once: bool, batch_size: int, poll_interval: float) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_event.set())
         click.echo(f"Forwarding worker started (batch size {batch_size}); stop with Ctrl-C or SIGTERM.")
-        chores = retention_chores(current_app.config["ESU_RETENTION_DAYS"]) + sweep_chores(
-            current_app.config["ESU_HEALTH_SWEEP_HOURS"])
+        chores = (retention_chores(current_app.config["ESU_RETENTION_DAYS"]) + onboarding_chores()
+                  + sweep_chores(current_app.config["ESU_HEALTH_SWEEP_HOURS"]))
     stats = forwarding.run_worker(batch_size, once=once, stop_event=stop_event, poll_interval=poll_interval,
                                   chores=chores)
     click.echo(f"Forwarding: {stats}.")
@@ -281,6 +282,18 @@ def health() -> None:
     click.echo(f"Health sweep: {report}.")
     if report.unchecked:
         raise SystemExit(1)
+
+
+#: How often the forwarding worker looks for onboarding steps whose rate-limit wait is over.
+RATE_LIMITED_EVERY = timedelta(seconds=15)
+
+
+def onboarding_chores(clock=None) -> list[forwarding.Chore]:
+    """The forwarding worker runs the onboarding steps Meta rate-limited, once their wait is over."""
+    from .onboarding.throttled import run_due
+
+    clock = clock or now_utc
+    return [forwarding.Chore("rate-limited onboarding steps", lambda: run_due(clock()), RATE_LIMITED_EVERY)]
 
 
 @click.command("prune")

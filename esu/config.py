@@ -81,6 +81,10 @@ class ConfigError(click.ClickException, RuntimeError):
     """
 
 
+#: The currencies a shared credit line invoices in (solution-providers/managing-credit-lines.md, ``waba_currency``).
+CREDIT_CURRENCIES = ("AUD", "EUR", "GBP", "IDR", "INR", "USD")
+
+
 def defaults() -> dict:
     """Settings that do not come from the environment."""
     return {
@@ -204,6 +208,10 @@ def finish(config, instance_path: Path) -> None:
         if config[name] < minimum:
             raise ConfigError(f"{name} must be at least {minimum}.")
     config["ESU_HEALTH_SWEEP_CONCURRENCY"] = int(config["ESU_HEALTH_SWEEP_CONCURRENCY"])
+    config["ESU_CREDIT_CURRENCY"] = str(config.get("ESU_CREDIT_CURRENCY") or "USD").strip().upper()
+    if config["ESU_CREDIT_CURRENCY"] not in CREDIT_CURRENCIES:
+        raise ConfigError("ESU_CREDIT_CURRENCY must be one of Meta's invoicing currencies: "
+                          f"{', '.join(CREDIT_CURRENCIES)}.")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
     # configured, else in the database (esu.rate_limits).

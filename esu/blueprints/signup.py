@@ -361,6 +361,18 @@ def request_code(slug: str, ref: str):
     return jsonify(sent=True, method=method, resend_after_seconds=int(cooldown.total_seconds()))
 
 
+@bp.post("/<slug>/onboardings/<ref>/pin")
+@onboarding_calls
+def existing_pin(slug: str, ref: str):
+    """Register the number with the two-step verification PIN it already has (Meta answered 133005)."""
+    onboarding = owned_onboarding(slug, ref)
+    pin = json_body(1024).get("pin")
+    if not isinstance(pin, str) or not VERIFICATION_CODE.match(pin.strip()):
+        raise BadInput({"pin": "is the 6-digit two-step verification PIN of the number"})
+    onboarding = onboarding_service.enter_existing_pin(onboarding, pin.strip())
+    return jsonify(onboarding_service.summary(onboarding))
+
+
 @bp.post("/<slug>/onboardings/<ref>/verify-code")
 @onboarding_calls
 def verify_code(slug: str, ref: str):

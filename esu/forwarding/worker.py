@@ -202,14 +202,14 @@ def _record_finished(finished: list[tuple[Job, Future]], now: datetime, stats: W
 
 
 def start_background_worker(app, *, batch_size: int = DEFAULT_BATCH_SIZE,
-                            poll_interval: float = 1.0) -> Callable[[], None]:
+                            poll_interval: float = 1.0, chores: Sequence[Chore] = ()) -> Callable[[], None]:
     """Run the worker in a daemon thread of this process (the demo does); answers a function that stops
     it and waits for what is in flight."""
     stop_event = threading.Event()
 
     def work() -> None:
         with app.app_context():
-            run_worker(batch_size, stop_event=stop_event, poll_interval=poll_interval)
+            run_worker(batch_size, stop_event=stop_event, poll_interval=poll_interval, chores=chores)
 
     thread = threading.Thread(target=work, name="esu-forward-worker", daemon=True)
     thread.start()

@@ -58,6 +58,10 @@ class SignupPage(db.Model):
     #: The origins (``https://host[:port]``) of the client sites that may show this page in an iframe: its
     #: ``frame-ancestors``. Empty: no site may (``esu.embedding`` checks and writes them).
     embed_origins: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    #: Local storage: the country where Meta keeps the number's data at rest, sent at register; None: none.
+    data_localization_region: Mapped[str | None] = mapped_column(sa.String(2))
+    #: The invoicing currency of the shared credit line; None: ESU_CREDIT_CURRENCY.
+    credit_currency: Mapped[str | None] = mapped_column(sa.String(3))
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
@@ -85,6 +89,10 @@ class OnboardingStatus(enum.StrEnum):
     OFFBOARDED = "offboarded"
     #: PARTNER_ADDED told us of the customer before their browser called back (the code is still to come).
     AWAITING_CALLBACK = "awaiting_callback"
+    #: The number already has a two-step verification PIN: registration waits for the customer to give it.
+    AWAITING_PIN = "awaiting_pin"
+    #: Meta is limiting our calls: a step waits until the time Meta gave (``OnboardingStep.wait_until``).
+    RATE_LIMITED = "rate_limited"
 
 
 class Onboarding(db.Model):
@@ -210,6 +218,8 @@ class OnboardingStep(db.Model):
     #: Whether the error was worth another try: Meta's ``is_transient``, else esu's table of codes.
     error_transient: Mapped[bool | None]
     fbtrace_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: A step Meta rate-limited waits until then; the worker runs it once that time has come.
+    wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     onboarding: Mapped[Onboarding] = relationship(back_populates="steps")
 
@@ -278,6 +288,19 @@ class PhoneNumber(db.Model):
     quality_rating: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     name_status: Mapped[str | None] = mapped_column(sa.String(32))
     platform_type: Mapped[str | None] = mapped_column(sa.String(32))
+    #: Meta's ``is_on_biz_app``: a WhatsApp Business app number (coexistence), never sent to register.
+    is_on_biz_app: Mapped[bool | None]
+    #: The local storage region sent when registering it, if any.
+    data_localization_region: Mapped[str | None] = mapped_column(sa.String(2))
+    #: Coexistence: when the one-shot syncs were asked of Meta, and the end of the 24 hours Meta allows.
+    contacts_sync_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    history_sync_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    business_app_sync_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The ``history`` webhook: ``arriving`` (chunks come, ``history_progress`` %) or ``declined`` (2593109),
+    #: with Meta's time of the event that said so.
+    history_status: Mapped[str | None] = mapped_column(sa.String(16))
+    history_progress: Mapped[int | None]
+    history_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The two-step verification PIN set when registering.
     pin: Mapped[str | None] = mapped_column(EncryptedText)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,21 +14,24 @@ with the stored token, on ``retry``. ``summary`` is the onboarding as the browse
 
 The modules, each importing only those before it: ``errors`` (what a request is refused with),
 ``context`` (what the steps of one run share), ``records`` (the WABA, number and template records the
-saves write), ``steps`` (each step, and the table of them), ``deadline`` (how long a live run can take:
-past it, a run still marked running is stuck), ``runner`` (claims, concurrency, recording,
-concluding, retry), ``progress`` (``summary``), ``verification`` (the code flow).
+saves write), ``outcomes`` (what a step ends with besides success), ``coexistence`` (WhatsApp Business app
+numbers and their syncs), ``steps`` (each step, and the table of them), ``deadline`` (how long a live run can
+take: past it, a run still marked running is stuck), ``runner`` (claims, concurrency, recording, concluding,
+retry), ``progress`` (``summary``), ``verification`` (the code flow), ``registration`` (the number's own PIN,
+local storage), ``throttled`` (steps Meta rate-limited, run when due by the worker).
 """
 
 from __future__ import annotations
 
 from .errors import DuplicateCode, OnboardingError
 from .progress import can_retry, plain_words_of, summary
+from .registration import LOCAL_STORAGE_REGIONS, awaits_pin, enter_existing_pin
 from .runner import retry, start
 from .steps import FINISH, FINISH_COEXISTENCE, FINISH_EVENTS, FINISH_ONLY_WABA, LABELS
 from .verification import request_verification_code, verify_phone
 
 __all__ = [
-    "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "DuplicateCode", "OnboardingError",
-    "can_retry", "plain_words_of",
+    "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "LOCAL_STORAGE_REGIONS",
+    "DuplicateCode", "OnboardingError", "awaits_pin", "can_retry", "enter_existing_pin", "plain_words_of",
     "request_verification_code", "retry", "start", "summary", "verify_phone",
 ]

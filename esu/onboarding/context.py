@@ -23,6 +23,8 @@ class Context:
     credit_line_id: str | None
     system_user_id: str | None
     credit_currency: str
+    #: The signup page's local storage country, sent at register (None: no local storage).
+    data_localization_region: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: For a code-only callback: WABAs announced by PARTNER_ADDED and not yet claimed (``before_confirm``).
     announced_waba_ids: list[str] = field(default_factory=list)

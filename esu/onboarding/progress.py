@@ -7,13 +7,11 @@ from typing import Any
 from flask import current_app
 
 from .. import phones
-from ..graph import TRANSIENT_CODES, GraphError
+from ..graph import RATE_LIMIT_CODES, TRANSIENT_CODES, GraphError
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
 from .deadline import is_stuck
 from .steps import LABELS, STEPS_BY_NAME
 
-#: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting").
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80007, 130429, 131056})
 #: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``).
 PLAIN_WORDS: dict[int, str] = {
     0: "Meta no longer accepts the access you gave us. Please go through the sign-up again.",
@@ -100,6 +98,9 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,
         "display_phone_number": phones.international(onboarding.display_phone_number),
+        # Meta rate-limited a step: it goes on by itself then (UTC, ISO 8601).
+        "waiting_until": _iso(min((record.wait_until for record in onboarding.steps if record.wait_until),
+                                  default=None)),
         "steps": [
             {
                 "name": record.name,
@@ -108,6 +109,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
                 "attempts": record.attempts,
                 "duration_ms": record.duration_ms,
                 "detail": record.detail,
+                "wait_until": _iso(record.wait_until),
                 "error": None if record.error_code is None and record.error_message is None else {
                     "message": record.error_message,
                     "type": record.error_type,
@@ -123,3 +125,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
             for record in onboarding.steps
         ],
     }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None

@@ -19,7 +19,17 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
+from .coexistence import (
+    FINISH_COEXISTENCE,
+    before_sync,
+    not_registered_reason,
+    run_sync_contacts,
+    run_sync_history,
+    save_sync_contacts,
+    save_sync_history,
+)
 from .context import Context
+from .outcomes import Skip, StepFailed, Wait
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
 
 # Logged under the package's name, which log filters and searches already know.
@@ -31,6 +41,8 @@ REGISTER_LIMIT = 10
 #: Meta's answer once a number has been registered (or deregistered) too often.
 REGISTER_LIMIT_CODE = 133016
 REGISTER_WINDOW = timedelta(hours=72)
+#: Meta's answer when the number already has another two-step verification PIN.
+PIN_MISMATCH = 133005
 
 
 # -- when a step applies: how the customer finished Embedded Signup, and how esu is set up -------------
@@ -40,7 +52,6 @@ REGISTER_WINDOW = timedelta(hours=72)
 # leaves out.
 FINISH = "FINISH"
 FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
-FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
 FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
 
 
@@ -59,28 +70,7 @@ def has_phone(ctx: Context) -> str | None:
 def registers(ctx: Context) -> str | None:
     if ctx.event == FINISH_ONLY_WABA:
         return "the customer finished without a phone number"
-    if ctx.event == FINISH_COEXISTENCE:
-        return "WhatsApp Business app numbers stay registered on the app; their data is synced instead"
-    return None
-
-
-def coexistence_only(ctx: Context) -> str | None:
-    return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
-
-
-# -- what a step can say besides success ---------------------------------------------------------------
-
-
-class Skip(Exception):
-    """The step does not apply to this onboarding."""
-
-
-class Wait(Exception):
-    """The step waits for the person (a number to verify)."""
-
-
-class StepFailed(Exception):
-    """The step failed for a reason of ours, not Graph's."""
+    return not_registered_reason(ctx)
 
 
 @dataclass(frozen=True)
@@ -295,6 +285,8 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
     for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
         if result.get(name) is not None:
             setattr(phone, name, str(result[name]))
+    if isinstance(result.get("is_on_biz_app"), bool):
+        phone.is_on_biz_app = result["is_on_biz_app"]
     naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
     if naming:
         save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
@@ -304,7 +296,7 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
 
 
 def before_register(onboarding: Onboarding, ctx: Context) -> None:
-    if _connected_unverified(ctx.results.get("read_phone_number") or {}):
+    if _connected_unverified(ctx.results.get("read_phone_number") or {}) or not_registered_reason(ctx):
         return  # run_register skips it: no PIN of ours is set on the number, so none is kept
     phone = phone_record(ctx, ctx.phone_number_id)
     window_open = (phone.registration_window_started_at is not None
@@ -343,20 +335,32 @@ def _connected_unverified(phone: dict[str, Any]) -> bool:
 
 def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
     phone = ctx.results["read_phone_number"]
+    business_app = not_registered_reason(ctx)
+    if business_app:
+        raise Skip(business_app)  # Meta's is_on_biz_app, even when the browser reported a plain FINISH
     if _connected_unverified(phone):
         status = str(phone.get("code_verification_status") or "").upper()
         raise Skip(f"already connected to Cloud API (code verification {status or 'not given'}): "
                    "registered before, so not registered again and no code asked for")
     if not _verified(ctx):
         raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
-    api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
-    return {"registered": True}
+    try:
+        api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token, ctx.data_localization_region)
+    except GraphError as error:
+        if error.code == PIN_MISMATCH:
+            # "Register a business phone number": a number with two-step verification on registers only with
+            # its own PIN. The customer (or the admin) gives it, and registration goes on with it.
+            raise Wait("the number already has a two-step verification PIN: the customer must enter it",
+                       error=error) from None
+        raise
+    return {"registered": True, "data_localization_region": ctx.data_localization_region}
 
 
 def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     phone = phone_record(ctx, ctx.phone_number_id)
     phone.registered_at = now_utc()
     phone.status = "CONNECTED"
+    phone.data_localization_region = result.get("data_localization_region")
 
 
 def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
@@ -366,6 +370,8 @@ def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -
     if not attempts:
         return  # none sent, or ``before_register`` refused: its one call was not counted either
     phone = phone_record(ctx, ctx.phone_number_id)
+    if error is not None and error.code == PIN_MISMATCH:
+        phone.pin = None  # the PIN esu chose is not the number's: keep none until the customer gives theirs
     if error is not None and error.code == REGISTER_LIMIT_CODE:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
         # for 72 hours: stop asking until then.
@@ -383,17 +389,6 @@ def _count_registration_calls(phone: PhoneNumber, calls: int) -> None:
         phone.registration_window_started_at = now
         phone.registration_attempts = 0
     phone.registration_attempts = (phone.registration_attempts or 0) + calls
-
-
-def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    # Meta allows 24 hours for both syncs, contacts first, and each only once: two steps, so that a retry
-    # after a failed history sync does not ask for the contacts again.
-    answer = api.sync_business_app(ctx.phone_number_id, "smb_app_state_sync", ctx.token)
-    return {"request_id": answer.get("request_id")}
-
-
-def run_sync_history(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    return {"request_id": api.sync_business_app(ctx.phone_number_id, "history", ctx.token).get("request_id")}
 
 
 def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
@@ -434,10 +429,12 @@ STEPS: tuple[Step, ...] = (
     Step("register_phone", "Register the phone number", needs=("read_phone_number",),
          applies=registers, before=before_register, run=run_register, save=save_register,
          after=count_registrations),
-    Step("sync_contacts", "Sync the WhatsApp Business app's contacts", needs=("read_phone_number",),
-         applies=coexistence_only, run=run_sync_contacts, save=nothing_to_save),
+    # The syncs' results arrive as webhooks: only once the subscription to them succeeded.
+    Step("sync_contacts", "Sync the WhatsApp Business app's contacts",
+         needs=("read_phone_number", "subscribe_webhooks"),
+         applies=has_phone, before=before_sync, run=run_sync_contacts, save=save_sync_contacts),
     Step("sync_history", "Sync the WhatsApp Business app's message history", needs=("sync_contacts",),
-         applies=coexistence_only, run=run_sync_history, save=nothing_to_save),
+         applies=has_phone, before=before_sync, run=run_sync_history, save=save_sync_history),
     Step("fetch_templates", "Fetch the approved message templates", needs=("exchange_code",),
          run=run_fetch_templates, save=save_fetch_templates),
 )

@@ -64,6 +64,8 @@ def signup():
     (as Meta spells it, in either case), ``expires_in`` (the exchanged token's lifetime), ``phone`` (false: no
     number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count),
     ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
+    Registration: ``two_step_pin`` (six digits: the number already has this PIN, and ``register`` with another
+    answers 133005), ``currency`` (the WABA's).
     """
     try:
         return jsonify(sign_up(state(), _body()))

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import meta_app, webhooks
 from .errors import SimError, no_such_object
-from .objects import Grant, Phone, Waba
+from .objects import LOCAL_STORAGE_REGIONS, Grant, Phone, Waba
 from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
 
 bp = Blueprint("simulator_graph", __name__, url_prefix="/_meta/graph")
@@ -396,6 +396,10 @@ def register(sim: SimulatorState, phone_id: str, _edge):
         raise SimError(100, "(#100) The parameter messaging_product is required.")
     if not re.fullmatch(r"\d{6}", pin):
         raise SimError(100, "(#100) Param pin must be a 6-digit number")
+    region = body.get("data_localization_region")
+    if region is not None and region not in LOCAL_STORAGE_REGIONS:
+        raise SimError(100, "(#100) Param data_localization_region must be one of {"
+                       + ", ".join(sorted(LOCAL_STORAGE_REGIONS)) + "}")
     now = sim.clock()
 
     def register_now(phone: Phone) -> SimError | None:
@@ -412,6 +416,7 @@ def register(sim: SimulatorState, phone_id: str, _edge):
         if phone.pin is not None and phone.pin != pin:
             return SimError(133005)
         phone.pin = pin
+        phone.data_localization_region = region
         phone.status = "CONNECTED"
         phone.platform_type = "CLOUD_API"
         return None

@@ -53,6 +53,7 @@ def sign_up(sim: SimulatorState, options: dict[str, Any]) -> dict[str, Any]:
             phone.is_on_biz_app = True
             phone.platform_type = "CLOUD_API"
             phone.status = "CONNECTED"
+        phone.pin = two_step_pin(options)
         made.append(("phone", phone.id, waba.id, _data(phone)))
         phone_id = phone.id
     made += [("template", template.id, waba.id, _data(template))
@@ -68,6 +69,17 @@ def sign_up(sim: SimulatorState, options: dict[str, Any]) -> dict[str, Any]:
         "waba_id": waba.id,
         "phone_number_id": phone_id,
     }
+
+def two_step_pin(options: dict[str, Any]) -> str | None:
+    """``two_step_pin``: the number already has two-step verification with this PIN, so registering it with
+    any other answers 133005 (business-phone-numbers/two-step-verification.md, register-a-business-phone-number.md)."""
+    pin = options.get("two_step_pin")
+    if pin is None:
+        return None
+    if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit() or len(pin) != 6:
+        raise ValueError("two_step_pin must be six digits, as a string")
+    return pin
+
 
 def _seed_templates(sim: SimulatorState, waba: Waba, approved: int) -> list[Template]:
     body = {"type": "BODY", "text": "Hello {{1}}, your order {{2}} is confirmed.",

@@ -1,6 +1,7 @@
 /* The Embedded Signup widget (templates/signup/_widget.html): loads the Facebook SDK, opens Meta's
    dialog, reports the funnel, hands the code to the page's callback, follows the onboarding step by
-   step and asks for the verification code when Meta left the number unverified.
+   step and asks for the verification code when Meta left the number unverified, or for the PIN a number
+   with two-step verification already has.
    No inline script anywhere: settings come from the widget's JSON block. */
 (() => {
   'use strict';
@@ -14,6 +15,7 @@
     countdown: part('countdown'), codeEntry: part('code-entry'), verifyError: part('verify-error'),
     result: part('result'), resultTitle: part('result-title'), resultText: part('result-text'),
     resultDetail: part('result-detail'), actions: part('actions'), retry: part('retry'), restart: part('restart'),
+    pin: part('pin'), pinIntro: part('pin-intro'), pinError: part('pin-error'),
   };
 
   const FINISH_EVENTS = ['FINISH', 'FINISH_ONLY_WABA', 'FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING'];
@@ -23,6 +25,9 @@
   // The callback creates the onboarding as soon as it arrives; polling before that would answer 404.
   const FIRST_POLL_MS = 1000;
   const POLL_MS = 1000;
+  // While Meta rate-limits a step, the server goes on by itself; the page looks again this often.
+  const WAIT_POLL_MS = 15000;
+  const PIN_MISMATCH = 133005;
   const SCREENS = {
     BUSINESS_ACCOUNT_SELECTION: 'choosing your business portfolio',
     WABA_PHONE_PROFILE_PICKER: 'choosing your WhatsApp Business account',
@@ -183,7 +188,7 @@
   function launch() {
     const current = { ref: newRef(), code: null, session: null, submitted: false, left: false, grace: 0 };
     attempt = current;
-    [ui.result, ui.verify, ui.steps].forEach((element) => show(element, false));
+    [ui.result, ui.verify, ui.pin, ui.steps].forEach((element) => show(element, false));
     ui.launch.disabled = true;
     say('Finish the steps in the Facebook window; this page follows along.');
     report('launch');
@@ -277,16 +282,23 @@
       item.dataset.step = step.name;
       label.textContent = step.label;
       state.className = 'esu-state';
-      state.textContent = STATES[step.status] || step.status;
+      state.textContent = stateOf(step);
       item.append(label, ' ', state);
       return item;
     }));
     show(ui.steps, true);
   }
 
+  function stateOf(step) {
+    if (step.status === 'waiting' && step.wait_until) return 'Waiting for Meta';
+    if (step.status === 'waiting' && step.error && step.error.code === PIN_MISMATCH) return 'Needs your PIN';
+    return STATES[step.status] || step.status;
+  }
+
   function renderOnboarding(current, summary) {
     renderSteps(summary);
     show(ui.verify, false);
+    show(ui.pin, false);
     if (summary.status === 'completed') {
       const business = summary.business_name || 'Your business';
       const text = summary.display_phone_number
@@ -297,6 +309,10 @@
       finish('You are connected', text, null, null);
     } else if (summary.status === 'awaiting_verification') {
       askForCode(current, summary);
+    } else if (summary.status === 'awaiting_pin') {
+      askForPin(current, summary);
+    } else if (summary.status === 'rate_limited') {
+      waitForMeta(current, summary);
     } else {
       const failed = summary.steps.find((step) => step.status === 'failed') || {};
       const problem = PROBLEMS[failed.name] || 'One of the setup steps did not work.';
@@ -341,7 +357,7 @@
     attempt = null;
     forget();
     clearInterval(countdownTimer);
-    [ui.result, ui.verify, ui.steps].forEach((element) => show(element, false));
+    [ui.result, ui.verify, ui.pin, ui.steps].forEach((element) => show(element, false));
     idle('');
     ui.launch.focus();
   }
@@ -543,6 +559,66 @@
     }).observe(document.documentElement);
   }
 
+  // -- a number that already has a two-step verification PIN --------------------------------------
+
+  function askForPin(current, summary) {
+    const number = summary.display_phone_number || 'Your number';
+    ui.pinIntro.textContent = `${number} already has two-step verification. Enter its 6-digit PIN to switch WhatsApp on for it.`;
+    ui.pin.elements.pin.value = '';
+    pinError('');
+    say('One more thing: your number\'s PIN.');
+    show(ui.pin, true);
+    ui.pin.querySelector('h2').focus();
+  }
+
+  function pinError(text) {
+    ui.pinError.textContent = text;
+    show(ui.pinError, Boolean(text));
+  }
+
+  const pinButton = ui.pin.querySelector('button[type="submit"]');
+  async function sendPin(event) {
+    event.preventDefault();
+    const current = attempt;
+    const pin = ui.pin.elements.pin.value.trim();
+    if (!/^\d{6}$/.test(pin)) {
+      pinError('Enter the 6 digits of the PIN.');
+      return;
+    }
+    pinError('');
+    pinButton.disabled = true;
+    say('Switching WhatsApp on for your number…');
+    const result = await track(current, send('POST', onboardingUrl(current, 'pin'), { pin }), 300);
+    pinButton.disabled = false;
+    if (current !== attempt) return;
+    if (result.ok && result.data && result.data.status === 'awaiting_pin') {
+      renderSteps(result.data);
+      say('One more thing: your number\'s PIN.');
+      pinError('That is not the PIN of this number. Check it and try again.');
+      return;
+    }
+    if (result.status === 400 || result.status === 429) {
+      pinError((result.data && result.data.error) || 'That did not work. Try again in a moment.');
+      return;
+    }
+    conclude(current, result);
+  }
+
+  // -- Meta is rate-limiting us: the server goes on by itself when Meta said ------------------------
+
+  function waitForMeta(current, summary) {
+    const until = summary.waiting_until ? new Date(summary.waiting_until) : null;
+    const at = until ? until.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : 'in a few minutes';
+    say(`Meta asked us to slow down, so we are waiting until ${at}. Setup then goes on by itself; you can leave this page.`);
+    setTimeout(async () => {
+      if (current !== attempt) return;
+      const status = await send('GET', onboardingUrl(current));
+      if (current !== attempt) return;
+      if (status.ok && status.data && status.data.status !== 'rate_limited') renderOnboarding(current, status.data);
+      else waitForMeta(current, status.ok && status.data ? status.data : summary);
+    }, WAIT_POLL_MS);
+  }
+
   // -- start -------------------------------------------------------------------------------------
 
   ui.launch.addEventListener('click', launch);
@@ -550,6 +626,7 @@
   ui.restart.addEventListener('click', restart);
   ui.sendCode.addEventListener('click', sendCode);
   ui.verify.addEventListener('submit', verifyCode);
+  ui.pin.addEventListener('submit', sendPin);
   window.addEventListener('message', onSessionMessage);
 
   function ready() {

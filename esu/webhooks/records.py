@@ -113,10 +113,16 @@ def unnamed(event: Event) -> str | None:
                "and it has no waba_info"
     if event.field in TEMPLATE_FIELDS and _template_id(event) is None:
         return "the change names no message template: its message_template_id is missing or not a Graph id"
-    if event.field in _PHONE_NAMING and isinstance(event.value, dict) \
-            and not digits(event.value.get("display_phone_number")):
+    if event.field in _PHONE_NAMING and isinstance(event.value, dict) and not display_number(event.value):
         return "the change names no phone number: its display_phone_number is missing or has no digits"
     return None
+
+
+def display_number(value: dict[str, Any]) -> str:
+    """The digits of the number a phone-level change names: its ``display_phone_number``, or its metadata's
+    (``history`` names the number as messages do)."""
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    return digits(value.get("display_phone_number")) or digits(metadata.get("display_phone_number"))
 
 
 def _template_id(event: Event) -> str | None:
@@ -190,7 +196,7 @@ class Records:
 
     def phone(self, event: Event) -> Record | None:
         """The number a phone-level change is about: Meta names it by its display number only."""
-        display = digits(value_of(event).get("display_phone_number"))
+        display = display_number(value_of(event))
         return self.phones.get((event.waba_id, display)) if event.waba_id and display else None
 
 

@@ -83,4 +83,6 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import archive, auth, dashboard, forwarding, forwarding_manual, onboardings, pages, resume, webhooks  # noqa: F401  (their routes join bp)
+from . import (  # noqa: F401  (their routes join bp)
+    archive, auth, dashboard, forwarding, forwarding_manual, onboardings, pages, registration, resume, webhooks,
+)

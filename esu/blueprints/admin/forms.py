@@ -24,11 +24,13 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from ... import embedding
 from ... import prefill as prefill_setup
 from ...cli import SLUG
+from ...config import CREDIT_CURRENCIES
 from ...extensions import db
 from ...forwarding import KNOWN_FIELDS
 from ...models import OnboardingStatus, SignupPage
 from ...models.admin import MAX_PASSWORD_LENGTH
 from ...models.forwarding import DeliveryStatus
+from ...onboarding.registration import LOCAL_STORAGE_REGIONS
 
 # ISO 3166-1 alpha-2: the countries Meta's pre-fill accepts for the business address.
 COUNTRY_CODES = frozenset("""
@@ -161,6 +163,16 @@ class SignupPageForm(FlaskForm):
         META_ID, message="A Facebook Login for Business configuration id is digits only.")],
         description="Leave empty to use META_CONFIG_ID.")
     feature_type = SelectField("Signup flow", choices=FEATURE_TYPES, default="")
+    data_localization_region = SelectField(
+        "Local storage", default="", choices=[SelectChoice("", "None: Meta's data centres")] + [
+            SelectChoice(code, f"{name} ({code})") for code, name in LOCAL_STORAGE_REGIONS.items()],
+        description="Where Meta keeps the numbers' messages at rest, sent when registering them. Meta's list; "
+                    "it cannot be changed later without deregistering the number.")
+    credit_currency = SelectField(
+        "Credit line currency", default="",
+        choices=[SelectChoice("", "The default (ESU_CREDIT_CURRENCY)")]
+        + [SelectChoice(code) for code in CREDIT_CURRENCIES],
+        description="Solution Partners: the currency our credit line invoices this page's customers in.")
     business_name = StringField("Business name", filters=[_strip], validators=[Optional(), Length(max=100)])
     email = StringField("Email", filters=[_strip], validators=[Optional(), Length(max=254), Regexp(
         r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address.")])
@@ -219,6 +231,8 @@ class SignupPageForm(FlaskForm):
             "intro": self.intro.data or None,
             "config_id": self.config_id.data or None,
             "feature_type": self.feature_type.data,
+            "data_localization_region": self.data_localization_region.data or None,
+            "credit_currency": self.credit_currency.data or None,
             "prefill": self.prefill(),
             "embed_origins": embedding.parse_origins(self.embed_origins.data),
         }
@@ -236,6 +250,8 @@ class SignupPageForm(FlaskForm):
         """Show an existing page's values (on GET)."""
         self.slug.data, self.title.data, self.client_name.data = page.slug, page.title, page.client_name
         self.intro.data, self.config_id.data, self.feature_type.data = page.intro, page.config_id, page.feature_type
+        self.data_localization_region.data = page.data_localization_region or ""
+        self.credit_currency.data = page.credit_currency or ""
         business = prefill_setup.business_of(page.prefill)
         phone = business.get("phone") or {}
         self.business_name.data = business.get("name")
