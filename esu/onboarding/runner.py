@@ -27,6 +27,7 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..logs import carrying_request_id
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, SignupPage, StepStatus, now_utc
+from .assets import keep_assets, more_waba_ids
 from .context import Context
 from .errors import DuplicateCode, OnboardingError
 from .steps import (
@@ -70,8 +71,12 @@ def clear_error(record: OnboardingStep) -> None:
 
 
 def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone_number_id: str | None,
-          business_id: str | None, client_ref: str | None = None) -> Onboarding:
+          business_id: str | None, client_ref: str | None = None,
+          assets: dict[str, list[str]] | None = None) -> Onboarding:
     """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
+
+    ``assets`` are the finish message's lists by kind (``esu.models.assets.ASSET_FIELDS``): kept with the
+    onboarding, and its WABAs (``waba_id`` first) each onboarded.
 
     When PARTNER_ADDED came first and left an onboarding waiting for this callback, the run folds it into
     this one once it has proved the customer granted the WABA (``steps._absorb_placeholders_once_proved``),
@@ -90,6 +95,7 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
         existing = db.session.scalar(sa.select(Onboarding).where(Onboarding.code_digest == code_digest(code)))
         raise DuplicateCode("this signup code was already received; its onboarding is under way or done",
                             onboarding=existing) from None
+    keep_assets(onboarding, assets or {})
     return run(onboarding, code=code)
 
 
@@ -144,6 +150,7 @@ def _context(onboarding: Onboarding, code: str | None) -> Context:
         credit_line_id=config.get("META_CREDIT_LINE_ID"),
         system_user_id=config.get("META_SYSTEM_USER_ID"),
         credit_currency=config["ESU_CREDIT_CURRENCY"],
+        more_waba_ids=more_waba_ids(onboarding),
     )
     for record in onboarding.steps:
         if record.status == StepStatus.OK and record.result is not None:
