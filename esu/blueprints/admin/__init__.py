@@ -1,7 +1,8 @@
 """The admin: one person sees every onboarding's story, fixes what failed and runs the signup pages.
 
 Everything under ``/admin`` needs the admin's login, checked once, here; only the login page is open.
-One module per area: auth, dashboard, onboardings, webhooks, pages, forwarding.
+One module per area: auth, dashboard, onboardings (and finishes: how a signup finished), webhooks, pages,
+forwarding.
 """
 
 from __future__ import annotations
@@ -77,4 +78,4 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import auth, dashboard, forwarding, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
+from . import auth, dashboard, finishes, forwarding, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
