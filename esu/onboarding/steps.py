@@ -198,8 +198,9 @@ def _absorb_placeholders_once_proved(onboarding: Onboarding, ctx: Context, savin
     merely names someone else's WABA leaves their record waiting for their own callback."""
     if any(name != saving and name not in ctx.results for name in WABA_PROOF_STEPS):
         return
+    # Every WABA of the onboarding: read_waba read each of them with the customer's token.
     placeholders = db.session.scalars(sa.select(Onboarding).where(
-        Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
+        Onboarding.waba_id.in_(ctx.waba_ids or [onboarding.waba_id]), Onboarding.id != onboarding.id,
         Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
     if placeholders:
         # The run does not reload its onboarding after each commit; a webhook may have stamped it since.

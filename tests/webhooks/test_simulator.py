@@ -171,3 +171,20 @@ def test_the_retries_stop_after_the_last_wait(simulator, simulator_app, standalo
         simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = ()
     tries = [(delivery["attempt"], delivery["error"]) for delivery in sender(simulator_app).deliveries[before:]]
     assert tries == [(attempt, "could not reach the app (ConnectionError)") for attempt in (1, 2, 3)]
+
+
+def test_partner_added_for_each_of_several_wabas_folds_into_the_one_callback(mounted, request):
+    """A multi-WABA finish (implementation.md, ``waba_ids``): Meta announces each WABA; the callback that
+    proves them all the customer's takes every waiting record in."""
+    client = mounted.test_client()
+    answer = client.post("/_meta/signup", json={"wabas": 2})
+    signup = answer.get_json()
+    answer.close()
+    assert sender(mounted).flush()
+    assert len(db.session.scalars(sa.select(Onboarding)).all()) == 2  # one waiting record per WABA
+    response = request.getfixturevalue("post_callback")(signup, waba_ids=signup["data"]["waba_ids"])
+    assert response.get_json()["status"] == "completed"
+    db.session.expire_all()
+    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()
+    added = [event for event in events() if event.value["event"] == "PARTNER_ADDED"]
+    assert len(added) == 2 and {event.onboarding_id for event in added} == {onboarding.id}
