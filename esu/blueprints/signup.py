@@ -18,6 +18,7 @@ from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
 from ..models import Onboarding, SignupPage
+from ..models.assets import ASSET_FIELDS, WABA
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
 
@@ -34,6 +35,10 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 #: "\ud800" escape gives one). Paired surrogates, as JSON escapes emoji, parse into one character.
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 EVENT_MAX_BYTES = 2048
+#: A finish event esu does not know yet (Meta adds them) is kept as sent: its shape is checked, not a list.
+FINISH_EVENT = re.compile(r"^FINISH(_[A-Z0-9]+){0,8}\Z")
+#: The most ids of one kind a finish message may list (each list is one customer's selection in the dialog).
+MAX_ASSET_IDS = 50
 ERROR_MESSAGE_MAX_CHARS = 1000
 
 
@@ -133,6 +138,20 @@ def _optional_id(body: dict[str, Any], name: str, errors: dict[str, str]) -> str
     return value
 
 
+def _asset_ids(body: dict[str, Any], name: str, errors: dict[str, str]) -> list[str]:
+    """One of the finish message's lists of ids (``waba_ids``, ``page_ids``…): absent, or Meta's ids."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_ASSET_IDS:
+        errors[name] = f"must be a list of at most {MAX_ASSET_IDS} ids, as Meta sends it"
+        return []
+    if not all(isinstance(item, str) and NUMERIC_ID.match(item) for item in value):
+        errors[name] = "must hold only strings of digits, as Meta sends them"
+        return []
+    return list(dict.fromkeys(value))
+
+
 def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     code = body.get("code")
@@ -141,9 +160,16 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
     elif len(code) > 2048:
         errors["code"] = "is longer than any code Meta issues"
     event = body.get("event") or onboarding_service.FINISH
-    if event not in onboarding_service.FINISH_EVENTS:
-        errors["event"] = f"must be one of {', '.join(onboarding_service.FINISH_EVENTS)}"
+    if event not in onboarding_service.FINISH_EVENTS and not (
+            isinstance(event, str) and len(event) <= 64 and FINISH_EVENT.match(event)):
+        errors["event"] = f"must be one of {', '.join(onboarding_service.FINISH_EVENTS)}, or another FINISH_… event"
     parsed = {name: _optional_id(body, name, errors) for name in ("waba_id", "phone_number_id", "business_id")}
+    assets = {kind: _asset_ids(body, name, errors) for kind, name in ASSET_FIELDS.items()}
+    # The WABA the browser named comes first among the onboarding's WABAs; a multi-WABA message may name
+    # them only in ``waba_ids``.
+    parsed["waba_id"] = parsed["waba_id"] or next(iter(assets[WABA]), None)
+    if parsed["waba_id"]:
+        assets[WABA] = list(dict.fromkeys([parsed["waba_id"], *assets[WABA]]))
     client_ref = body.get("client_ref")
     if client_ref is not None and (not isinstance(client_ref, str) or not CLIENT_REF.match(client_ref)):
         errors["client_ref"] = "must be 16 to 64 letters, digits, '-' or '_'"
@@ -152,7 +178,8 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
         errors["waba_id"] = "is required when phone_number_id is given"
     if errors:
         raise BadInput(errors)
-    return {"code": code.strip(), "event": event, "client_ref": client_ref, **parsed}
+    return {"code": code.strip(), "event": event, "client_ref": client_ref, **parsed,
+            "assets": {kind: ids for kind, ids in assets.items() if ids}}
 
 
 @bp.errorhandler(GraphError)

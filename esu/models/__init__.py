@@ -438,4 +438,4 @@ class WebhookEvent(db.Model):
 from . import admin  # noqa: F401  (the admin's tables, after the models they refer to)
 from . import forwarding  # noqa: E402,F401
 from . import rate_limits  # noqa: E402,F401
-from . import checks  # noqa: E402,F401
+from . import assets, checks  # noqa: E402,F401

@@ -16,11 +16,10 @@ from typing import Any
 from ..graph import GraphClient
 from ..models import Onboarding, now_utc
 from .context import Context
+from .finishes import FINISH_COEXISTENCE
 from .outcomes import Skip, StepFailed
 from .records import phone_record, step_asked_at
 
-#: The event Meta's session message carries for a WhatsApp Business app number.
-FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
 #: How long after onboarding Meta lets the business app's data be synced.
 SYNC_WINDOW = timedelta(hours=24)
 #: The ``history`` webhook's error when the business chose not to share its message history.
@@ -56,6 +55,8 @@ def before_sync(onboarding: Onboarding, ctx: Context) -> None:
 
 
 def _sync(ctx: Context, api: GraphClient, sync_type: str) -> dict[str, Any]:
+    if not ctx.phone_number_id:
+        raise Skip("the WhatsApp Business Account has no phone number yet: nothing to sync")
     if not on_business_app(ctx):
         raise Skip("only for WhatsApp Business app numbers (Meta reports is_on_biz_app false)")
     # "Check onboarding status": is_on_biz_app and platform_type CLOUD_API together mean the number works on

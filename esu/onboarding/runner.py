@@ -27,6 +27,7 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..logs import carrying_request_id
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, SignupPage, StepStatus, now_utc
+from .assets import keep_assets, more_waba_ids
 from .context import Context
 from .deadline import stuck_condition
 from .errors import DuplicateCode, OnboardingError
@@ -62,8 +63,12 @@ def clear_error(record: OnboardingStep) -> None:
 
 
 def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone_number_id: str | None,
-          business_id: str | None, client_ref: str | None = None) -> Onboarding:
+          business_id: str | None, client_ref: str | None = None,
+          assets: dict[str, list[str]] | None = None) -> Onboarding:
     """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
+
+    ``assets`` are the finish message's lists by kind (``esu.models.assets.ASSET_FIELDS``): kept with the
+    onboarding, and its WABAs (``waba_id`` first) each onboarded.
 
     When PARTNER_ADDED came first and left an onboarding waiting for this callback, the run folds it into
     this one once it has proved the customer granted the WABA (``steps._absorb_placeholders_once_proved``),
@@ -82,6 +87,7 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
         existing = db.session.scalar(sa.select(Onboarding).where(Onboarding.code_digest == code_digest(code)))
         raise DuplicateCode("this signup code was already received; its onboarding is under way or done",
                             onboarding=existing) from None
+    keep_assets(onboarding, assets or {})
     return run(onboarding, code=code)
 
 
@@ -137,6 +143,7 @@ def _context(onboarding: Onboarding, code: str | None) -> Context:
         system_user_id=config.get("META_SYSTEM_USER_ID"),
         credit_currency=(page.credit_currency if page is not None else None) or config["ESU_CREDIT_CURRENCY"],
         data_localization_region=page.data_localization_region if page is not None else None,
+        more_waba_ids=more_waba_ids(onboarding),
     )
     for record in onboarding.steps:
         if record.status == StepStatus.OK and record.result is not None:

@@ -57,20 +57,29 @@ def _body() -> dict:
 
 @bp.post("/signup")
 def signup():
-    """What a person finishing the Embedded Signup dialog produces: a fresh code and the ids.
+    """What a person finishing the Embedded Signup dialog produces: ``{code, event, data}``, ``data`` as Meta's
+    ``WA_EMBEDDED_SIGNUP`` message carries it, and the first WABA's ``waba_id``, ``phone_number_id`` and
+    ``business_id`` beside them. As Meta does when the person finishes, before any code exchange, it sends
+    ``PARTNER_ADDED`` (and ``PARTNER_APP_INSTALLED``) for each WABA, once this answer is out.
 
-    Options: ``phone_verified`` (false: the number waits for the code 123456), ``code_verification_status``
-    (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API), ``business_verification_status``
-    (as Meta spells it, in either case), ``expires_in`` (the exchanged token's lifetime), ``phone`` (false: no
-    number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count),
+    Options: ``finish`` (one of the five FINISH events; default FINISH), ``wabas`` (how many, default 1),
+    ``phone`` (false: no number), ``assets`` (any of ad_accounts, pages, datasets, catalogs,
+    instagram_accounts), ``phone_verified`` (false: the number waits for the code 123456),
+    ``code_verification_status`` (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API),
+    ``business_verification_status`` (as Meta spells it, in either case), ``expires_in`` (the exchanged
+    token's lifetime), ``coexistence``, ``business_name``, ``currency``, ``templates`` (approved count),
     ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
     Registration: ``two_step_pin`` (six digits: the number already has this PIN, and ``register`` with another
     answers 133005), ``currency`` (the WABA's).
     """
+    sim = state()
     try:
-        return jsonify(sign_up(state(), _body()))
+        signed_up = sign_up(sim, _body())
     except ValueError as error:
         return jsonify(error=str(error)), 400
+    wabas = signed_up["data"].get("waba_ids") or [signed_up["waba_id"]]
+    webhooks.send_partner_added_after_response(signed_up["business_id"], wabas, int(sim.clock()))
+    return jsonify(signed_up)
 
 
 @bp.post("/faults")

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import meta_app, webhooks
+from . import meta_app
 from .errors import SimError, no_such_object
 from .objects import LOCAL_STORAGE_REGIONS, Grant, Phone, Waba
 from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
@@ -196,8 +196,6 @@ def exchange_code(sim: SimulatorState, *_):
     token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
     sim.add("token", token, Grant(grant.business_id, list(grant.waba_ids), sim.clock(), scopes=grant.scopes,
                                   user_id=sim.new_id(), expires_in=grant.expires_in))
-    # As Meta does when a customer finishes signup; sent once this answer is out, never holding it up.
-    webhooks.send_partner_added_after_response(grant.business_id, list(grant.waba_ids), int(sim.clock()))
     answer: dict[str, Any] = {"access_token": token, "token_type": "bearer"}
     if grant.expires_in:
         answer["expires_in"] = grant.expires_in

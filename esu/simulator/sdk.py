@@ -5,8 +5,9 @@
 that walks through the screens of Meta's flow; on Finish it gets a code from ``POST /_meta/signup``
 (the same issuing tests use), posts the ``WA_EMBEDDED_SIGNUP`` session message to the page from its
 own window, and hands the code to ``sdk.js``, which calls the login callback. Options on the dialog
-reach every path: an unverified number, no number, a WhatsApp Business app number, a reported error,
-either order of code and session message, or no session message at all.
+reach every path: an unverified number, no number, a WhatsApp Business app number, each finish event,
+several WABAs, the v4 assets, a reported error, either order of code and session message, or no session
+message at all.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, render_template, request, send_from_directory
 
 from ..security import allow_any_opener
+from .signup import ASSET_LISTS, FINISH_EVENTS, MAX_WABAS
 
 bp = Blueprint("simulator_sdk", __name__, url_prefix="/_meta", static_folder="static",
                static_url_path="/sdk-static", template_folder="templates")
@@ -35,6 +37,9 @@ REPORTABLE_ERRORS = (
                 "from the existing account."),
 )
 COEXISTENCE = "whatsapp_business_app_onboarding"
+#: The assets a person may pick in the dialog, as Meta's "Choose assets" step names them.
+ASSETS = tuple(zip(ASSET_LISTS, ("Ad accounts", "Facebook Pages", "Datasets (Pixels)", "Catalogs",
+                                 "Instagram accounts"), strict=True))
 
 
 @bp.get("/sdk.js")
@@ -86,4 +91,7 @@ def dialog():
         business=_business(extras),
         coexistence=extras.get("featureType") == COEXISTENCE,
         errors=REPORTABLE_ERRORS,
+        finish_events=FINISH_EVENTS,
+        max_wabas=MAX_WABAS,
+        assets=ASSETS,
     )

@@ -18,7 +18,12 @@
     pin: part('pin'), pinIntro: part('pin-intro'), pinError: part('pin-error'),
   };
 
-  const FINISH_EVENTS = ['FINISH', 'FINISH_ONLY_WABA', 'FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING'];
+  // FINISH and every FINISH_… event (FINISH_ONLY_WABA, FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING,
+  // FINISH_OBO_MIGRATION, FINISH_GRANT_ONLY_API_ACCESS, and any Meta adds: the server decides what runs).
+  const FINISH_EVENT = /^FINISH(_[A-Z0-9]+){0,8}$/;
+  // The lists of ids a finish message may carry (v4 assets, several WABAs), sent on as they came.
+  const ASSET_LISTS = ['waba_ids', 'ad_account_ids', 'page_ids', 'dataset_ids', 'catalog_ids', 'instagram_account_ids'];
+  const MAX_ASSET_IDS = 50;
   // Meta delivers the code and the session info separately, in either order; after the code, wait
   // this long for the ids before posting the code alone (the server then finds the WABA itself).
   const GRACE_MS = 3000;
@@ -77,6 +82,7 @@
     return typeof text === 'string' && pattern.test(text) ? text : null;
   };
   const metaId = (value) => matching(value, /^\d{1,32}$/);
+  const metaIds = (value) => (Array.isArray(value) ? value.map(metaId).filter(Boolean).slice(0, MAX_ASSET_IDS) : []);
 
   // The page is the same for every visitor and carries no CSRF token: the onboarding calls get one from
   // the page's session URL, asked for once, when the person first clicks (a failure is asked again later).
@@ -159,12 +165,16 @@
     const current = attempt;
     if (!message || !current) return;
     const data = message.data;
-    if (FINISH_EVENTS.includes(message.event)) {
+    if (message.event.length <= 64 && FINISH_EVENT.test(message.event)) {
       if (current.session) return;
       current.session = {
         event: message.event, waba_id: metaId(data.waba_id), phone_number_id: metaId(data.phone_number_id),
         business_id: metaId(data.business_id),
       };
+      ASSET_LISTS.forEach((name) => {
+        const ids = metaIds(data[name]);
+        if (ids.length) current.session[name] = ids;
+      });
       report('finish');
       if (current.code) submit(current);
     } else if ((message.event === 'CANCEL' || message.event === 'ERROR') && !current.code && !current.left) {
@@ -229,11 +239,13 @@
     const session = current.session || { event: 'FINISH' };
     show(ui.start, false);
     say('Setting up your WhatsApp Business account…');
-    const request = send('POST', settings.urls.callback, {
+    const body = {
       code: current.code, event: session.event, waba_id: session.waba_id || null,
       phone_number_id: session.phone_number_id || null, business_id: session.business_id || null,
       client_ref: current.ref,
-    });
+    };
+    ASSET_LISTS.forEach((name) => { if (session[name]) body[name] = session[name]; });
+    const request = send('POST', settings.urls.callback, body);
     track(current, request, FIRST_POLL_MS).then((result) => conclude(current, result));
   }
 
@@ -303,7 +315,8 @@
       const business = summary.business_name || 'Your business';
       const text = summary.display_phone_number
         ? `${business} can now send and receive WhatsApp messages on ${summary.display_phone_number}.`
-        : `The WhatsApp Business account of ${business} is ready. You can add a phone number later.`;
+        : `The WhatsApp Business account of ${business} is connected, without a phone number yet. `
+          + 'Add one in WhatsApp Manager whenever you are ready, and tell us: we will finish setting it up.';
       say('All done.');
       forget();
       finish('You are connected', text, null, null);

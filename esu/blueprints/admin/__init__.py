@@ -2,7 +2,8 @@
 
 Everything under ``/admin`` needs the admin's login, checked once, here; only the login page is open.
 One module per area: auth, dashboard, onboardings (and resume: an unfinished one's stuck run and resume
-link), webhooks, pages, forwarding.
+link; finishes: how a signup finished; registration: the number's own PIN; archive), webhooks, pages,
+forwarding (and forwarding_manual: send now, replay since).
 """
 
 from __future__ import annotations
@@ -84,5 +85,6 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
 
 
 from . import (  # noqa: F401  (their routes join bp)
-    archive, auth, dashboard, forwarding, forwarding_manual, onboardings, pages, registration, resume, webhooks,
+    archive, auth, dashboard, finishes, forwarding, forwarding_manual, onboardings, pages, registration, resume,
+    webhooks,
 )
