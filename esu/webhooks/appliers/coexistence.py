@@ -9,7 +9,7 @@ Meta names the number in the change's ``metadata``.
 from __future__ import annotations
 
 from ..records import Event, Records, set_if_newer, value_of
-from .phone import _phone
+from .phone import named_phone
 
 #: The history webhook's error when the business turned history sharing off in the app.
 HISTORY_DECLINED = 2593109
@@ -21,7 +21,7 @@ def apply_history(event: Event, records: Records) -> None:
     codes = {error.get("code") for chunk in chunks for error in chunk.get("errors") or [] if isinstance(error, dict)}
     progress = [chunk["metadata"].get("progress") for chunk in chunks if isinstance(chunk.get("metadata"), dict)]
     progress = [value for value in progress if isinstance(value, int) and not isinstance(value, bool)]
-    phone = _phone(event, records)
+    phone = named_phone(event, records)
     if phone is None:
         return
     if HISTORY_DECLINED in codes:

@@ -3,7 +3,7 @@ its throughput tier and messaging limit, its PIN events. Meta names the number b
 
 from __future__ import annotations
 
-from ..records import Event, Record, Records, set_if_newer, value_of
+from ..records import Event, Record, Records, display_number, set_if_newer, value_of
 from ..values import digits, meta_code, meta_reason, short_text
 
 
@@ -54,7 +54,7 @@ def apply_security(event: Event, records: Records) -> None:
 def named_phone(event: Event, records: Records) -> Record | None:
     phone = records.phone(event)
     if phone is None:
-        event.ignore(f"no phone number {digits(value_of(event).get('display_phone_number'))!r} on record for "
+        event.ignore(f"no phone number {display_number(value_of(event))!r} on record for "
                      f"WhatsApp Business Account {event.waba_id}")
         return None
     event.phone_number_id = phone.id
