@@ -12,7 +12,7 @@ from esu.models import Onboarding, OnboardingStep
 from esu.models.admin import set_admin_password
 
 from ..admin_support import PASSWORD
-from .test_journeys import customer_tab, log_in  # noqa: F401  (customer_tab is a fixture)
+from .test_journeys import log_in
 from .test_widget import add_page, expect_success, finish, launch, open_signup, records, result
 
 
@@ -77,16 +77,20 @@ def test_the_customer_reloads_during_verification_comes_back_and_enters_the_code
 
 
 def test_the_admin_copies_a_resume_link_and_the_customer_finishes_through_it(
-    live_server, chromium, browser_context, browser_page, customer_tab, screenshot
-):  # noqa: F811
+    live_server, chromium, browser_context, browser_page, screenshot
+):
     add_page(live_server, "shop", "Connect the shop")
     with live_server.app.app_context():
         set_admin_password(PASSWORD)
         db.session.commit()
-    open_signup(customer_tab, live_server, "shop")
-    finish(launch(customer_tab), unverified=True)
-    expect(customer_tab.locator("[data-esu-verify]")).to_be_visible()
-    customer_tab.close()  # and the customer leaves without asking for the code
+    first_visit = chromium.new_context(viewport={"width": 1280, "height": 900})  # the customer's, not the admin's
+    try:
+        customer_tab = first_visit.new_page()
+        open_signup(customer_tab, live_server, "shop")
+        finish(launch(customer_tab), unverified=True)
+        expect(customer_tab.locator("[data-esu-verify]")).to_be_visible()
+    finally:
+        first_visit.close()  # and the customer leaves without asking for the code
     [onboarding] = records(live_server, Onboarding)
     assert onboarding.status == "awaiting_verification"
 
