@@ -4,7 +4,7 @@ its throughput tier and messaging limit, its PIN events. Meta names the number b
 from __future__ import annotations
 
 from ..records import Event, Record, Records, display_number, set_if_newer, value_of
-from ..values import digits, meta_code, meta_reason, short_text
+from ..values import meta_code, meta_reason, short_text
 
 
 def apply_phone_number_name_update(event: Event, records: Records) -> None:
