@@ -169,11 +169,12 @@ def test_the_page_is_anonymous_until_the_person_clicks(live_server, browser_page
     page.on("request", lambda request: asked.append(request.url) if request.url.endswith("/session") else None)
 
     open_signup(page, live_server, "bakery")
-    assert asked == [] and page.context.cookies(live_server.url) == []
+    page_url = f"{live_server.url}/signup/bakery"  # the visitor's cookie goes to the signup pages' URLs only
+    assert asked == [] and page.context.cookies(page_url) == []
     with page.expect_response(lambda response: response.url.endswith("/signup/bakery/session")) as session:
         dialog = launch(page)
     assert session.value.status == 200
-    assert page.context.cookies(live_server.url), "the session starts with the token"
+    assert page.context.cookies(page_url), "the session starts with the token"
     with page.expect_request(is_callback) as callback:
         finish(dialog)
     assert callback.value.headers["x-csrftoken"] == session.value.json()["csrf_token"]
