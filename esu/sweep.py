@@ -16,8 +16,9 @@ a newer webhook's fact, nor an older webhook delivered late the read. What needs
 quality drop) is then on the dashboard, under the customer's business name.
 
 Politely: Graph is asked by ``ESU_HEALTH_SWEEP_CONCURRENCY`` threads at most, a handful of customers at a
-time; a customer Graph refuses for its rate limits is asked again after a pause that doubles each time
-(:data:`BACKOFF`), a few times at most, and the others wait with it. Only the calling thread touches the
+time; a customer Graph refuses for its rate limits is asked again after as long as Meta's usage headers
+say, or else a pause that doubles each time (:data:`BACKOFF`), a few times at most, and the others wait
+with it. Only the calling thread touches the
 database.
 """
 
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 
 #: What the sweep reads of a number (reference/whatsapp-business-phone-number/…-phone-number-api.md).
 PHONE_FIELDS = "id,display_phone_number,verified_name,status,quality_rating,messaging_limit_tier,name_status"
-#: Graph's rate limit errors (Graph API "Rate limiting"; WhatsApp's 80007 and 130429).
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 130429})
 #: The first pause after a rate limit, its longest, and how many times one customer is asked again.
 BACKOFF = timedelta(seconds=30)
 LONGEST_BACKOFF = timedelta(minutes=10)
@@ -78,7 +77,7 @@ class Reading:
 
     @property
     def rate_limited(self) -> bool:
-        return self.error is not None and self.error.code in RATE_LIMIT_CODES
+        return self.error is not None and self.error.rate_limited
 
 
 @dataclass
@@ -190,13 +189,14 @@ def sweep(
     with ThreadPoolExecutor(concurrency, thread_name_prefix="esu-sweep") as pool:
         while queue:
             handful, queue = queue[:concurrency], queue[concurrency:]
-            limited = []
+            limited, told = [], []
             for reading in pool.map(lambda customer: read(customer, api), handful):
                 name = reading.customer.business_name
                 if reading.rate_limited:
                     tries[reading.customer.waba_id] = tries.get(reading.customer.waba_id, 0) + 1
                     if tries[reading.customer.waba_id] < RATE_LIMITED_TRIES:
                         limited.append(reading.customer)
+                        told.append(reading.error.regain_access_seconds or 0)
                     else:
                         report.unchecked.append(f"{name}: Graph's rate limit ({reading.error})")
                 elif reading.error is not None:
@@ -220,9 +220,11 @@ def sweep(
                     report.checked += 1
             if limited:
                 queue = limited + queue
-                report.pauses.append(backoff)
-                log.info("health sweep: Graph's rate limit; pausing %.0f s", backoff)
-                sleep(backoff)
+                # As long as Meta's usage headers say, when they say; else our own doubling pause.
+                pause = float(max(told)) or backoff
+                report.pauses.append(pause)
+                log.info("health sweep: Graph's rate limit; pausing %.0f s", pause)
+                sleep(pause)
                 backoff = min(backoff * 2, LONGEST_BACKOFF.total_seconds())
             else:
                 backoff = BACKOFF.total_seconds()

@@ -103,14 +103,26 @@ def test_the_sweep_finds_a_downgraded_number_and_an_older_webhook_does_not_undo_
 
 
 def test_the_sweep_backs_off_when_graph_rate_limits_it(simulator, app, onboarded):
-    # Graph's client retries a transient error itself (GRAPH_MAX_ATTEMPTS); all of them refused is one
-    # rate-limited reading, after which the sweep pauses and asks again.
-    simulator.fault("debug_token", 80007, times=app.config["GRAPH_MAX_ATTEMPTS"])
+    # Graph's client does not retry a rate limit itself (the token lasts: esu waits instead); refused twice,
+    # the sweep pauses twice, the second time twice as long, and then reads the customer.
+    simulator.fault("debug_token", 80007, times=2)
     pauses = []
 
     report = sweep.sweep(sleep=pauses.append)
 
-    assert pauses == [sweep.BACKOFF.total_seconds()]
+    assert pauses == [sweep.BACKOFF.total_seconds(), 2 * sweep.BACKOFF.total_seconds()]
+    assert (report.checked, report.unchecked) == (1, [])
+
+
+def test_the_sweep_waits_as_long_as_metas_usage_headers_say(simulator, app, onboarded):
+    """Graph API "Rate limiting": X-Business-Use-Case-Usage's ``estimated_time_to_regain_access`` (minutes)
+    says when calls will be accepted again; the sweep pauses that long rather than guessing."""
+    simulator.fault("debug_token", 80007, times=1, wait_minutes=7)
+    pauses = []
+
+    report = sweep.sweep(sleep=pauses.append)
+
+    assert pauses == [7 * 60.0]
     assert (report.checked, report.unchecked) == (1, [])
 
 

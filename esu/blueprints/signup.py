@@ -351,12 +351,17 @@ def onboarding_answer(onboarding: Onboarding) -> dict[str, Any]:
     return {**onboarding_service.summary(onboarding), "resume_token": resume_links.token_for(onboarding)}
 
 
-def owned_onboarding(slug: str, ref: str) -> Onboarding:
-    """An onboarding of this page, found by the unguessable reference its browser chose."""
+def found_onboarding(slug: str, ref: str) -> Onboarding | None:
+    """The onboarding of this page with the unguessable reference its browser chose, if there is one yet."""
     signup_page = enabled_page(slug)
-    onboarding = db.session.scalar(
+    return db.session.scalar(
         sa.select(Onboarding).where(Onboarding.client_ref == ref, Onboarding.page_id == signup_page.id)
     )
+
+
+def owned_onboarding(slug: str, ref: str) -> Onboarding:
+    """An onboarding of this page, found by the unguessable reference its browser chose; 404 without one."""
+    onboarding = found_onboarding(slug, ref)
     if onboarding is None:
         abort(404, description="No onboarding with that reference on this page (yet).")
     return onboarding
@@ -364,8 +369,18 @@ def owned_onboarding(slug: str, ref: str) -> Onboarding:
 
 @bp.get("/<slug>/onboardings/<ref>")
 def status(slug: str, ref: str):
-    """Progress of an onboarding, step by step, for the page to show while the callback runs."""
-    return jsonify(onboarding_answer(owned_onboarding(slug, ref)))
+    """Progress of an onboarding, step by step, for the page to show while the callback runs.
+
+    The widget asks from the moment it posts the callback (``?submitted=1``), and a slow start may not have
+    made the onboarding yet: that answers 202 (sent, not there yet) rather than a 404, which the browser
+    would report as an error. Without the parameter, an unknown reference is 404 (the widget, coming back
+    after a lost answer, then sends its callback again)."""
+    onboarding = found_onboarding(slug, ref)
+    if onboarding is None and request.args.get("submitted") == "1":
+        return jsonify(status="submitted"), 202
+    if onboarding is None:
+        abort(404, description="No onboarding with that reference on this page (yet).")
+    return jsonify(onboarding_answer(onboarding))
 
 
 @bp.post("/<slug>/onboardings/<ref>/retry")

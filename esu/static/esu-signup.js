@@ -254,9 +254,9 @@
     let running = true;
     let timer = 0;
     const poll = async () => {
-      const status = await send('GET', onboardingUrl(current));
+      const status = await send('GET', `${onboardingUrl(current)}?submitted=1`);
       if (!running || current !== attempt) return;
-      if (status.ok) renderSteps(status.data);
+      if (status.status === 200) renderSteps(status.data); // 202: the callback has not made it yet
       timer = setTimeout(poll, POLL_MS);
     };
     timer = setTimeout(poll, firstPollMs);
