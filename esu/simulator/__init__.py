@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from . import graph, sdk, store, webhooks
+from .signup import sign_up
 from .state import OPERATIONS, SimulatorState
 
 bp = Blueprint("simulator", __name__, url_prefix="/_meta")
@@ -65,7 +66,7 @@ def signup():
     ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
     """
     try:
-        return jsonify(state().signup(_body()))
+        return jsonify(sign_up(state(), _body()))
     except ValueError as error:
         return jsonify(error=str(error)), 400
 

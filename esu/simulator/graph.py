@@ -15,18 +15,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from . import webhooks
-from .state import (
-    CODE_TTL_SECONDS,
-    REGISTER_LIMIT,
-    REGISTER_WINDOW_SECONDS,
-    VERIFICATION_CODE,
-    Grant,
-    Phone,
-    SimError,
-    SimulatorState,
-    Waba,
-    no_such_object,
-)
+from .errors import SimError, no_such_object
+from .objects import Grant, Phone, Waba
+from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
 
 bp = Blueprint("simulator_graph", __name__, url_prefix="/_meta/graph")
 
