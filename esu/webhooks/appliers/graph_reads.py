@@ -2,8 +2,8 @@
 is: one function per read, in :data:`GRAPH_READS`, each under the ordering rule with the time of the read,
 so a read never overwrites a newer webhook's fact and an older webhook arriving late never undoes a read.
 
-These are not Meta's webhook fields: parsing never applies a change named so (``values.GRAPH_READ_FIELDS``
-tells ``Records`` what to load for them)."""
+These are not Meta's webhook fields: parsing never applies a change named so (``values.GRAPH_WABA_READS``
+and ``GRAPH_PHONE_READS`` tell ``Records`` what to load for them)."""
 
 from __future__ import annotations
 
