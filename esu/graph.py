@@ -23,6 +23,8 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from requests.adapters import HTTPAdapter
 
+from .graph_usage import regain_access_seconds
+
 #: Codes Meta documents as temporary (downtime, throttling): worth another try after a pause. Only consulted
 #: when the envelope does not say ``is_transient`` itself.
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 131056, 133004})
@@ -158,24 +160,6 @@ class GraphError(Exception):
     def __str__(self) -> str:
         code = f" (code {self.code}" + (f"/{self.error_subcode}" if self.error_subcode else "") + ")"
         return f"{self.operation}: {self.message}{code if self.code is not None else ''}"
-
-
-def regain_access_seconds(headers) -> int | None:
-    """The longest ``estimated_time_to_regain_access`` (minutes) in ``X-Business-Use-Case-Usage`` (each business
-    id's list of usages) or ``X-App-Usage``, in seconds; None when no header says."""
-    minutes = []
-    for name in ("X-Business-Use-Case-Usage", "X-App-Usage"):
-        try:
-            usage = json.loads(headers.get(name) or "null")
-        except ValueError:
-            continue
-        entries = [usage] if isinstance(usage, dict) else []
-        for value in (usage.values() if isinstance(usage, dict) else ()):
-            entries += [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-        minutes += [entry["estimated_time_to_regain_access"] for entry in entries
-                    if isinstance(entry.get("estimated_time_to_regain_access"), (int, float))
-                    and not isinstance(entry["estimated_time_to_regain_access"], bool)]
-    return round(max(minutes) * 60) if minutes else None
 
 
 def _error_data(value: Any) -> dict[str, Any] | None:
