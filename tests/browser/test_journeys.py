@@ -75,6 +75,19 @@ def test_the_admins_prefill_reaches_metas_dialog_and_the_onboarding_reaches_the_
     expect(row).to_contain_text("wool")
     expect(row).to_contain_text("completed")
 
+    # Meta's webhook about the new customer (PARTNER_ADDED, sent when the person finished: meta-docs/
+    # embedded-signup/implementation.md, "Webhooks") reaches the onboarding's page, and the dashboard's funnel
+    # for the page counts the customer from the view to fully onboarded.
+    row.get_by_role("link").first.click()
+    events = admin.locator("section[aria-labelledby='events-title']")
+    expect(events).to_contain_text("event: PARTNER_ADDED")
+    expect(events).to_contain_text("applied")
+    screenshot(admin, "journey-prefill-onboarding-page")
+    admin.goto(f"{live_server.url}/admin/")
+    funnel = admin.locator("article.funnel", has_text="Connect Wind & Wool")
+    expect(funnel.locator(".funnel-done")).to_contain_text("Fully onboarded")
+    expect(funnel.locator(".funnel-done .n")).to_have_text("1")
+
 
 def test_meta_downgrades_the_number_and_the_dashboard_shows_it_under_the_customers_name(
         live_server, browser_page, customer_tab, screenshot):
