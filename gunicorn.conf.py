@@ -9,6 +9,7 @@ import os
 
 from esu import logs
 from esu.config import defaults
+from esu.onboarding import deadline
 
 # -- where and how many ---------------------------------------------------------------------------------
 
@@ -27,24 +28,16 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 # -- how long -------------------------------------------------------------------------------------------
 
-# The slowest onboarding, from the app's own Graph settings. One Graph call may take
-# GRAPH_MAX_ATTEMPTS × (connect + read timeout) plus the backoff between attempts (capped at 4 s each):
-# 3 × (3.05 + 20) + 0.25 + 0.5 = 69.9 s. The callback's longest chain of calls that must wait for each
-# other is six: exchange the code → debug_token (when the browser did not say which WABA) → list the
-# WABA's numbers → read the number → the two coexistence sync calls (registering is one call, so shorter).
-# Everything else runs beside that chain. 6 × 69.9 s ≈ 420 s, plus 30 s for the database writes between.
-# (The read timeout bounds each wait for a byte, not a whole response: a server trickling bytes could
-# take longer; Graph does not.)
+# The slowest onboarding, from the app's own Graph settings (esu.onboarding.deadline, where the stuck-run
+# window comes from too): its longest chain of Graph calls that wait for each other, each call with every
+# attempt timing out, plus the database's time.
 _settings = defaults()
-_connect, _read = _settings["GRAPH_TIMEOUT"]
-_attempts = _settings["GRAPH_MAX_ATTEMPTS"]
-_backoff = sum(min(4.0, _settings["GRAPH_BACKOFF_SECONDS"] * 2**step) for step in range(_attempts - 1))
-SEQUENTIAL_GRAPH_CALLS = 6
-SLOWEST_ONBOARDING_SECONDS = SEQUENTIAL_GRAPH_CALLS * (_attempts * (_connect + _read) + _backoff)
+SEQUENTIAL_GRAPH_CALLS = deadline.longest_chain()
+SLOWEST_ONBOARDING_SECONDS = deadline.slowest_run_seconds(_settings)
 
 # With gthread workers the timeout is a heartbeat (a worker whose main loop stops is replaced), not a
 # limit on one request; it still must exceed the slowest onboarding should anyone switch to sync workers.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", math.ceil(SLOWEST_ONBOARDING_SECONDS) + 30))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", math.ceil(SLOWEST_ONBOARDING_SECONDS) + deadline.DATABASE_SECONDS))
 # On restart or deploy, running onboardings finish: stopping one halfway leaves a spent signup code.
 # The service manager's stop timeout must be longer still (TimeoutStopSec in the systemd unit).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", timeout))

@@ -35,6 +35,14 @@ META_WEBHOOK_FIELDS = (
     "security",
     "messages",
 )
+#: Also needed when a signup page onboards WhatsApp Business app numbers (coexistence): meta-docs
+#: embedded-signup/onboard-whatsapp-business-app-users.md, "Step 1: Subscribe to webhooks".
+COEXISTENCE_WEBHOOK_FIELDS = ("history", "smb_app_state_sync", "smb_message_echoes")
+
+
+def webhook_fields(coexistence: bool) -> tuple[str, ...]:
+    """Every webhook field esu needs subscribed; the coexistence ones when a signup page uses that flow."""
+    return META_WEBHOOK_FIELDS + (COEXISTENCE_WEBHOOK_FIELDS if coexistence else ())
 
 
 @dataclass
@@ -165,6 +173,8 @@ def meta_app_settings(config) -> list[str]:
         f"  Callback URL: {public_url}{WEBHOOK_PATH}",
         f"  Verify token: the value {verify_token} (not printed)",
         "  Webhook fields to subscribe: " + ", ".join(META_WEBHOOK_FIELDS),
+        "  With a signup page for WhatsApp Business app numbers (coexistence), also: "
+        + ", ".join(COEXISTENCE_WEBHOOK_FIELDS),
         "App settings > Advanced > Security > Require App Secret: on (esu sends appsecret_proof with every call)",
     ]
 
@@ -177,7 +187,9 @@ def run_checks(config) -> Report:
 
 
 @click.command("check")
-def check_command() -> None:
+@click.option("--live", is_flag=True, help="Also ask Graph whether the Meta app is set up as esu needs (webhook "
+              "subscription, system user token, credit line, Graph version); the admin dashboard shows the result.")
+def check_command(live: bool) -> None:
     """Check this configuration for production and print the Meta app's settings; exits 1 on problems."""
     config = current_app.config
     report = run_checks(config)
@@ -190,6 +202,10 @@ def check_command() -> None:
     click.echo("\nThe Meta app must have:")
     for line in meta_app_settings(config):
         click.echo(f"  {line}")
+    if live:
+        from .live_check import check_live
+
+        report.problems += check_live(config)
     if report.problems:
         click.echo(f"\n{len(report.problems)} problem(s): esu is not ready for production.", err=True)
         sys.exit(1)

@@ -22,7 +22,7 @@ from . import forwarding
 from .crypto import DecryptionError, EncryptedText, Vault
 from .extensions import db
 from .i18n import LANGUAGES
-from .models import FormerSlug, SignupPage
+from .models import FormerSlug, SignupPage, now_utc
 from .models.admin import set_admin_password
 
 pages = AppGroup("pages", help="Manage signup pages.")
@@ -42,6 +42,7 @@ def init_app(app) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(forward)
     app.cli.add_command(prune)
+    app.cli.add_command(health)
 
 
 def create_page(slug: str, title: str, **fields) -> SignupPage:
@@ -210,7 +211,8 @@ def demo(host: str, port: int) -> None:
         raise
     click.echo(f"\n  esu is running with the Meta simulator: http://{host}:{port}/signup/demo")
     click.echo(f"  Admin: http://{host}:{port}/admin/  password: {admin_password}\n")
-    stop_forwarding = forwarding.start_background_worker(current_app._get_current_object())
+    stop_forwarding = forwarding.start_background_worker(current_app._get_current_object(),
+                                                         chores=onboarding_chores())
     try:
         server.serve_forever()  # closes the server when it ends, also on Ctrl-C
     finally:
@@ -234,7 +236,8 @@ def forward(once: bool, batch_size: int, poll_interval: float) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_event.set())
         click.echo(f"Forwarding worker started (batch size {batch_size}); stop with Ctrl-C or SIGTERM.")
-        chores = retention_chores(current_app.config["ESU_RETENTION_DAYS"])
+        chores = (retention_chores(current_app.config["ESU_RETENTION_DAYS"]) + onboarding_chores()
+                  + sweep_chores(current_app.config["ESU_HEALTH_SWEEP_HOURS"]))
     stats = forwarding.run_worker(batch_size, once=once, stop_event=stop_event, poll_interval=poll_interval,
                                   chores=chores)
     click.echo(f"Forwarding: {stats}.")
@@ -257,6 +260,45 @@ def retention_chores(keep_days: int) -> list[forwarding.Chore]:
         return pruned.more
 
     return [forwarding.Chore("retention pass", retention_pass, RETENTION_EVERY)] if keep_days else []
+
+
+def sweep_chores(hours: float) -> list[forwarding.Chore]:
+    """The health sweep (``esu.sweep``) every ``hours``, unless 0."""
+    from . import sweep
+
+    def health_sweep() -> bool:
+        logger.info("health sweep: %s", sweep.sweep())
+        return False
+
+    return [forwarding.Chore("health sweep", health_sweep, timedelta(hours=hours))] if hours else []
+
+
+@click.command("health")
+def health() -> None:
+    """Ask Graph about every onboarded customer (token, account, numbers), apply what changed as a webhook
+    would, and print what needs a person. Exit 1 when a customer could not be checked."""
+    from . import sweep
+
+    report = sweep.sweep()
+    for line in report.findings:
+        click.echo(f"needs a person: {line}")
+    for line in report.unchecked:
+        click.echo(f"not checked: {line}")
+    click.echo(f"Health sweep: {report}.")
+    if report.unchecked:
+        raise SystemExit(1)
+
+
+#: How often the forwarding worker looks for onboarding steps whose rate-limit wait is over.
+RATE_LIMITED_EVERY = timedelta(seconds=15)
+
+
+def onboarding_chores(clock=None) -> list[forwarding.Chore]:
+    """The forwarding worker runs the onboarding steps Meta rate-limited, once their wait is over."""
+    from .onboarding.throttled import run_due
+
+    clock = clock or now_utc
+    return [forwarding.Chore("rate-limited onboarding steps", lambda: run_due(clock()), RATE_LIMITED_EVERY)]
 
 
 @click.command("prune")

@@ -57,6 +57,9 @@ ENV_SETTINGS: dict[str, str | None] = {
     "SIGNUP_PAGE_CACHE_SECONDS": "5",
     # Days messages and statuses are kept (then deleted by the forwarding worker); 0 keeps them for ever.
     "ESU_RETENTION_DAYS": "30",
+    # Hours between the health sweeps the forwarding worker runs (0: none), and Graph calls in flight at once.
+    "ESU_HEALTH_SWEEP_HOURS": "6",
+    "ESU_HEALTH_SWEEP_CONCURRENCY": "4",
 }
 
 #: Secrets that production must have, and that must not be placeholders.
@@ -76,6 +79,10 @@ class ConfigError(click.ClickException, RuntimeError):
 
     A ClickException, so a ``flask`` command (``check`` above all) stops with the message, not a traceback.
     """
+
+
+#: The currencies a shared credit line invoices in (solution-providers/managing-credit-lines.md, ``waba_currency``).
+CREDIT_CURRENCIES = ("AUD", "EUR", "GBP", "IDR", "INR", "USD")
 
 
 def defaults() -> dict:
@@ -104,6 +111,8 @@ def defaults() -> dict:
         # claimed delivery (longer than any one attempt can take, or a second worker may send it too).
         "FORWARD_TIMEOUT": (3.05, 10.0),
         "FORWARD_LEASE_SECONDS": 120,
+        # A rotated signing secret keeps signing beside the new one this long, so receivers switch without a gap.
+        "FORWARD_SECRET_OVERLAP_HOURS": 24,
     }
 
 
@@ -188,6 +197,21 @@ def finish(config, instance_path: Path) -> None:
         raise ConfigError("ESU_RETENTION_DAYS must be a whole number of days (0: keep messages for ever).") from None
     if config["ESU_RETENTION_DAYS"] < 0:
         raise ConfigError("ESU_RETENTION_DAYS cannot be negative (0: keep messages for ever).")
+    for name, minimum in (("ESU_HEALTH_SWEEP_HOURS", 0), ("ESU_HEALTH_SWEEP_CONCURRENCY", 1)):
+        setting = config.get(name)
+        if setting is None or str(setting).strip() == "":
+            setting = ENV_SETTINGS[name]
+        try:
+            config[name] = float(str(setting).strip())
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number (at least {minimum}).") from None
+        if config[name] < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}.")
+    config["ESU_HEALTH_SWEEP_CONCURRENCY"] = int(config["ESU_HEALTH_SWEEP_CONCURRENCY"])
+    config["ESU_CREDIT_CURRENCY"] = str(config.get("ESU_CREDIT_CURRENCY") or "USD").strip().upper()
+    if config["ESU_CREDIT_CURRENCY"] not in CREDIT_CURRENCIES:
+        raise ConfigError("ESU_CREDIT_CURRENCY must be one of Meta's invoicing currencies: "
+                          f"{', '.join(CREDIT_CURRENCIES)}.")
     config["ESU_ENCRYPTION_KEY_LIST"] = parse_keys(config["ESU_ENCRYPTION_KEYS"])
     # Rate-limit counters (admin logins, signup calls) are shared by every worker: in Redis when it is
     # configured, else in the database (esu.rate_limits).

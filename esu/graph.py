@@ -23,9 +23,15 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from requests.adapters import HTTPAdapter
 
+from .graph_usage import regain_access_seconds
+
 #: Codes Meta documents as temporary (downtime, throttling): worth another try after a pause. Only consulted
 #: when the envelope does not say ``is_transient`` itself.
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 131056, 133004})
+#: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting"; meta-reference.md §9.2).
+#: Retrying at once only makes it worse: but for the code exchange (a code lives 30 s), the caller waits
+#: as long as Meta says (``GraphError.regain_access_seconds``) instead.
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80007, 130429, 131056})
 #: A bound on cursor paging, so a misbehaving server cannot keep us looping.
 MAX_PAGES = 100
 #: Query parameters that carry a secret: Meta wants ``client_secret`` and ``code`` (the exchange) and
@@ -87,6 +93,8 @@ class GraphError(Exception):
         self.user_message = user_message
         self.error_data = error_data
         self.http_status = http_status
+        #: How long Meta says until access is regained, from a rate-limited answer's usage headers.
+        self.regain_access_seconds: int | None = None
         #: What Meta's ``is_transient`` said, if it said it.
         self.is_transient = transient
         if transient is None:
@@ -108,7 +116,7 @@ class GraphError(Exception):
                 operation=operation,
                 http_status=response.status_code,
             )
-        return cls(
+        graph_error = cls(
             str(error.get("message") or "Graph error"),
             operation=operation,
             type=error.get("type"),
@@ -122,6 +130,12 @@ class GraphError(Exception):
             # Meta's word first, true or false; only without it the code table decides.
             transient=error["is_transient"] if isinstance(error.get("is_transient"), bool) else None,
         )
+        graph_error.regain_access_seconds = regain_access_seconds(response.headers)
+        return graph_error
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.code in RATE_LIMIT_CODES
 
     @classmethod
     def network(cls, operation: str, exc: requests.RequestException) -> GraphError:
@@ -290,6 +304,8 @@ class GraphClient:
             error.attempts = attempt
             if not error.transient or attempt >= self.max_attempts:
                 raise error
+            if error.rate_limited and operation != "oauth_access_token":
+                raise error  # the token lasts: the caller waits as long as Meta says, then asks again
             # Capped exponential backoff with full jitter.
             delay = min(4.0, self.backoff_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             self.sleep(delay)
@@ -395,8 +411,8 @@ class GraphClient:
             params={"waba_currency": currency, "waba_id": waba_id},
         )
 
-    def get_phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
-        fields = (
+    def get_phone_number(self, phone_number_id: str, token: str, fields: str | None = None) -> dict[str, Any]:
+        fields = fields or (
             "id,display_phone_number,verified_name,code_verification_status,status,quality_rating,"
             "name_status,platform_type,is_on_biz_app,account_mode"
         )
@@ -409,14 +425,15 @@ class GraphClient:
             self._pages(f"{waba_id}/phone_numbers", operation="phone_numbers", token=token, params={})
         )
 
-    def register_phone(self, phone_number_id: str, pin: str, token: str) -> dict[str, Any]:
-        return self.request(
-            "POST",
-            f"{phone_number_id}/register",
-            operation="register",
-            token=token,
-            json_body={"messaging_product": "whatsapp", "pin": pin},
-        )
+    def register_phone(self, phone_number_id: str, pin: str, token: str,
+                       data_localization_region: str | None = None) -> dict[str, Any]:
+        """Register the number with its two-step verification PIN, with local storage in that country if
+        ``data_localization_region`` is given (business-phone-numbers/register-a-business-phone-number.md)."""
+        body = {"messaging_product": "whatsapp", "pin": pin}
+        if data_localization_region:
+            body["data_localization_region"] = data_localization_region
+        return self.request("POST", f"{phone_number_id}/register", operation="register", token=token,
+                            json_body=body)
 
     def request_code(self, phone_number_id: str, method: str, language: str, token: str) -> dict[str, Any]:
         return self.request(

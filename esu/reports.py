@@ -16,11 +16,13 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import defer
 
-from . import forwarding, webhooks
+from . import forwarding, phones, webhooks
 from .extensions import db
 from .models import (
+    MessageTemplate,
     Onboarding,
     OnboardingStatus,
     OnboardingStep,
@@ -31,6 +33,7 @@ from .models import (
     WhatsAppBusinessAccount,
     now_utc,
 )
+from .onboarding import deadline
 
 #: Counts stop here ("1000+"): enough to know it is a lot, cheap on any table size.
 COUNT_CAP = 1000
@@ -47,6 +50,10 @@ INVALID_CODE = (100, 36008)
 REFUSED_CODE = "refused_code"
 
 DROPPED_QUALITY = ("YELLOW", "RED")
+#: phone_number_quality_update events that say the number's quality or limit dropped.
+DROPPED_QUALITY_EVENTS = ("FLAGGED", "DOWNGRADE")
+#: Template statuses that keep a template from being sent, shown with Meta's reason.
+TROUBLED_TEMPLATE_STATUSES = ("REJECTED", "PAUSED", "DISABLED")
 #: Phone number statuses that stop or limit messaging.
 TROUBLED_PHONE_STATUSES = ("FLAGGED", "RESTRICTED", "RATE_LIMITED", "BANNED", "DISCONNECTED")
 #: account_update events that restrict, ban or warn about a customer's account.
@@ -116,13 +123,22 @@ def capped_count(statement: sa.Select) -> int:
 def _onboarding_items(statement: sa.Select, detail: Callable[[Onboarding], str | None],
                       at: Callable[[Onboarding], datetime | None]) -> list[AttentionItem]:
     rows = db.session.scalars(statement.order_by(Onboarding.created_at.desc(), Onboarding.id.desc()).limit(SAMPLE))
-    return [AttentionItem(row.business_name or row.display_phone_number or f"Onboarding {row.id}", detail(row),
+    return [AttentionItem(row.business_name or phones.international(row.display_phone_number) or f"Onboarding {row.id}",
+                          detail(row),
                           at(row), onboarding_id=row.id) for row in rows]
 
 
 def _onboardings_with_status(status: str) -> sa.Select:
     return sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True)).where(
-        Onboarding.status == status)
+        Onboarding.status == status, Onboarding.archived_at.is_(None))
+
+
+def not_archived_only(onboarding_column, record_id) -> sa.ColumnElement:
+    """A WABA or number (``record_id``) not known from archived onboardings alone: test data stays off the
+    dashboard with its onboardings. ``onboarding_column`` is the onboardings' column naming it."""
+    archived = sa.exists().where(onboarding_column == record_id, Onboarding.archived_at.is_not(None))
+    kept = sa.exists().where(onboarding_column == record_id, Onboarding.archived_at.is_(None))
+    return sa.or_(~archived, kept)
 
 
 def code_refused():
@@ -143,40 +159,103 @@ def failed_onboardings() -> Signal:
 
 
 @signal
+def stuck_onboardings() -> Signal:
+    query = sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True)).where(
+        deadline.stuck_condition(current_app.config))
+    return Signal("stuck", "Stuck onboardings", "Marked running, but the process running them died (nothing "
+                  "written for longer than a live run can go): open one and retry it.", capped_count(query),
+                  _onboarding_items(query, lambda row: "running, no sign of life since", lambda row: row.updated_at))
+
+
+@signal
 def awaiting_verification() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.AWAITING_VERIFICATION)
     return Signal("awaiting_verification", "Numbers waiting for verification",
                   "The customer has not entered the code Meta sends yet; registration finishes when they do.",
                   capped_count(query),
-                  _onboarding_items(query, lambda row: row.display_phone_number, lambda row: row.created_at))
+                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number), lambda row: row.created_at))
+
+
+def business_name_of(waba_id) -> sa.ScalarSelect:
+    """The customer's business name as its latest onboarding of this WABA knows it."""
+    return (sa.select(Onboarding.business_name).where(Onboarding.waba_id == waba_id,
+                                                      Onboarding.business_name.is_not(None))
+            .order_by(Onboarding.created_at.desc()).limit(1).scalar_subquery())
 
 
 def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> list[AttentionItem]:
-    rows = db.session.scalars(statement.order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
-    return [AttentionItem(row.display_phone_number or row.id,
-                          f"{row.verified_name + ' · ' if row.verified_name else ''}{detail(row)}",
-                          row.updated_at, search=row.id) for row in rows]
+    rows = db.session.execute(statement.add_columns(business_name_of(PhoneNumber.waba_id))
+                              .order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
+    return [AttentionItem(business or row.verified_name or phones.international(row.display_phone_number) or row.id,
+                          " · ".join(part for part in (phones.international(row.display_phone_number), detail(row))
+                                     if part),
+                          row.updated_at, search=row.id) for row, business in rows]
+
+
+def _quality_detail(row: PhoneNumber) -> str:
+    parts = [f"quality {row.quality_rating}" if row.quality_rating in DROPPED_QUALITY else None,
+             f"Meta: {row.quality_event}" if row.quality_event in DROPPED_QUALITY_EVENTS else None,
+             f"messaging limit {row.messaging_limit}" if row.messaging_limit else None]
+    return " · ".join(part for part in parts if part)
 
 
 @signal
 def quality_dropped() -> Signal:
-    query = sa.select(PhoneNumber).where(PhoneNumber.quality_rating.in_(DROPPED_QUALITY))
-    return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED; "
-                  "RED numbers risk a lower messaging limit.", capped_count(query),
-                  _phone_items(query, lambda row: f"quality {row.quality_rating}"))
+    query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
+                                                PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)),
+                                         not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
+    return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED, flagged "
+                  "them or lowered their messaging limit; RED numbers risk a lower messaging limit.",
+                  capped_count(query), _phone_items(query, _quality_detail))
 
 
 @signal
 def troubled_numbers() -> Signal:
-    query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES))
+    query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES),
+                                         not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
     return Signal("phone_status", "Restricted, flagged or banned numbers",
                   "Meta reports these numbers as not fully able to message.", capped_count(query),
                   _phone_items(query, lambda row: f"status {row.status}"))
 
 
 @signal
+def accounts_needing_a_person() -> Signal:
+    from .webhooks.appliers.waba import NEEDS_A_PERSON, STATES
+
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON),
+                                                     not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
+    rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
+                              .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
+    items = [AttentionItem(business or row.name or row.id,
+                           " · ".join(part for part in (STATES[row.state][0], row.state_reason,
+                                                        f"until {row.state_until:%Y-%m-%d %H:%M} UTC"
+                                                        if row.state_until else None) if part),
+                           row.state_at, search=row.id) for row, business in rows]
+    return Signal("account_state", "Customers whose account needs a person",
+                  "Meta disconnected, offboarded, restricted, banned or deleted these customers' WhatsApp accounts "
+                  "(its webhooks, or the health sweep). Open one to see why; most need the customer to act.",
+                  capped_count(query), items)
+
+
+@signal
+def troubled_templates() -> Signal:
+    query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES),
+                                             not_archived_only(Onboarding.waba_id, MessageTemplate.waba_id))
+    rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
+                              .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
+    items = [AttentionItem(business or row.waba_id,
+                           f"template {row.name} ({row.language}) {row.status}"
+                           + (f": {row.status_reason}" if row.status_reason else ""),
+                           row.status_updated_at or row.updated_at, search=row.waba_id) for row, business in rows]
+    return Signal("templates", "Rejected, paused or disabled templates",
+                  "These templates cannot be sent. Edit a rejected one and submit it again (or appeal); a paused or "
+                  "disabled one had poor feedback.", capped_count(query), items)
+
+
+@signal
 def rejected_accounts() -> Signal:
-    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED")
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED",
+                                                     not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
     rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(row.name or row.id, "account review REJECTED", row.updated_at, search=row.id)
              for row in rows]
@@ -215,7 +294,7 @@ def offboarded_customers() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.OFFBOARDED)
     return Signal("offboarded", "Offboarded customers", "They removed the app or left; they need to sign up again.",
                   capped_count(query),
-                  _onboarding_items(query, lambda row: row.display_phone_number,
+                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number),
                                     lambda row: row.offboarded_at or row.updated_at))
 
 
@@ -286,7 +365,7 @@ def onboardings_by_day(days: int, today: date | None = None) -> list[Day]:
                      else_=Onboarding.status).label("status")
     rows = db.session.execute(
         sa.select(day, status, sa.func.count())
-        .where(Onboarding.created_at >= since)
+        .where(Onboarding.created_at >= since, Onboarding.archived_at.is_(None))
         .group_by(day, status)
     )
     counts: dict[date, dict[str, int]] = defaultdict(dict)
@@ -335,7 +414,8 @@ def funnels(days: int) -> list[Funnel]:
     ).all()
     onboarded = dict(db.session.execute(
         sa.select(Onboarding.page_id, sa.func.count())
-        .where(Onboarding.status == OnboardingStatus.COMPLETED, Onboarding.created_at >= since)
+        .where(Onboarding.status == OnboardingStatus.COMPLETED, Onboarding.created_at >= since,
+               Onboarding.archived_at.is_(None))
         .group_by(Onboarding.page_id)
     ).all())
     active = {page_id for page_id, _, _ in counts} | {page_id for page_id in onboarded if page_id is not None}

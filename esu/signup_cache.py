@@ -97,11 +97,12 @@ class PageCache:
             self._entries.clear()
 
 
-_STATE = sa.select(SignupPage.updated_at, SignupPage.enabled).where(SignupPage.slug == sa.bindparam("slug"))
+_STATE = sa.select(SignupPage.updated_at, SignupPage.enabled, SignupPage.embed_origins).where(
+    SignupPage.slug == sa.bindparam("slug"))
 
 
 def page_state(connection: sa.Connection, slug: str) -> sa.Row | None:
-    """``(updated_at, enabled)`` of the page, or None when there is no such page."""
+    """``(updated_at, enabled, embed_origins)`` of the page, or None when there is no such page."""
     return connection.execute(_STATE, {"slug": slug}).first()
 
 

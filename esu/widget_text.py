@@ -43,6 +43,8 @@ STATES = {
     "ok": N_("Done"),
     "failed": N_("Failed"),
     "waiting": N_("Needs your code"),
+    "waiting_meta": N_("Waiting for Meta"),
+    "needs_pin": N_("Needs your PIN"),
 }
 MESSAGES = {
     "sdk_failed": N_(
@@ -58,8 +60,6 @@ MESSAGES = {
     "signed_up": N_("Meta signed you up. Finishing…"),
     "setting_up": N_("Setting up your WhatsApp Business account…"),
     "progress": N_("Setting up your WhatsApp Business account: %(done)s of %(total)s steps done."),
-    "unreachable_title": N_("We could not reach our server"),
-    "unreachable_text": N_("Check your internet connection, then start again."),
     "duplicate_title": N_("This sign-up was already received"),
     "duplicate_text": N_("We are already setting it up. If you hear nothing from us, start again."),
     "error_title": N_("Something went wrong on our side"),
@@ -67,7 +67,10 @@ MESSAGES = {
     "done": N_("All done."),
     "connected_title": N_("You are connected"),
     "connected_number": N_("%(business)s can now send and receive WhatsApp messages on %(number)s."),
-    "connected_waba": N_("The WhatsApp Business account of %(business)s is ready. You can add a phone number later."),
+    "connected_waba": N_(
+        "The WhatsApp Business account of %(business)s is connected, without a phone number yet. Add one in "
+        "WhatsApp Manager whenever you are ready, and tell us: we will finish setting it up."
+    ),
     "your_business": N_("Your business"),
     "problem": N_("One of the setup steps did not work."),
     "advice_retry": N_("This is usually temporary: try again in a moment."),
@@ -90,6 +93,40 @@ MESSAGES = {
     "checking": N_("Checking the code…"),
     "code_failed": N_("That code did not work: %(reason)s"),
     "check_and_retry": N_("check it and try again."),
+    # Coming back to a sign-up (a reload, a closed tab, the link we sent) and a dropped connection.
+    "resume_welcome": N_("Welcome back: here is where your sign-up stopped."),
+    "code_asked": N_("We already asked Meta for a code. Enter it below, or ask for a new one."),
+    "stuck_title": N_("The setup was interrupted"),
+    "stuck_text": N_("Our server stopped while setting up your account. Nothing is lost: try again to finish."),
+    "dropped_title": N_("We could not reach our server"),
+    "dropped_text": N_(
+        "Your connection dropped before we could answer. Check your internet connection, then try again."
+    ),
+    "resume_unreachable": N_(
+        "We could not reach our server to pick up your sign-up. Check your connection, then reload the page."
+    ),
+    "link_refused": N_(
+        "This link to go on with your sign-up is not valid any more. Ask us for a new one, or start again."
+    ),
+    # A number that already has a two-step verification PIN.
+    "your_number_title": N_("Your number"),
+    "pin_intro": N_(
+        "%(number)s already has two-step verification. Enter its 6-digit PIN to switch WhatsApp on for it."
+    ),
+    "pin_asked": N_("One more thing: your number's PIN."),
+    "pin_digits": N_("Enter the 6 digits of the PIN."),
+    "pin_switching": N_("Switching WhatsApp on for your number…"),
+    "pin_wrong": N_("That is not the PIN of this number. Check it and try again."),
+    "pin_failed": N_("That did not work. Try again in a moment."),
+    # Meta is rate-limiting us: the server goes on by itself.
+    "waiting_until": N_(
+        "Meta asked us to slow down, so we are waiting until %(time)s. Setup then goes on by itself; you can leave "
+        "this page."
+    ),
+    "waiting_soon": N_(
+        "Meta asked us to slow down, so we are waiting a few minutes. Setup then goes on by itself; you can leave "
+        "this page."
+    ),
 }
 
 

@@ -300,7 +300,7 @@ def test_disable_and_enable_a_target(admin):
     assert [action for action, _ in actions()] == ["disabled_forwarding_target", "enabled_forwarding_target"]
 
 
-def test_a_new_secret_is_shown_once_and_replaces_the_old(admin):
+def test_a_new_secret_is_shown_once_and_the_old_signs_beside_it_for_the_overlap(admin):
     page = gen_page("client")
     target = gen_target(page)
     db.session.commit()
@@ -312,10 +312,16 @@ def test_a_new_secret_is_shown_once_and_replaces_the_old(admin):
     shown = html_of(admin.get(response.headers["Location"]))
     (new,) = set(SECRET.findall(shown))
     assert new != old and targets()[0].secret == new
-    assert "the previous secret no longer signs anything" in shown
+    until = targets()[0].previous_secret_until
+    assert targets()[0].previous_secret == old
+    assert timedelta(hours=23, minutes=59) < until - now_utc() <= timedelta(hours=24)
+    assert re.search(rf"the previous secret keeps signing beside it until <time[^>]*>{until:%Y-%m-%d %H:%M} UTC<", shown)
     assert not SECRET.search(html_of(admin.get(response.headers["Location"])))  # the reload
-    assert not SECRET.search(html_of(admin.get(f"/admin/forwarding/{target.id}")))
-    assert actions() == [("rotated_forwarding_secret", f"target {target.id} (127.0.0.1)")]
+    page_html = html_of(admin.get(f"/admin/forwarding/{target.id}"))
+    assert not SECRET.search(page_html)
+    assert re.search(rf"still signs beside the new one until <time[^>]*>{until:%Y-%m-%d %H:%M} UTC<", page_html)
+    detail = f"target {target.id} (127.0.0.1), the old one signs too until {until:%Y-%m-%d %H:%M} UTC"
+    assert actions() == [("rotated_forwarding_secret", detail)]
 
 
 def test_a_target_is_deleted_only_once_disabled(admin):

@@ -23,7 +23,9 @@ from .conftest import APP_SECRET, ServerThread
 APP_ID = "1234567890123456"
 TOKEN = "EAAbusinesstoken" + "z" * 40
 SYSTEM_TOKEN = "EAAsystemusertoken" + "y" * 30
-TRANSIENT = [1, 2, 4, 17, 32, 613, 80007, 130429, 131056]
+TRANSIENT = [1, 2, 131000, 131016, 133004]
+#: Meta's rate limits (meta-reference.md §9.2): transient, but a step waits as long as Meta says instead.
+RATE_LIMITS = [4, 17, 32, 613, 80007, 130429, 131056]
 PERMANENT = [100, 190, 200, 133005, 133016]
 
 
@@ -227,8 +229,40 @@ def test_transient_codes_are_retried_up_to_the_limit_then_raised(stub, api, paus
     assert len(pauses) == 2 and all(0 < pause <= 4.0 for pause in pauses)
 
 
+@pytest.mark.parametrize("code", RATE_LIMITS)
+def test_a_rate_limit_is_raised_at_once_with_the_wait_meta_gives(stub, api, pauses, code):
+    """Graph API "Rate limiting" (meta-reference.md §9.3): ``X-Business-Use-Case-Usage`` holds, by business
+    id, each usage type's ``estimated_time_to_regain_access`` in minutes. The token lasts, so no quick
+    retries: the caller waits that long."""
+    usage = '{"1234": [{"type": "whatsapp_business_management", "call_count": 100, "total_cputime": 20, ' \
+            '"total_time": 30, "estimated_time_to_regain_access": 12}]}'
+
+    def limited(request):
+        response = envelope(code, is_transient=True)
+        response.headers["X-Business-Use-Case-Usage"] = usage
+        response.headers["X-App-Usage"] = '{"call_count": 100, "total_time": 20, "total_cputime": 10}'
+        return response
+
+    stub.answer = limited
+
+    with pytest.raises(GraphError) as failed:
+        api.get_waba("101", TOKEN)
+
+    assert len(stub.seen) == 1 and pauses == []
+    assert failed.value.rate_limited and failed.value.regain_access_seconds == 12 * 60
+
+
+def test_a_rate_limited_code_exchange_is_still_retried_at_once(stub, api, pauses):
+    """A code lives 30 seconds ("Implementation", response callback): waiting is not an option there."""
+    answers = iter([envelope(4), json_response({"access_token": TOKEN, "token_type": "bearer"})])
+    stub.answer = lambda request: next(answers)
+
+    assert api.exchange_code("AQthecode")["access_token"] == TOKEN
+    assert len(stub.seen) == 2 and len(pauses) == 1
+
+
 def test_a_transient_error_then_success_answers_the_success(stub, api):
-    answers = iter([envelope(2, 503), envelope(4), json_response({"id": "101", "name": "Wind & Wool"})])
+    answers = iter([envelope(2, 503), envelope(1), json_response({"id": "101", "name": "Wind & Wool"})])
     stub.answer = lambda request: next(answers)
 
     assert api.get_waba("101", TOKEN)["name"] == "Wind & Wool"

@@ -31,6 +31,20 @@ def test_the_callback_is_limited_per_client(app_config, request):
     assert other.status_code == 400
 
 
+def test_a_limited_customer_reads_plain_words_and_when_to_come_back(app_config, request):
+    app_config["SIGNUP_CALLBACK_LIMIT"] = "1 per minute"
+    client, token = request.getfixturevalue("client"), request.getfixturevalue("csrf_token")
+    client.post("/signup/demo/callback", json={}, headers={"X-CSRFToken": token})
+
+    limited = client.post("/signup/demo/onboardings/0123456789abcdef/verify-code", json={"code": "123456"},
+                          headers={"X-CSRFToken": token})
+
+    assert limited.status_code == 429
+    # The widget shows "error" to the person: not the limiter's "1 per 1 minute".
+    assert limited.get_json()["error"] == "Too many tries from your connection. Please wait a minute, then try again."
+    assert int(limited.headers["Retry-After"]) > 0
+
+
 def test_the_onboarding_calls_share_one_budget_per_client(app_config, request):
     """SIGNUP_CALLBACK_LIMIT is one allowance for the callback, retries and code requests and checks together,
     on every page: not one each."""

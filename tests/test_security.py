@@ -165,10 +165,24 @@ def test_behind_one_proxy_https_gives_secure_cookie_and_hsts(production_client, 
     assert response.status_code == 200
     hsts = response.headers["Strict-Transport-Security"]
     assert int(hsts.split("max-age=")[1].split(";")[0]) >= 365 * 24 * 3600
+    # The visitor's session is a cookie of its own, apart from the admin's.
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Secure-esu_signup=")
+    flags = {flag.strip().lower() for flag in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "samesite=lax", "path=/signup/"} <= flags
+    assert "partitioned" not in flags
+    assert not any(flag.startswith("domain=") for flag in flags)
+
+
+def test_behind_one_proxy_the_admins_cookie_stays_host_only_and_lax(production_client):
+    response = production_client.get("/admin/login", base_url=f"http://{PUBLIC}",
+                                     headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"})
+    assert response.status_code == 200
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-session=")
     flags = {flag.strip().lower() for flag in cookie.split(";")[1:]}
     assert {"secure", "httponly", "samesite=lax", "path=/"} <= flags
+    assert "partitioned" not in flags
     assert not any(flag.startswith("domain=") for flag in flags)
 
 

@@ -97,7 +97,8 @@ def test_page_passes_its_settings_to_the_sdk_as_meta_documents(client, page):
     }
     assert settings["sdk_url"] == "https://connect.facebook.net/en_US/sdk.js"
     assert settings["urls"] == {"callback": "/signup/demo/callback", "events": "/signup/demo/events",
-                                "onboardings": "/signup/demo/onboardings/", "session": "/signup/demo/session"}
+                                "onboardings": "/signup/demo/onboardings/", "session": "/signup/demo/session",
+                                "resume": "/signup/demo/resume"}
     assert settings["simulator_origin"] is None  # with the real Meta, only facebook.com is trusted
 
 

@@ -272,7 +272,7 @@ def test_the_same_deliveries_to_both_instances_are_stored_and_applied_once(insta
         assert (waiting.status, waiting.source) == ("awaiting_callback", "webhook")
     assert count(Onboarding) == 21
     phone = db.session.get(PhoneNumber, phone_id)
-    assert (phone.messaging_limit, phone.quality_event) == (limits[19 % len(limits)], "THROUGHPUT_UPGRADE")
+    assert (phone.throughput_tier, phone.quality_event) == (limits[19 % len(limits)], "THROUGHPUT_UPGRADE")
     assert int(phone.quality_updated_at.timestamp()) == start + 19
     # The customer's 40 events are each queued once for the client's endpoint; the others go nowhere.
     customer_events = {event.id for event in events if event.waba_id == waba_id}
@@ -408,7 +408,7 @@ def test_a_webhook_landing_during_the_admin_retry_keeps_both_writes(instances, s
     assert "PARTNER_ADDED" in waba.account_events
     assert waba.limits == {"max_daily_conversation_per_phone": 1000, "max_phone_numbers_per_business": 2}
     phone = db.session.get(PhoneNumber, onboarding.phone_number_id)
-    assert (phone.quality_event, phone.messaging_limit) == ("FLAGGED", "TIER_1K")
+    assert (phone.quality_event, phone.throughput_tier) == ("FLAGGED", "TIER_1K")
     # One event per change, each applied, the partner event linked to this onboarding.
     events = fresh(WebhookEvent)
     assert sorted(event.field for event in events) == ["account_update", "business_capability_update",

@@ -12,13 +12,15 @@ from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import i18n, signup_cache, signup_events, widget_text
+from .. import i18n, resume_links, security, signup_cache, signup_events, widget_text
 from .. import onboarding as onboarding_service
 from .. import prefill as prefill_setup
 from ..cli import SLUG, page_of_former_slug
 from ..extensions import csrf, db, limiter
 from ..graph import GraphError
+from ..i18n import N_
 from ..models import Onboarding, SignupPage
+from ..models.assets import ASSET_FIELDS, WABA
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
 
@@ -35,6 +37,10 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 #: "\ud800" escape gives one). Paired surrogates, as JSON escapes emoji, parse into one character.
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 EVENT_MAX_BYTES = 2048
+#: A finish event esu does not know yet (Meta adds them) is kept as sent: its shape is checked, not a list.
+FINISH_EVENT = re.compile(r"^FINISH(_[A-Z0-9]+){0,8}\Z")
+#: The most ids of one kind a finish message may list (each list is one customer's selection in the dialog).
+MAX_ASSET_IDS = 50
 ERROR_MESSAGE_MAX_CHARS = 1000
 
 
@@ -56,6 +62,17 @@ def onboarding_error(error: onboarding_service.OnboardingError):
         body["onboarding"] = {"id": error.onboarding.id, "status": error.onboarding.status}
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
     return jsonify(body), error.status, headers
+
+
+#: What a person reads when their connection made too many onboarding calls (the limiter's own words are its
+#: limit, "20 per 1 minute").
+TOO_MANY_CALLS = N_("Too many tries from your connection. Please wait a minute, then try again.")
+
+
+@bp.errorhandler(429)
+def too_many_calls(_error):
+    # The limiter's headers (Retry-After) are added to this answer after it, as to any other.
+    return jsonify(error=gettext(TOO_MANY_CALLS)), 429
 
 
 @bp.url_value_preprocessor
@@ -124,6 +141,20 @@ def _optional_id(body: dict[str, Any], name: str, errors: dict[str, str]) -> str
     return value
 
 
+def _asset_ids(body: dict[str, Any], name: str, errors: dict[str, str]) -> list[str]:
+    """One of the finish message's lists of ids (``waba_ids``, ``page_ids``…): absent, or Meta's ids."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_ASSET_IDS:
+        errors[name] = f"must be a list of at most {MAX_ASSET_IDS} ids, as Meta sends it"
+        return []
+    if not all(isinstance(item, str) and NUMERIC_ID.match(item) for item in value):
+        errors[name] = "must hold only strings of digits, as Meta sends them"
+        return []
+    return list(dict.fromkeys(value))
+
+
 def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     code = body.get("code")
@@ -132,9 +163,16 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
     elif len(code) > 2048:
         errors["code"] = "is longer than any code Meta issues"
     event = body.get("event") or onboarding_service.FINISH
-    if event not in onboarding_service.FINISH_EVENTS:
-        errors["event"] = f"must be one of {', '.join(onboarding_service.FINISH_EVENTS)}"
+    if event not in onboarding_service.FINISH_EVENTS and not (
+            isinstance(event, str) and len(event) <= 64 and FINISH_EVENT.match(event)):
+        errors["event"] = f"must be one of {', '.join(onboarding_service.FINISH_EVENTS)}, or another FINISH_… event"
     parsed = {name: _optional_id(body, name, errors) for name in ("waba_id", "phone_number_id", "business_id")}
+    assets = {kind: _asset_ids(body, name, errors) for kind, name in ASSET_FIELDS.items()}
+    # The WABA the browser named comes first among the onboarding's WABAs; a multi-WABA message may name
+    # them only in ``waba_ids``.
+    parsed["waba_id"] = parsed["waba_id"] or next(iter(assets[WABA]), None)
+    if parsed["waba_id"]:
+        assets[WABA] = list(dict.fromkeys([parsed["waba_id"], *assets[WABA]]))
     client_ref = body.get("client_ref")
     if client_ref is not None and (not isinstance(client_ref, str) or not CLIENT_REF.match(client_ref)):
         errors["client_ref"] = "must be 16 to 64 letters, digits, '-' or '_'"
@@ -143,16 +181,16 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
         errors["waba_id"] = "is required when phone_number_id is given"
     if errors:
         raise BadInput(errors)
-    return {"code": code.strip(), "event": event, "client_ref": client_ref, **parsed}
+    return {"code": code.strip(), "event": event, "client_ref": client_ref, **parsed,
+            "assets": {kind: ids for kind, ids in assets.items() if ids}}
 
 
 @bp.errorhandler(GraphError)
 def graph_error(error: GraphError):
-    # Meta refused a verification call: say what Meta said, in its words for people when it has them, else
-    # in ours for its code.
+    # Meta refused a verification call: plain words for the person (Meta's own for people when it sent them),
+    # never Meta's message for developers; the step's record keeps all of it for the admin.
     status = 502 if error.transient else 400
-    plain = onboarding_service.plain_text(error.code, error.error_subcode, error.user_message, error.transient)
-    return jsonify(error=plain or error.message, code=error.code), status
+    return jsonify(error=onboarding_service.plain_words_of(error), code=error.code), status
 
 
 @bp.get("/<slug>")
@@ -181,6 +219,7 @@ def page(slug: str):
     else:
         signup_page = enabled_page(slug)
         body, updated_at = render_template("signup/page.html", page=signup_page).encode(), signup_page.updated_at
+    security.allow_framing_by(state.embed_origins or ())  # the client sites that may show it (esu.embedding)
     # A template that asked for the CSP nonce made this answer one visitor's own: never keep it.
     if "csp_nonce" not in g:
         request.environ[signup_cache.CACHEABLE] = (key, updated_at)
@@ -192,7 +231,8 @@ def page(slug: str):
 def session(slug: str):
     """The CSRF token the widget sends with its onboarding calls; starts the visitor's session (its cookie).
     The widget asks when the person clicks, so the page itself stays the same for everyone."""
-    enabled_page(slug)
+    if enabled_page(slug).embed_origins:  # in an iframe on a client's site, the cookie must be kept there too
+        security.partition_session()
     response = jsonify(csrf_token=generate_csrf())
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -222,7 +262,7 @@ def widget_settings(signup_page: SignupPage, *, config_id: str | None = None, fe
             },
         },
         "urls": {"callback": f"{base}/callback", "events": f"{base}/events", "onboardings": f"{base}/onboardings/",
-                 "session": f"{base}/session"},
+                 "session": f"{base}/session", "resume": f"{base}/resume"},
         "show_steps": bool(show_steps),
         "simulator_origin": None,
         # The script's words, in the page's language; sent back as Accept-Language on its calls.
@@ -311,15 +351,25 @@ def callback(slug: str):
     signup_page = enabled_page(slug)
     fields = parse_callback(json_body(current_app.config["CALLBACK_MAX_BYTES"]))
     onboarding = onboarding_service.start(signup_page, **fields)
-    return jsonify(onboarding_service.summary(onboarding)), 201
+    return jsonify(onboarding_answer(onboarding)), 201
+
+
+def onboarding_answer(onboarding: Onboarding) -> dict[str, Any]:
+    """The onboarding's summary, and the token the widget keeps to come back to it (``esu.resume_links``)."""
+    return {**onboarding_service.summary(onboarding), "resume_token": resume_links.token_for(onboarding)}
+
+
+def found_onboarding(slug: str, ref: str) -> Onboarding | None:
+    """The onboarding of this page with the unguessable reference its browser chose, if there is one yet."""
+    signup_page = enabled_page(slug)
+    return db.session.scalar(
+        sa.select(Onboarding).where(Onboarding.client_ref == ref, Onboarding.page_id == signup_page.id)
+    )
 
 
 def owned_onboarding(slug: str, ref: str) -> Onboarding:
-    """An onboarding of this page, found by the unguessable reference its browser chose."""
-    signup_page = enabled_page(slug)
-    onboarding = db.session.scalar(
-        sa.select(Onboarding).where(Onboarding.client_ref == ref, Onboarding.page_id == signup_page.id)
-    )
+    """An onboarding of this page, found by the unguessable reference its browser chose; 404 without one."""
+    onboarding = found_onboarding(slug, ref)
     if onboarding is None:
         abort(404, description=gettext("No onboarding with that reference on this page (yet)."))
     return onboarding
@@ -327,8 +377,18 @@ def owned_onboarding(slug: str, ref: str) -> Onboarding:
 
 @bp.get("/<slug>/onboardings/<ref>")
 def status(slug: str, ref: str):
-    """Progress of an onboarding, step by step, for the page to show while the callback runs."""
-    return jsonify(onboarding_service.summary(owned_onboarding(slug, ref)))
+    """Progress of an onboarding, step by step, for the page to show while the callback runs.
+
+    The widget asks from the moment it posts the callback (``?submitted=1``), and a slow start may not have
+    made the onboarding yet: that answers 202 (sent, not there yet) rather than a 404, which the browser
+    would report as an error. Without the parameter, an unknown reference is 404 (the widget, coming back
+    after a lost answer, then sends its callback again)."""
+    onboarding = found_onboarding(slug, ref)
+    if onboarding is None and request.args.get("submitted") == "1":
+        return jsonify(status="submitted"), 202
+    if onboarding is None:
+        abort(404, description=gettext("No onboarding with that reference on this page (yet)."))
+    return jsonify(onboarding_answer(onboarding))
 
 
 @bp.post("/<slug>/onboardings/<ref>/retry")
@@ -336,7 +396,7 @@ def status(slug: str, ref: str):
 def retry(slug: str, ref: str):
     """Run the failed steps again."""
     onboarding = onboarding_service.retry(owned_onboarding(slug, ref))
-    return jsonify(onboarding_service.summary(onboarding))
+    return jsonify(onboarding_answer(onboarding))
 
 
 @bp.post("/<slug>/onboardings/<ref>/request-code")
@@ -350,6 +410,18 @@ def request_code(slug: str, ref: str):
     return jsonify(sent=True, method=method, resend_after_seconds=int(cooldown.total_seconds()))
 
 
+@bp.post("/<slug>/onboardings/<ref>/pin")
+@onboarding_calls
+def existing_pin(slug: str, ref: str):
+    """Register the number with the two-step verification PIN it already has (Meta answered 133005)."""
+    onboarding = owned_onboarding(slug, ref)
+    pin = json_body(1024).get("pin")
+    if not isinstance(pin, str) or not VERIFICATION_CODE.match(pin.strip()):
+        raise BadInput({"pin": "is the 6-digit two-step verification PIN of the number"})
+    onboarding = onboarding_service.enter_existing_pin(onboarding, pin.strip())
+    return jsonify(onboarding_service.summary(onboarding))
+
+
 @bp.post("/<slug>/onboardings/<ref>/verify-code")
 @onboarding_calls
 def verify_code(slug: str, ref: str):
@@ -359,4 +431,7 @@ def verify_code(slug: str, ref: str):
     if not VERIFICATION_CODE.match(code):
         raise BadInput({"code": "is the 6-digit code Meta sent"})
     onboarding = onboarding_service.verify_phone(onboarding, code)
-    return jsonify(onboarding_service.summary(onboarding))
+    return jsonify(onboarding_answer(onboarding))
+
+
+from . import signup_resume  # noqa: F401  (its routes join bp)

@@ -28,13 +28,18 @@ sent at once (``worker.send_test_event``); failed deliveries replayed, one or al
 read (``reads``), a page's targets with their counts and latest attempt, a target's deliveries with
 their attempts, and on the dashboard the targets failing for a day.
 
+A rotated secret keeps signing beside the new one for ``FORWARD_SECRET_OVERLAP_HOURS`` (both signatures in
+``webhook-signature``, space separated, as Standard Webhooks has it). By hand (``manual``): a delivery
+waiting for its next try is sent now, and what a target failed since a given time is replayed.
+
 Each module imports only those before it: ``errors``, ``signing``, ``destinations``, ``sending``,
-``targets``, ``outbox``, ``recording``, ``worker``, ``reads``. The names below are what the rest of esu
-calls; the machinery stays in the modules.
+``targets``, ``outbox``, ``recording``, ``worker``, ``manual``, ``reads``. The names below are what the rest
+of esu calls; the machinery stays in the modules.
 """
 
 from .destinations import DestinationRefused
 from .errors import ForwardingError
+from .manual import replay_since, send_now
 from .outbox import UNDELIVERED, enqueue, outbox_insert_sql, replay, replay_failed
 from .reads import FAILING_FLAG_AFTER, deliveries, delivery_counts, failing_targets, page_targets
 from .sending import DEFAULT_BATCH_SIZE
@@ -54,5 +59,6 @@ __all__ = [
     "Chore", "DestinationRefused", "ForwardingError", "WorkerStats",
     "create_target", "delete_target", "deliveries", "delivery_counts", "disable_target", "enable_target",
     "enqueue", "failing_targets", "outbox_insert_sql", "page_targets", "replay", "replay_failed",
-    "rotate_secret", "run_worker", "send_test_event", "start_background_worker", "update_target",
+    "replay_since", "rotate_secret", "run_worker", "send_now", "send_test_event", "start_background_worker",
+    "update_target",
 ]

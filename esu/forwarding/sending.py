@@ -104,6 +104,14 @@ class Job:
     is_test: bool
     target_enabled: bool
     target_failing: bool
+    #: The secret before the latest rotation, which signs beside ``secret`` until ``previous_secret_until``.
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = None
+
+    def secrets_at(self, moment: datetime) -> tuple[str, str | None]:
+        """The secret and, while the rotation's overlap lasts at ``moment``, the previous one."""
+        overlapping = self.previous_secret_until is not None and moment < self.previous_secret_until
+        return self.secret, self.previous_secret if overlapping else None
 
 
 class Sender:
@@ -135,7 +143,8 @@ class Sender:
         def result(outcome: str, **fields) -> AttemptResult:
             return AttemptResult(outcome, attempted_at, round((time.monotonic() - started) * 1000), **fields)
 
-        headers = signed_headers(job.secret, job.message_id, int(attempted_at.timestamp()), job.body)
+        secret, previous_secret = job.secrets_at(attempted_at)
+        headers = signed_headers(secret, job.message_id, int(attempted_at.timestamp()), job.body, previous_secret)
         try:
             self.policy.check_url(job.url)
             response = self.session.post(job.url, data=job.body, headers=headers, timeout=self.timeout,

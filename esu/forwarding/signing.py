@@ -34,11 +34,18 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes,
+                   previous_secret: str | None = None) -> dict[str, str]:
+    """The request's headers. With ``previous_secret`` (a rotation's overlap) ``webhook-signature`` holds both
+    signatures, the current one first, space separated: Standard Webhooks' zero-downtime rotation (the spec,
+    "Webhook headers"), where a receiver tries each until one matches."""
+    signatures = [sign(secret, message_id, timestamp, body)]
+    if previous_secret:
+        signatures.append(sign(previous_secret, message_id, timestamp, body))
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
         "Content-Type": "application/json",
         "User-Agent": "esu-forwarder/1",
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -65,8 +65,15 @@ def update_target(target: ForwardingTarget, *, url: str | None = None, fields: I
     db.session.flush()
 
 
-def rotate_secret(target: ForwardingTarget) -> str:
-    """Give ``target`` a new signing secret and answer it (shown once). Flushes, does not commit."""
+def rotate_secret(target: ForwardingTarget, overlap: timedelta = timedelta(0), *,
+                  now: datetime | None = None) -> str:
+    """Give ``target`` a new signing secret and answer it (shown once). The one it replaces keeps signing
+    beside it for ``overlap`` (none: it stops at once); a secret older than that one stops now. Flushes,
+    does not commit."""
+    if overlap > timedelta(0):
+        target.previous_secret, target.previous_secret_until = target.secret, (now or now_utc()) + overlap
+    else:
+        target.previous_secret, target.previous_secret_until = None, None
     target.secret = new_secret()
     db.session.flush()
     return target.secret

@@ -81,7 +81,8 @@ def _load_jobs(ids: list[int]) -> list[Job]:
             secret=target.secret, body=payload(event, delivery.created_at), attempts=delivery.attempts,
             first_attempted_at=delivery.first_attempted_at, lease_until=delivery.lease_until,
             is_test=delivery.event_id is None, target_enabled=target.enabled,
-            target_failing=target.failing_since is not None)
+            target_failing=target.failing_since is not None, previous_secret=target.previous_secret,
+            previous_secret_until=target.previous_secret_until)
         for delivery, target, event in rows
     ]
     return jobs
@@ -201,14 +202,14 @@ def _record_finished(finished: list[tuple[Job, Future]], now: datetime, stats: W
 
 
 def start_background_worker(app, *, batch_size: int = DEFAULT_BATCH_SIZE,
-                            poll_interval: float = 1.0) -> Callable[[], None]:
+                            poll_interval: float = 1.0, chores: Sequence[Chore] = ()) -> Callable[[], None]:
     """Run the worker in a daemon thread of this process (the demo does); answers a function that stops
     it and waits for what is in flight."""
     stop_event = threading.Event()
 
     def work() -> None:
         with app.app_context():
-            run_worker(batch_size, stop_event=stop_event, poll_interval=poll_interval)
+            run_worker(batch_size, stop_event=stop_event, poll_interval=poll_interval, chores=chores)
 
     thread = threading.Thread(target=work, name="esu-forward-worker", daemon=True)
     thread.start()

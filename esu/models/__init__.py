@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .. import phones
 from ..crypto import EncryptedText
 from ..extensions import db
 
@@ -56,6 +57,13 @@ class SignupPage(db.Model):
     prefill: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     #: What the page and Meta's dialog speak (``esu.i18n.LANGUAGES``); None: the visitor's browser's.
     language: Mapped[str | None] = mapped_column(sa.String(16))
+    #: The origins (``https://host[:port]``) of the client sites that may show this page in an iframe: its
+    #: ``frame-ancestors``. Empty: no site may (``esu.embedding`` checks and writes them).
+    embed_origins: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    #: Local storage: the country where Meta keeps the number's data at rest, sent at register; None: none.
+    data_localization_region: Mapped[str | None] = mapped_column(sa.String(2))
+    #: The invoicing currency of the shared credit line; None: ESU_CREDIT_CURRENCY.
+    credit_currency: Mapped[str | None] = mapped_column(sa.String(3))
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
@@ -83,6 +91,10 @@ class OnboardingStatus(enum.StrEnum):
     OFFBOARDED = "offboarded"
     #: PARTNER_ADDED told us of the customer before their browser called back (the code is still to come).
     AWAITING_CALLBACK = "awaiting_callback"
+    #: The number already has a two-step verification PIN: registration waits for the customer to give it.
+    AWAITING_PIN = "awaiting_pin"
+    #: Meta is limiting our calls: a step waits until the time Meta gave (``OnboardingStep.wait_until``).
+    RATE_LIMITED = "rate_limited"
 
 
 class Onboarding(db.Model):
@@ -115,6 +127,8 @@ class Onboarding(db.Model):
     #: Denormalised for search and lists: the business name and the number as people know them.
     business_name: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The number in E.164 (``+6281234567890``), kept from ``display_phone_number``: search by any form of it.
+    phone_e164: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     business_token: Mapped[str | None] = mapped_column(EncryptedText)
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -123,6 +137,8 @@ class Onboarding(db.Model):
     offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Meta's time of the PARTNER_ADDED linked to it: a PARTNER_REMOVED older than this is not for this onboarding.
     partner_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set by the admin (test data, a duplicate): left out of lists, charts and funnels until unarchived.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     page: Mapped[SignupPage | None] = relationship()
     steps: Mapped[list[OnboardingStep]] = relationship(
@@ -142,6 +158,11 @@ class Onboarding(db.Model):
 
     def __repr__(self) -> str:
         return f"<Onboarding {self.id} {self.status}>"
+
+
+@sa.event.listens_for(Onboarding.display_phone_number, "set")
+def _keep_phone_e164(onboarding: Onboarding, value: str | None, _old, _initiator) -> None:
+    onboarding.phone_e164 = phones.e164(value)
 
 
 # The admin's search: case-insensitive prefixes of business names, prefixes of display numbers. The
@@ -199,6 +220,8 @@ class OnboardingStep(db.Model):
     #: Whether the error was worth another try: Meta's ``is_transient``, else esu's table of codes.
     error_transient: Mapped[bool | None]
     fbtrace_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: A step Meta rate-limited waits until then; the worker runs it once that time has come.
+    wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     onboarding: Mapped[Onboarding] = relationship(back_populates="steps")
 
@@ -233,6 +256,17 @@ class WhatsAppBusinessAccount(db.Model):
     #: business_capability_update: messaging limit and phone number caps, as Meta names them.
     limits: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     limits_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Where the customer stands with Meta, as the latest lifecycle fact says (``esu.webhooks.appliers.waba``): ``active``,
+    #: ``disconnected``, ``offboarded``, ``paused``, ``deleted``, ``banned``, ``ban_scheduled``, ``restricted``,
+    #: ``violation``; why, until when, and Meta's time of the fact (the ordering rule's stamp).
+    state: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    state_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    state_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Meta's time of the fact that set ``business_verification_status`` (a webhook, or a Graph read).
+    business_verification_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the health sweep last asked Graph about this account.
+    health_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
@@ -256,6 +290,19 @@ class PhoneNumber(db.Model):
     quality_rating: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     name_status: Mapped[str | None] = mapped_column(sa.String(32))
     platform_type: Mapped[str | None] = mapped_column(sa.String(32))
+    #: Meta's ``is_on_biz_app``: a WhatsApp Business app number (coexistence), never sent to register.
+    is_on_biz_app: Mapped[bool | None]
+    #: The local storage region sent when registering it, if any.
+    data_localization_region: Mapped[str | None] = mapped_column(sa.String(2))
+    #: Coexistence: when the one-shot syncs were asked of Meta, and the end of the 24 hours Meta allows.
+    contacts_sync_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    history_sync_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    business_app_sync_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The ``history`` webhook: ``arriving`` (chunks come, ``history_progress`` %) or ``declined`` (2593109),
+    #: with Meta's time of the event that said so.
+    history_status: Mapped[str | None] = mapped_column(sa.String(16))
+    history_progress: Mapped[int | None]
+    history_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The two-step verification PIN set when registering.
     pin: Mapped[str | None] = mapped_column(EncryptedText)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -267,10 +314,14 @@ class PhoneNumber(db.Model):
     requested_verified_name: Mapped[str | None] = mapped_column(sa.String(200))
     name_rejection_reason: Mapped[str | None] = mapped_column(sa.String(64))
     name_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: phone_number_quality_update: the messaging limit tier and the event that reported it.
+    #: phone_number_quality_update: the daily messaging limit (``max_daily_conversations_per_business``, or
+    #: Graph's ``messaging_limit_tier``), the throughput tier (``current_limit``) and the event that reported them.
     messaging_limit: Mapped[str | None] = mapped_column(sa.String(32))
+    throughput_tier: Mapped[str | None] = mapped_column(sa.String(32))
     quality_event: Mapped[str | None] = mapped_column(sa.String(32))
     quality_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The time of the Graph read that last set ``status``, ``quality_rating`` and ``messaging_limit``.
+    health_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: security: the latest PIN event (PIN_CHANGED means the PIN we keep may no longer be the number's).
     security_event: Mapped[str | None] = mapped_column(sa.String(32))
     security_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -289,7 +340,7 @@ class MessageTemplate(db.Model):
     waba_id: Mapped[str] = mapped_column(sa.ForeignKey("wabas.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(512))
     language: Mapped[str] = mapped_column(sa.String(16))
-    status: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
     category: Mapped[str | None] = mapped_column(sa.String(32))
     components: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
@@ -305,6 +356,12 @@ class MessageTemplate(db.Model):
     pending_category_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     quality_score: Mapped[str | None] = mapped_column(sa.String(16))
     quality_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The status before the current one: what REINSTATED and UNARCHIVED restore.
+    previous_status: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The latest status event that is not a status (FLAGGED, LIMIT_EXCEEDED…), what it means, Meta's time.
+    last_event: Mapped[str | None] = mapped_column(sa.String(32))
+    last_event_meaning: Mapped[str | None] = mapped_column(sa.String(300))
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     waba: Mapped[WhatsAppBusinessAccount] = relationship(back_populates="templates")
 
@@ -383,3 +440,4 @@ class WebhookEvent(db.Model):
 from . import admin  # noqa: F401  (the admin's tables, after the models they refer to)
 from . import forwarding  # noqa: E402,F401
 from . import rate_limits  # noqa: E402,F401
+from . import assets, checks  # noqa: E402,F401

@@ -23,12 +23,24 @@ class Context:
     credit_line_id: str | None
     system_user_id: str | None
     credit_currency: str
+    #: The signup page's local storage country, sent at register (None: no local storage).
+    data_localization_region: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: For a code-only callback: WABAs announced by PARTNER_ADDED and not yet claimed (``before_confirm``).
     announced_waba_ids: list[str] = field(default_factory=list)
+    #: A multi-WABA flow's other WABAs (``waba_ids`` in the finish message), each onboarded as ``waba_id`` is.
+    more_waba_ids: list[str] = field(default_factory=list)
+    #: The PINs ``before_register`` chose for the other WABAs' numbers, by number id.
+    more_pins: dict[str, str] = field(default_factory=dict)
     #: The WABA and number records the saves wrote, for the calling thread only: held here because the
     #: session forgets an unchanged record once nothing refers to it, and each save would read it again.
     records: dict[tuple[type, str], Any] = field(default_factory=dict)
+
+    @property
+    def waba_ids(self) -> list[str]:
+        """Every WABA of the onboarding, ``waba_id`` first."""
+        first = [self.waba_id] if self.waba_id else []
+        return first + [waba_id for waba_id in self.more_waba_ids if waba_id != self.waba_id]
 
     @property
     def solution_partner(self) -> bool:

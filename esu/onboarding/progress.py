@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext
 
-from ..graph import TRANSIENT_CODES
+from .. import phones
+from ..graph import RATE_LIMIT_CODES, TRANSIENT_CODES, GraphError
 from ..i18n import N_
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
+from .deadline import is_stuck
 from .steps import LABELS, STEPS_BY_NAME
 
-#: Codes that say Meta is limiting how fast we call it (Graph API "Rate limiting").
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80007, 130429, 131056})
 #: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``); in
 #: English here, in the person's language where shown.
 PLAIN_WORDS: dict[int, str] = {
@@ -39,12 +40,17 @@ def plain_words(record: OnboardingStep) -> str | None:
     """What the person reads of a step's Graph error: Meta's own words for them, else ours for the code."""
     if record.error_code is None and record.error_message is None:
         return None
-    return plain_text(record.error_code, record.error_subcode, record.error_user_message, transient(record))
+    return _plain(record.error_user_message, record.error_code, record.error_subcode, transient(record))
 
 
-def plain_text(code: int | None, subcode: int | None, user_message: str | None, is_transient: bool) -> str:
-    """A Graph error for the person, in the request's language: Meta's words for people (``error_user_msg``,
-    in the language Meta chose), else ours for the code."""
+def plain_words_of(error: GraphError) -> str:
+    """What the person reads of a Graph error esu answers at once (a verification call): as for a step."""
+    return _plain(error.user_message, error.code, error.error_subcode, error.transient)
+
+
+def _plain(user_message: str | None, code: int | None, subcode: int | None, is_transient: bool) -> str:
+    """In the request's language: Meta's words for people (``error_user_msg``, in the language Meta chose),
+    else ours for the code."""
     if user_message:
         return user_message
     if subcode == 33:
@@ -65,9 +71,11 @@ def transient(record: OnboardingStep) -> bool:
 
 
 def can_retry(onboarding: Onboarding) -> bool:
-    """Whether the failed steps can be run again at all: the onboarding failed with its token in hand (a
-    failed exchange cannot be redone, the code is gone). The admin may, once the cause is fixed."""
-    return onboarding.status == OnboardingStatus.FAILED and onboarding.business_token is not None
+    """Whether the failed steps can be run again at all: the onboarding failed, or its run died with its
+    process (``deadline``), with its token in hand (a failed exchange cannot be redone, the code is gone).
+    The admin may, once the cause is fixed."""
+    ended = onboarding.status == OnboardingStatus.FAILED or is_stuck(onboarding, current_app.config)
+    return ended and onboarding.business_token is not None
 
 
 def retryable(onboarding: Onboarding) -> bool:
@@ -86,13 +94,18 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
     return {
         "id": onboarding.id,
         "status": onboarding.status,
+        # Marked running by a process that died: nothing will change unless it is retried.
+        "stuck": is_stuck(onboarding, current_app.config),
         "event": onboarding.event,
         "failure_reason": onboarding.failure_reason,
         "retryable": retryable(onboarding),
         "business_name": onboarding.business_name,
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,
-        "display_phone_number": onboarding.display_phone_number,
+        "display_phone_number": phones.international(onboarding.display_phone_number),
+        # Meta rate-limited a step: it goes on by itself then (UTC, ISO 8601).
+        "waiting_until": _iso(min((record.wait_until for record in onboarding.steps if record.wait_until),
+                                  default=None)),
         "steps": [
             {
                 "name": record.name,
@@ -101,6 +114,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
                 "attempts": record.attempts,
                 "duration_ms": record.duration_ms,
                 "detail": record.detail,
+                "wait_until": _iso(record.wait_until),
                 "error": None if record.error_code is None and record.error_message is None else {
                     "message": record.error_message,
                     "type": record.error_type,
@@ -116,3 +130,7 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
             for record in onboarding.steps
         ],
     }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None

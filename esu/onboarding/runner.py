@@ -28,26 +28,19 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..logs import carrying_request_id
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, SignupPage, StepStatus, now_utc
+from .assets import keep_assets, more_waba_ids
 from .context import Context
+from .deadline import stuck_condition
 from .errors import DuplicateCode, OnboardingError
-from .steps import (
-    LABELS,
-    POSITIONS,
-    STEPS,
-    STEPS_BY_NAME,
-    Skip,
-    Step,
-    StepFailed,
-    Wait,
-)
+from .outcomes import Skip, StepFailed, Wait
+from .steps import LABELS, PIN_MISMATCH, POSITIONS, STEPS, STEPS_BY_NAME, Step
 
 # Logged under the package's name, which log filters and searches already know.
 log = logging.getLogger(__package__)
 
-#: A run still marked running after this long died with its process (timeouts and bounded retries end
-#: a live one within minutes); a retry may then take it over.
-ABANDONED_RUN = timedelta(minutes=10)
 DONE = (StepStatus.OK, StepStatus.SKIPPED)
+#: How long a rate-limited step waits when Meta's answer does not say.
+RATE_LIMIT_WAIT = timedelta(minutes=5)
 
 
 def code_digest(code: str) -> str:
@@ -71,8 +64,12 @@ def clear_error(record: OnboardingStep) -> None:
 
 
 def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone_number_id: str | None,
-          business_id: str | None, client_ref: str | None = None) -> Onboarding:
+          business_id: str | None, client_ref: str | None = None,
+          assets: dict[str, list[str]] | None = None) -> Onboarding:
     """Record a finished signup and run its whole onboarding. The same code twice: DuplicateCode.
+
+    ``assets`` are the finish message's lists by kind (``esu.models.assets.ASSET_FIELDS``): kept with the
+    onboarding, and its WABAs (``waba_id`` first) each onboarded.
 
     When PARTNER_ADDED came first and left an onboarding waiting for this callback, the run folds it into
     this one once it has proved the customer granted the WABA (``steps._absorb_placeholders_once_proved``),
@@ -91,6 +88,7 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
         existing = db.session.scalar(sa.select(Onboarding).where(Onboarding.code_digest == code_digest(code)))
         raise DuplicateCode("this signup code was already received; its onboarding is under way or done",
                             onboarding=existing) from None
+    keep_assets(onboarding, assets or {})
     return run(onboarding, code=code)
 
 
@@ -112,8 +110,7 @@ def claim(onboarding: Onboarding, *statuses: OnboardingStatus, abandoned: bool =
     retry during the callback) only one runs steps and calls Meta."""
     claimable = Onboarding.status.in_([str(status) for status in statuses])
     if abandoned:
-        claimable = sa.or_(claimable, sa.and_(Onboarding.status == OnboardingStatus.RUNNING,
-                                              Onboarding.updated_at < now_utc() - ABANDONED_RUN))
+        claimable = sa.or_(claimable, stuck_condition(current_app.config))
     claimed = db.session.execute(
         sa.update(Onboarding)
         .where(Onboarding.id == onboarding.id, claimable)
@@ -133,6 +130,7 @@ def not_now(onboarding: Onboarding, what: str) -> str:
 
 def _context(onboarding: Onboarding, code: str | None) -> Context:
     config = current_app.config
+    page = onboarding.page
     ctx = Context(
         event=onboarding.event,
         code=code,
@@ -144,7 +142,9 @@ def _context(onboarding: Onboarding, code: str | None) -> Context:
         app_id=config["META_APP_ID"],
         credit_line_id=config.get("META_CREDIT_LINE_ID"),
         system_user_id=config.get("META_SYSTEM_USER_ID"),
-        credit_currency=config["ESU_CREDIT_CURRENCY"],
+        credit_currency=(page.credit_currency if page is not None else None) or config["ESU_CREDIT_CURRENCY"],
+        data_localization_region=page.data_localization_region if page is not None else None,
+        more_waba_ids=more_waba_ids(onboarding),
     )
     for record in onboarding.steps:
         if record.status == StepStatus.OK and record.result is not None:
@@ -179,6 +179,8 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
         skip = step.applies(ctx)
         if skip:
             record.status, record.detail = StepStatus.SKIPPED, skip
+        elif waits_on_its_own(record):
+            pass  # for Meta's time (the worker runs it then) or the number's PIN (enter_existing_pin runs it)
         elif record.status not in DONE:
             record.status, record.detail = StepStatus.PENDING, None
             todo.append(step)
@@ -216,7 +218,8 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
                     ready.append(step)
             # Saved before Meta hears of it: that a step started, and what ``before`` chose (the PIN);
             # the same commit saves the outcomes of the steps that just finished (the first time round,
-            # the records of every step).
+            # the records of every step). The onboarding's time says the run is alive (``deadline``).
+            onboarding.updated_at = now_utc()
             db.session.commit()
             # What the pending steps wait for: started first (a worker thread may have to be made for each
             # step), and recorded first when it finishes.
@@ -246,6 +249,13 @@ def _run_steps(onboarding: Onboarding, code: str | None) -> None:
         _finish(onboarding, step, outcome, ctx)
 
 
+def waits_on_its_own(record: OnboardingStep) -> bool:
+    """A waiting step only its own trigger runs again: the time Meta gave a rate-limited call (``wait_until``),
+    or the PIN a number with two-step verification already has."""
+    return record.status == StepStatus.WAITING and (record.wait_until is not None
+                                                    or record.error_code == PIN_MISMATCH)
+
+
 @dataclass
 class Outcome:
     """How a step's run ended, as the worker thread saw it; ``_finish`` records it on the caller's."""
@@ -256,6 +266,8 @@ class Outcome:
     duration_ms: int
     detail: str | None = None
     error: GraphError | None = None
+    #: A rate-limited step waits until then.
+    wait_until: Any = None
 
 
 def _execute(step: Step, client: GraphClient, ctx: Context) -> Outcome:
@@ -271,10 +283,18 @@ def _execute(step: Step, client: GraphClient, ctx: Context) -> Outcome:
     except Skip as reason:
         return outcome(StepStatus.SKIPPED, result=None, detail=str(reason))
     except Wait as reason:
-        return outcome(StepStatus.WAITING, result=None, detail=str(reason))
+        return outcome(StepStatus.WAITING, result=None, detail=str(reason), error=reason.error)
     except StepFailed as reason:
         return outcome(StepStatus.FAILED, result=None, detail=str(reason))
     except GraphError as error:
+        if error.rate_limited and step.name != "exchange_code":
+            # The token lasts (a code does not): wait as long as Meta says rather than hammer it.
+            until = now_utc() + (timedelta(seconds=error.regain_access_seconds) if error.regain_access_seconds
+                                 else RATE_LIMIT_WAIT)
+            log.info("onboarding step %s rate-limited by Meta until %s: %s", step.name, until.isoformat(), error,
+                     extra={"step": step.name, "graph_code": error.code, "fbtrace_id": error.fbtrace_id})
+            return outcome(StepStatus.WAITING, result=None, error=error, wait_until=until,
+                           detail=f"Meta is limiting our calls: waiting until {until:%Y-%m-%d %H:%M} UTC")
         log.warning("onboarding step %s failed: %s (fbtrace_id %s)", step.name, error, error.fbtrace_id,
                     extra={"step": step.name, "graph_code": error.code, "fbtrace_id": error.fbtrace_id})
         return outcome(StepStatus.FAILED, result=None, detail=error.user_message or error.message, error=error)
@@ -290,6 +310,7 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
     record.duration_ms = outcome.duration_ms
     record.finished_at = now_utc()
     record.detail = outcome.detail
+    record.wait_until = outcome.wait_until
     clear_error(record)
     if outcome.error is not None:
         for name, value in outcome.error.fields().items():
@@ -315,6 +336,10 @@ def _conclude(onboarding: Onboarding) -> None:
         first = failed[0]
         outcome = {"status": OnboardingStatus.FAILED,
                    "failure_reason": f"{LABELS.get(first.name, first.name)}: {first.detail or first.error_message}"}
+    elif any(record.wait_until is not None for record in waiting):
+        outcome = {"status": OnboardingStatus.RATE_LIMITED}
+    elif any(record.error_code == PIN_MISMATCH for record in waiting):
+        outcome = {"status": OnboardingStatus.AWAITING_PIN}
     elif waiting:
         outcome = {"status": OnboardingStatus.AWAITING_VERIFICATION}
     elif all(record.status in DONE for record in sequence):

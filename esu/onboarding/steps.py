@@ -9,6 +9,7 @@ returned. A new step is its functions here and a row in the table.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,25 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..i18n import N_
 from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
+from .assets import add_waba
+from .coexistence import (
+    before_sync,
+    not_registered_reason,
+    run_sync_contacts,
+    run_sync_history,
+    save_sync_contacts,
+    save_sync_history,
+)
 from .context import Context
+from .finishes import (
+    FINISH_NUMBER_IN_USE,
+    applies_always,
+    has_phone,
+    partner_only,
+    registers,
+    subscribes,
+)
+from .outcomes import Skip, StepFailed, Wait
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
 
 # Logged under the package's name, which log filters and searches already know.
@@ -32,56 +51,10 @@ REGISTER_LIMIT = 10
 #: Meta's answer once a number has been registered (or deregistered) too often.
 REGISTER_LIMIT_CODE = 133016
 REGISTER_WINDOW = timedelta(hours=72)
-
-
-# -- when a step applies: how the customer finished Embedded Signup, and how esu is set up -------------
-
-# The events that end Embedded Signup, each a route through the steps. A new one is named here and in
-# FINISH_EVENTS (and in the widget's esu-signup.js); the ``applies`` functions below say which steps it
-# leaves out.
-FINISH = "FINISH"
-FINISH_ONLY_WABA = "FINISH_ONLY_WABA"
-FINISH_COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
-FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE)
-
-
-def applies_always(ctx: Context) -> str | None:
-    return None
-
-
-def partner_only(ctx: Context) -> str | None:
-    return None if ctx.solution_partner else "Tech Provider: the customer pays Meta directly (no META_CREDIT_LINE_ID)"
-
-
-def has_phone(ctx: Context) -> str | None:
-    return "the customer finished without a phone number" if ctx.event == FINISH_ONLY_WABA else None
-
-
-def registers(ctx: Context) -> str | None:
-    if ctx.event == FINISH_ONLY_WABA:
-        return "the customer finished without a phone number"
-    if ctx.event == FINISH_COEXISTENCE:
-        return "WhatsApp Business app numbers stay registered on the app; their data is synced instead"
-    return None
-
-
-def coexistence_only(ctx: Context) -> str | None:
-    return None if ctx.event == FINISH_COEXISTENCE else "only for WhatsApp Business app numbers"
-
-
-# -- what a step can say besides success ---------------------------------------------------------------
-
-
-class Skip(Exception):
-    """The step does not apply to this onboarding."""
-
-
-class Wait(Exception):
-    """The step waits for the person (a number to verify)."""
-
-
-class StepFailed(Exception):
-    """The step failed for a reason of ours, not Graph's."""
+#: Meta's answer when the number already has another two-step verification PIN.
+PIN_MISMATCH = 133005
+#: Why the number steps did not run for a WABA that has no number yet (any finish: allowed since v3).
+NO_NUMBER_YET = "the WhatsApp Business Account has no phone number yet: connected, with a number to add"
 
 
 @dataclass(frozen=True)
@@ -154,7 +127,7 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
         raise StepFailed("Meta reports the new business token as not valid")
     if str(data.get("app_id")) != str(ctx.app_id):
         raise StepFailed("the business token was issued to another app")
-    granted = _granted_waba_ids(data)
+    granted = granted_waba_ids(data)
     if ctx.waba_id is None:
         ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
     elif granted is None:
@@ -163,11 +136,14 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
         found_in = "the browser's report, among debug_token's granted ones"
     else:
         raise StepFailed(f"WhatsApp Business Account {ctx.waba_id} is not among those the customer granted")
-    return {"waba_id": ctx.waba_id, "found_in": found_in, "granted_waba_ids": granted,
+    not_granted = [waba_id for waba_id in ctx.more_waba_ids if granted is not None and waba_id not in granted]
+    if not_granted:
+        raise StepFailed(f"WhatsApp Business Account {', '.join(not_granted)} is not among those the customer granted")
+    return {"waba_id": ctx.waba_id, "waba_ids": ctx.waba_ids, "found_in": found_in, "granted_waba_ids": granted,
             "token_type": data.get("type"), "expires_at": data.get("expires_at")}
 
 
-def _granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
+def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
     """The WABAs ``debug_token`` lists as granted, most recently onboarded first; None when it lists none."""
     for scope in debug.get("granular_scopes") or []:
         if scope.get("scope") == "whatsapp_business_management" and scope.get("target_ids"):
@@ -205,6 +181,7 @@ def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: l
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     onboarding.waba_id = result["waba_id"]
+    add_waba(onboarding, result["waba_id"])
     waba = waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
     _absorb_placeholders_once_proved(onboarding, ctx, "confirm_ids")
@@ -217,8 +194,9 @@ def _absorb_placeholders_once_proved(onboarding: Onboarding, ctx: Context, savin
     merely names someone else's WABA leaves their record waiting for their own callback."""
     if any(name != saving and name not in ctx.results for name in WABA_PROOF_STEPS):
         return
+    # Every WABA of the onboarding: read_waba read each of them with the customer's token.
     placeholders = db.session.scalars(sa.select(Onboarding).where(
-        Onboarding.waba_id == onboarding.waba_id, Onboarding.id != onboarding.id,
+        Onboarding.waba_id.in_(ctx.waba_ids or [onboarding.waba_id]), Onboarding.id != onboarding.id,
         Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK)).all()
     if placeholders:
         # The run does not reload its onboarding after each commit; a webhook may have stamped it since.
@@ -232,11 +210,26 @@ def _absorb_placeholders_once_proved(onboarding: Onboarding, ctx: Context, savin
 
 
 def run_read_waba(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    return api.get_waba(ctx.waba_id, ctx.token)
+    # Each read is also the proof that the customer's token reaches that WABA (see run_confirm).
+    result = api.get_waba(ctx.waba_id, ctx.token)
+    if ctx.more_waba_ids:
+        result["more_wabas"] = [{"id": waba_id, **api.get_waba(waba_id, ctx.token)} for waba_id in ctx.more_waba_ids]
+    return result
 
 
 def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba = waba_record(ctx, ctx.waba_id)
+    for more in result.get("more_wabas") or []:
+        _save_waba_read(onboarding, ctx, str(more["id"]), more)
+    waba = _save_waba_read(onboarding, ctx, ctx.waba_id, {key: value for key, value in result.items()
+                                                          if key != "more_wabas"})
+    owner = result.get("owner_business_info") or {}
+    onboarding.business_id = onboarding.business_id or waba.business_id
+    onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
+    _absorb_placeholders_once_proved(onboarding, ctx, "read_waba")
+
+
+def _save_waba_read(onboarding: Onboarding, ctx: Context, waba_id: str, result: dict[str, Any]):
+    waba = waba_record(ctx, waba_id)
     owner = result.get("owner_business_info") or {}
     waba.business_id = owner.get("id") or waba.business_id or onboarding.business_id
     for name in ("name", "currency", "timezone_id", "message_template_namespace",
@@ -250,62 +243,90 @@ def save_read_waba(onboarding: Onboarding, ctx: Context, result: dict[str, Any])
         save_read_fact(waba, "account_review_updated_at", step_asked_at(onboarding, "read_waba"),
                        account_review_status=str(result["account_review_status"]))
     waba.details = result
-    onboarding.business_id = onboarding.business_id or waba.business_id
-    onboarding.business_name = owner.get("name") or result.get("name") or onboarding.business_name
-    _absorb_placeholders_once_proved(onboarding, ctx, "read_waba")
+    return waba
 
 
 def run_subscribe(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    return api.subscribe_app(ctx.waba_id, ctx.token)
+    answers = [api.subscribe_app(waba_id, ctx.token) for waba_id in ctx.waba_ids]
+    return {**answers[0], "waba_ids": ctx.waba_ids}
 
 
 def save_subscribe(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba_record(ctx, ctx.waba_id).subscribed_at = now_utc()
+    for waba_id in result.get("waba_ids") or [ctx.waba_id]:
+        waba_record(ctx, waba_id).subscribed_at = now_utc()
 
 
 def run_assign_system_user(ctx: Context, api: GraphClient) -> dict[str, Any]:
     # This only gives our own system user access to a WABA already shared with our business, so it
     # may run beside the confirmation; the credit line, which bills us, waits for it.
-    return api.assign_system_user(ctx.waba_id, ctx.system_user_id)
+    answers = [api.assign_system_user(waba_id, ctx.system_user_id) for waba_id in ctx.waba_ids]
+    return {**answers[0], "waba_ids": ctx.waba_ids}
 
 
 def run_share_credit_line(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    result = api.share_credit_line(ctx.credit_line_id, ctx.waba_id, ctx.credit_currency)
-    if not result.get("allocation_config_id"):
-        raise StepFailed("Meta shared the credit line but returned no allocation config id")
-    return result
+    shared = []
+    for waba_id in ctx.waba_ids:
+        result = api.share_credit_line(ctx.credit_line_id, waba_id, ctx.credit_currency)
+        if not result.get("allocation_config_id"):
+            raise StepFailed("Meta shared the credit line but returned no allocation config id")
+        shared.append({**result, "waba_id": waba_id})
+    return {**shared[0], "more_wabas": shared[1:]} if len(shared) > 1 else shared[0]
 
 
 def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba_record(ctx, ctx.waba_id).credit_allocation_config_id = str(result["allocation_config_id"])
+    for shared in [result, *(result.get("more_wabas") or [])]:
+        waba_record(ctx, str(shared.get("waba_id") or ctx.waba_id)).credit_allocation_config_id = str(
+            shared["allocation_config_id"])
 
 
 def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
     if not ctx.phone_number_id:
         numbers = api.list_phone_numbers(ctx.waba_id, ctx.token)
         if not numbers:
-            raise StepFailed("the WhatsApp Business Account has no phone number")
+            raise Skip(NO_NUMBER_YET)
         ctx.phone_number_id = str(numbers[0]["id"])
-    return api.get_phone_number(ctx.phone_number_id, ctx.token)
+    result = api.get_phone_number(ctx.phone_number_id, ctx.token)
+    # A multi-WABA flow's other WABAs: each of their numbers is read (and registered) too.
+    more = [{**api.get_phone_number(str(number["id"]), ctx.token), "waba_id": waba_id}
+            for waba_id in ctx.more_waba_ids for number in api.list_phone_numbers(waba_id, ctx.token)]
+    return {**result, "more_numbers": more} if more else result
 
 
 def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba_record(ctx, ctx.waba_id)
-    phone = phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
-    phone.waba_id = ctx.waba_id
-    for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
-        if result.get(name) is not None:
-            setattr(phone, name, str(result[name]))
-    naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
-    if naming:
-        save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
-    phone.details = result
+    for more in result.get("more_numbers") or []:
+        _save_phone_read(onboarding, ctx, str(more["waba_id"]), more)
+    phone = _save_phone_read(onboarding, ctx, ctx.waba_id, {key: value for key, value in result.items()
+                                                            if key != "more_numbers"})
     onboarding.phone_number_id = phone.id
     onboarding.display_phone_number = phone.display_phone_number
 
 
+def _save_phone_read(onboarding: Onboarding, ctx: Context, waba_id: str, result: dict[str, Any]) -> PhoneNumber:
+    waba_record(ctx, waba_id)
+    phone = phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
+    phone.waba_id = waba_id
+    result = {key: value for key, value in result.items() if key != "waba_id"}
+    for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
+        if result.get(name) is not None:
+            setattr(phone, name, str(result[name]))
+    if isinstance(result.get("is_on_biz_app"), bool):
+        phone.is_on_biz_app = result["is_on_biz_app"]
+    naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
+    if naming:
+        save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
+    phone.details = result
+    return phone
+
+
 def before_register(onboarding: Onboarding, ctx: Context) -> None:
-    if _connected_unverified(ctx.results.get("read_phone_number") or {}):
+    if "read_phone_number" not in ctx.results:
+        return  # no number yet: run_register skips
+    for number in _more_to_register(ctx):
+        more = phone_record(ctx, str(number["id"]))
+        more.pin = more.pin or f"{secrets.randbelow(10**6):06d}"
+        ctx.more_pins[more.id] = more.pin
+        _count_registration_calls(more, 1)
+    if _connected_unverified(ctx.results.get("read_phone_number") or {}) or not_registered_reason(ctx):
         return  # run_register skips it: no PIN of ours is set on the number, so none is kept
     phone = phone_record(ctx, ctx.phone_number_id)
     window_open = (phone.registration_window_started_at is not None
@@ -342,22 +363,51 @@ def _connected_unverified(phone: dict[str, Any]) -> bool:
     return str(phone.get("code_verification_status") or "").upper() != "VERIFIED" and already_on_cloud_api(phone)
 
 
+def _more_to_register(ctx: Context) -> list[dict[str, Any]]:
+    """The other WABAs' numbers to register: verified, and not already on Cloud API."""
+    return [number for number in ctx.results["read_phone_number"].get("more_numbers") or []
+            if str(number.get("code_verification_status") or "").upper() == "VERIFIED"
+            and not already_on_cloud_api(number) and not number.get("is_on_biz_app")]
+
+
 def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    phone = ctx.results["read_phone_number"]
+    phone = ctx.results.get("read_phone_number")
+    if phone is None:
+        raise Skip(NO_NUMBER_YET)
+    business_app = not_registered_reason(ctx)
+    if business_app:
+        raise Skip(business_app)  # Meta's is_on_biz_app, even when the browser reported a plain FINISH
+    if ctx.event in FINISH_NUMBER_IN_USE and already_on_cloud_api(phone):
+        # An on-behalf-of migration or an App-Only Install (app-only-install.md) hands over an account already
+        # in use; the docs ask to register again only after a deregistration (see already_on_cloud_api).
+        raise Skip(f"{ctx.event}: the number is already connected to Cloud API, so it is not registered again")
     if _connected_unverified(phone):
         status = str(phone.get("code_verification_status") or "").upper()
         raise Skip(f"already connected to Cloud API (code verification {status or 'not given'}): "
                    "registered before, so not registered again and no code asked for")
     if not _verified(ctx):
         raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
-    api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token)
-    return {"registered": True}
+    try:
+        api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token, ctx.data_localization_region)
+    except GraphError as error:
+        if error.code == PIN_MISMATCH:
+            # "Register a business phone number": a number with two-step verification on registers only with
+            # its own PIN. The customer (or the admin) gives it, and registration goes on with it.
+            raise Wait("the number already has a two-step verification PIN: the customer must enter it",
+                       error=error) from None
+        raise
+    for number_id, pin in ctx.more_pins.items():
+        api.register_phone(number_id, pin, ctx.token, ctx.data_localization_region)
+    return {"registered": True, "data_localization_region": ctx.data_localization_region,
+            **({"more_registered": list(ctx.more_pins)} if ctx.more_pins else {})}
 
 
 def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    phone = phone_record(ctx, ctx.phone_number_id)
-    phone.registered_at = now_utc()
-    phone.status = "CONNECTED"
+    for number_id in [ctx.phone_number_id, *(result.get("more_registered") or [])]:
+        phone = phone_record(ctx, number_id)
+        phone.registered_at = now_utc()
+        phone.status = "CONNECTED"
+        phone.data_localization_region = result.get("data_localization_region")
 
 
 def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
@@ -367,6 +417,8 @@ def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -
     if not attempts:
         return  # none sent, or ``before_register`` refused: its one call was not counted either
     phone = phone_record(ctx, ctx.phone_number_id)
+    if error is not None and error.code == PIN_MISMATCH:
+        phone.pin = None  # the PIN esu chose is not the number's: keep none until the customer gives theirs
     if error is not None and error.code == REGISTER_LIMIT_CODE:
         # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
         # for 72 hours: stop asking until then.
@@ -386,27 +438,16 @@ def _count_registration_calls(phone: PhoneNumber, calls: int) -> None:
     phone.registration_attempts = (phone.registration_attempts or 0) + calls
 
 
-def run_sync_contacts(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    # Meta allows 24 hours for both syncs, contacts first, and each only once: two steps, so that a retry
-    # after a failed history sync does not ask for the contacts again.
-    answer = api.sync_business_app(ctx.phone_number_id, "smb_app_state_sync", ctx.token)
-    return {"request_id": answer.get("request_id")}
-
-
-def run_sync_history(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    return {"request_id": api.sync_business_app(ctx.phone_number_id, "history", ctx.token).get("request_id")}
-
-
 def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    templates = api.list_message_templates(ctx.waba_id, ctx.token)
-    return {"count": len(templates), "templates": templates}
+    by_waba = {waba_id: api.list_message_templates(waba_id, ctx.token) for waba_id in ctx.waba_ids}
+    return {"count": sum(len(templates) for templates in by_waba.values()), "templates": by_waba}
 
 
 def save_fetch_templates(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    waba = waba_record(ctx, ctx.waba_id)
-    fetched = result.pop("templates")
-    if fetched:
-        save_templates(waba.id, fetched, step_asked_at(onboarding, "fetch_templates"))
+    for waba_id, fetched in result.pop("templates").items():
+        waba = waba_record(ctx, waba_id)
+        if fetched:
+            save_templates(waba.id, fetched, step_asked_at(onboarding, "fetch_templates"))
 
 
 def nothing_to_save(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
@@ -423,7 +464,7 @@ STEPS: tuple[Step, ...] = (
     Step("read_waba", N_("Read the WhatsApp Business Account"), needs=("exchange_code",),
          run=run_read_waba, save=save_read_waba),
     Step("subscribe_webhooks", N_("Subscribe to the account's webhooks"), needs=("exchange_code",),
-         run=run_subscribe, save=save_subscribe),
+         applies=subscribes, run=run_subscribe, save=save_subscribe),
     Step("assign_system_user", N_("Add our system user to the account"), needs=("exchange_code",),
          applies=partner_only, run=run_assign_system_user, save=nothing_to_save),
     # The credit line bills us: it waits until the customer's token has read the WABA, the proof of access
@@ -435,10 +476,12 @@ STEPS: tuple[Step, ...] = (
     Step("register_phone", N_("Register the phone number"), needs=("read_phone_number",),
          applies=registers, before=before_register, run=run_register, save=save_register,
          after=count_registrations),
-    Step("sync_contacts", N_("Sync the WhatsApp Business app's contacts"), needs=("read_phone_number",),
-         applies=coexistence_only, run=run_sync_contacts, save=nothing_to_save),
+    # The syncs' results arrive as webhooks: only once the subscription to them succeeded.
+    Step("sync_contacts", N_("Sync the WhatsApp Business app's contacts"),
+         needs=("read_phone_number", "subscribe_webhooks"),
+         applies=has_phone, before=before_sync, run=run_sync_contacts, save=save_sync_contacts),
     Step("sync_history", N_("Sync the WhatsApp Business app's message history"), needs=("sync_contacts",),
-         applies=coexistence_only, run=run_sync_history, save=nothing_to_save),
+         applies=has_phone, before=before_sync, run=run_sync_history, save=save_sync_history),
     Step("fetch_templates", N_("Fetch the approved message templates"), needs=("exchange_code",),
          run=run_fetch_templates, save=save_fetch_templates),
 )

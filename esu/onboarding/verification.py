@@ -21,7 +21,7 @@ from ..graph import GraphClient, GraphError
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus, now_utc
 from .errors import OnboardingError
 from .records import dialect_insert
-from .runner import claim, clear_error, not_now, run
+from .runner import claim, clear_error, not_now, run, waits_on_its_own
 from .steps import POSITIONS
 
 CODE_RESEND_COOLDOWN = timedelta(seconds=60)
@@ -31,7 +31,8 @@ VERIFIABLE = (OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.FAILED)
 
 def _awaiting_phone(onboarding: Onboarding) -> None:
     record = onboarding.step("register_phone")
-    if onboarding.status not in VERIFIABLE or record is None or record.status != StepStatus.WAITING:
+    if (onboarding.status not in VERIFIABLE or record is None or record.status != StepStatus.WAITING
+            or waits_on_its_own(record)):  # for the number's PIN or Meta's time, not for a code
         raise OnboardingError(not_now(onboarding, gettext("it does not wait for a verification code")), status=409)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from . import graph, sdk, store, webhooks
+from . import graph, meta_app, sdk, store, webhooks
 from .signup import sign_up
 from .state import OPERATIONS, SimulatorState
 
@@ -60,18 +60,29 @@ def _body() -> dict:
 
 @bp.post("/signup")
 def signup():
-    """What a person finishing the Embedded Signup dialog produces: a fresh code and the ids.
+    """What a person finishing the Embedded Signup dialog produces: ``{code, event, data}``, ``data`` as Meta's
+    ``WA_EMBEDDED_SIGNUP`` message carries it, and the first WABA's ``waba_id``, ``phone_number_id`` and
+    ``business_id`` beside them. As Meta does when the person finishes, before any code exchange, it sends
+    ``PARTNER_ADDED`` (and ``PARTNER_APP_INSTALLED``) for each WABA, once this answer is out.
 
-    Options: ``phone_verified`` (false: the number waits for the code 123456), ``code_verification_status``
-    (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API), ``business_verification_status``
-    (as Meta spells it, in either case), ``expires_in`` (the exchanged token's lifetime), ``phone`` (false: no
-    number, FINISH_ONLY_WABA), ``coexistence``, ``business_name``, ``templates`` (approved count),
+    Options: ``finish`` (one of the five FINISH events; default FINISH), ``wabas`` (how many, default 1),
+    ``phone`` (false: no number), ``assets`` (any of ad_accounts, pages, datasets, catalogs,
+    instagram_accounts), ``phone_verified`` (false: the number waits for the code 123456),
+    ``code_verification_status`` (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API),
+    ``business_verification_status`` (as Meta spells it, in either case), ``expires_in`` (the exchanged
+    token's lifetime), ``coexistence``, ``business_name``, ``currency``, ``templates`` (approved count),
     ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
+    Registration: ``two_step_pin`` (six digits: the number already has this PIN, and ``register`` with another
+    answers 133005), ``currency`` (the WABA's).
     """
+    sim = state()
     try:
-        return jsonify(sign_up(state(), _body()))
+        signed_up = sign_up(sim, _body())
     except ValueError as error:
         return jsonify(error=str(error)), 400
+    wabas = signed_up["data"].get("waba_ids") or [signed_up["waba_id"]]
+    webhooks.send_partner_added_after_response(signed_up["business_id"], wabas, int(sim.clock()))
+    return jsonify(signed_up)
 
 
 @bp.post("/faults")
@@ -121,10 +132,67 @@ def clear_faults():
     return jsonify(faults={}, latency_ms=0)
 
 
+@bp.get("/app")
+def app_settings():
+    """The agency's Meta app as Graph describes it: webhook subscription, system user token, credit line."""
+    return jsonify(meta_app.settings(state()))
+
+
+@bp.post("/app")
+def configure_app():
+    """Set (or break) the Meta app's settings; see :func:`meta_app.configure` for the options."""
+    try:
+        return jsonify(meta_app.configure(state(), _body()))
+    except (ValueError, TypeError) as error:
+        return jsonify(error=str(error)), 400
+
+
 @bp.get("/calls")
 def calls():
     """The Graph calls served so far (operation, method, path, kind of token): for tests and curiosity."""
     return jsonify(calls=state().calls)
+
+
+#: What Meta may change about a number without any webhook: reference/whatsapp-business-phone-number/
+#: whatsapp-business-account-phone-number-api.md (quality_rating GREEN, YELLOW, RED, UNKNOWN; status;
+#: name_status) and business-phone-numbers (messaging_limit_tier TIER_50 … TIER_UNLIMITED).
+PHONE_CHANGES = ("quality_rating", "messaging_limit_tier", "status", "name_status")
+
+
+@bp.post("/phone_numbers/<phone_id>")
+def change_phone(phone_id: str):
+    """Meta changes a number as it does on its own (a quality downgrade, a lower limit, a ban), and sends
+    no webhook: ``{"quality_rating": "RED", "messaging_limit_tier": "TIER_50", "status", "name_status"}``."""
+    body = _body()
+    changes = {name: body[name] for name in PHONE_CHANGES if isinstance(body.get(name), str) and body[name]}
+    if not changes or set(body) - set(PHONE_CHANGES):
+        return jsonify(error=f"give one or more of {', '.join(PHONE_CHANGES)}, each a string"), 400
+
+    def change(phone) -> dict:
+        for name, value in changes.items():
+            setattr(phone, name, value)
+        return phone.fields()
+
+    try:
+        return jsonify(phone=state().change("phone", phone_id, change))
+    except KeyError:
+        return jsonify(error=f"no phone number {phone_id}"), 404
+
+
+@bp.post("/tokens/revoke")
+def revoke_tokens():
+    """The customer removes the app's access to a WABA (``{"waba_id"}``): every business token granted it
+    stops working, as a revoked token does (``debug_token`` then answers ``is_valid: false``, and calls with
+    it error 190). No webhook is sent: what a lost PARTNER_APP_UNINSTALLED leaves."""
+    waba_id = _body().get("waba_id")
+    if not isinstance(waba_id, str) or not waba_id:
+        return jsonify(error="waba_id is required"), 400
+    documents = state().documents
+    revoked = 0
+    for key, version, data in documents.rows("token"):
+        if waba_id in data.get("waba_ids", []) and documents.drop("token", key, version):
+            revoked += 1
+    return jsonify(revoked=revoked)
 
 
 @bp.post("/reset")

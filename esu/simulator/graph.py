@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import webhooks
+from . import meta_app
 from .errors import SimError, no_such_object
-from .objects import Grant, Phone, Waba
+from .objects import LOCAL_STORAGE_REGIONS, Grant, Phone, Waba
 from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
 
 bp = Blueprint("simulator_graph", __name__, url_prefix="/_meta/graph")
@@ -62,6 +62,8 @@ def _route(parts: list[str]):
         return debug_token, "debug_token"
     if not NODE.match(parts[0]):
         raise no_such_object(parts[0], method)
+    if parts == [meta_app.credit_line_id()] and method == "GET":
+        return meta_app.read_credit_line, "credit_line"
     if len(parts) == 1 and method == "GET":
         node = state().node(parts[0])  # read once, for the operation's name and for the answer
         return partial(read_node, node=node), _node_operation(node)
@@ -78,6 +80,7 @@ def _route(parts: list[str]):
         ("smb_app_data", "POST"): (smb_app_data, "smb_app_data"),
         ("message_templates", "GET"): (list_templates, "message_templates"),
         ("assigned_whatsapp_business_accounts", "GET"): (assigned_wabas, "assigned_whatsapp_business_accounts"),
+        ("subscriptions", "GET"): (meta_app.list_subscriptions, "app_subscriptions"),
     }
     if len(parts) == 2 and (parts[1], method) in edges:
         return edges[(parts[1], method)]
@@ -126,6 +129,7 @@ def _authorise(*, waba_id: str | None = None, system_user: bool = False) -> str:
     if not hmac.compare_digest(proof, expected):
         raise SimError(100, "Invalid appsecret_proof provided in the API argument")
     if token == config.get("META_SYSTEM_USER_TOKEN"):
+        meta_app.refuse_expired_system_user_token(state())
         return "system_user"
     if system_user:
         raise SimError(200, "(#200) This call requires the partner's system user token")
@@ -192,8 +196,6 @@ def exchange_code(sim: SimulatorState, *_):
     token = "EAA" + secrets.token_urlsafe(96).replace("-", "").replace("_", "")[:120]
     sim.add("token", token, Grant(grant.business_id, list(grant.waba_ids), sim.clock(), scopes=grant.scopes,
                                   user_id=sim.new_id(), expires_in=grant.expires_in))
-    # As Meta does when a customer finishes signup; sent once this answer is out, never holding it up.
-    webhooks.send_partner_added_after_response(grant.business_id, list(grant.waba_ids), int(sim.clock()))
     answer: dict[str, Any] = {"access_token": token, "token_type": "bearer"}
     if grant.expires_in:
         answer["expires_in"] = grant.expires_in
@@ -206,6 +208,8 @@ def debug_token(sim: SimulatorState, *_):
         raise SimError(190, "Invalid OAuth access token for debug_token")
     if kind == "system_user":
         _authorise()
+    if request.args.get("input_token") == current_app.config.get("META_SYSTEM_USER_TOKEN"):
+        return meta_app.debug_system_user_token(sim)
     grant = sim.tokens.get(request.args.get("input_token", ""))
     app_id = current_app.config["META_APP_ID"]
     if grant is None:
@@ -390,6 +394,10 @@ def register(sim: SimulatorState, phone_id: str, _edge):
         raise SimError(100, "(#100) The parameter messaging_product is required.")
     if not re.fullmatch(r"\d{6}", pin):
         raise SimError(100, "(#100) Param pin must be a 6-digit number")
+    region = body.get("data_localization_region")
+    if region is not None and region not in LOCAL_STORAGE_REGIONS:
+        raise SimError(100, "(#100) Param data_localization_region must be one of {"
+                       + ", ".join(sorted(LOCAL_STORAGE_REGIONS)) + "}")
     now = sim.clock()
 
     def register_now(phone: Phone) -> SimError | None:
@@ -406,6 +414,7 @@ def register(sim: SimulatorState, phone_id: str, _edge):
         if phone.pin is not None and phone.pin != pin:
             return SimError(133005)
         phone.pin = pin
+        phone.data_localization_region = region
         phone.status = "CONNECTED"
         phone.platform_type = "CLOUD_API"
         return None

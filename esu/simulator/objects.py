@@ -16,6 +16,8 @@ SCOPE_SHAPES = ("current", "legacy")
 #: A number's ``code_verification_status`` at signup. EXPIRED is what recorded responses show on numbers
 #: already CONNECTED on Cloud API (platform_type CLOUD_API): the simulator makes such a number connected.
 CODE_VERIFICATION_STATUSES = ("VERIFIED", "NOT_VERIFIED", "EXPIRED")
+#: ``data_localization_region`` values the register call takes (register-a-business-phone-number.md).
+LOCAL_STORAGE_REGIONS = frozenset({"AU", "ID", "IN", "JP", "SG", "KR", "DE", "CH", "GB", "BR", "BH", "ZA", "AE", "CA"})
 
 
 
@@ -65,10 +67,13 @@ class Phone:
     code_verification_status: str = "VERIFIED"
     status: str = "PENDING"
     quality_rating: str = "UNKNOWN"
+    messaging_limit_tier: str = "TIER_250"
     name_status: str = "APPROVED"
     platform_type: str = "NOT_APPLICABLE"
     is_on_biz_app: bool = False
     pin: str | None = None
+    #: Local storage: the country given at register (business-phone-numbers/register-a-business-phone-number.md).
+    data_localization_region: str | None = None
     register_calls: list[float] = field(default_factory=list)
     #: How each verification code was asked for (SMS, VOICE), oldest first.
     code_requests: list[str] = field(default_factory=list)
@@ -82,6 +87,7 @@ class Phone:
             "code_verification_status": self.code_verification_status,
             "status": self.status,
             "quality_rating": self.quality_rating,
+            "messaging_limit_tier": self.messaging_limit_tier,
             "name_status": self.name_status,
             "platform_type": self.platform_type,
             "is_on_biz_app": self.is_on_biz_app,

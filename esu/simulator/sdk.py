@@ -5,9 +5,9 @@
 that walks through the screens of Meta's flow; on Finish it gets a code from ``POST /_meta/signup``
 (the same issuing tests use), posts the ``WA_EMBEDDED_SIGNUP`` session message to the page from its
 own window, and hands the code to ``sdk.js``, which calls the login callback. Options on the dialog
-reach every path: an unverified number, no number, a WhatsApp Business app number, a reported error,
-either order of code and session message, or no session message at all. The dialog speaks the SDK's locale
-(``locale``, which the SDK passes on), as Meta's does.
+reach every path: an unverified number, no number, a WhatsApp Business app number, each finish event,
+several WABAs, the v4 assets, a reported error, either order of code and session message, or no session
+message at all. The dialog speaks the SDK's locale (``locale``, which the SDK passes on), as Meta's does.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from flask import Blueprint, abort, render_template, request, send_from_director
 from flask_babel import gettext
 
 from ..i18n import N_
+from ..security import allow_any_opener
+from .signup import ASSET_LISTS, FINISH_EVENTS, MAX_WABAS
 
 bp = Blueprint("simulator_sdk", __name__, url_prefix="/_meta", static_folder="static",
                static_url_path="/sdk-static", template_folder="templates")
@@ -40,6 +42,9 @@ REPORTABLE_ERRORS = (
 COEXISTENCE = "whatsapp_business_app_onboarding"
 #: A Facebook locale, as in connect.facebook.net/en_US/sdk.js.
 SDK_LOCALE = re.compile(r"^[a-z]{2}_[A-Z]{2}\Z")
+#: The assets a person may pick in the dialog, as Meta's "Choose assets" step names them.
+ASSETS = tuple(zip(ASSET_LISTS, (N_("Ad accounts"), N_("Facebook Pages"), N_("Datasets (Pixels)"), N_("Catalogs"),
+                                 N_("Instagram accounts")), strict=True))
 
 
 @bp.get("/sdk.js")
@@ -83,6 +88,10 @@ def dialog():
         abort(400, description="extras must be JSON, as FB.login's extras option")
     if not isinstance(extras, dict):
         abort(400, description="extras must be a JSON object")
+    # Meta's dialog answers "the window that spawned the flow" (embedded-signup/implementation.md), also a
+    # signup page in an iframe on a client's site. The popup such a frame opens starts without an opener
+    # policy: a policy of its own here would put the dialog in a new browsing context group, without its opener.
+    allow_any_opener()
     return render_template(
         "meta_simulator/dialog.html",
         opener_origin=_opener_origin(request.args.get("origin")),
@@ -91,4 +100,7 @@ def dialog():
         business=_business(extras),
         coexistence=extras.get("featureType") == COEXISTENCE,
         errors=[(code, gettext(message)) for code, message in REPORTABLE_ERRORS],
+        finish_events=FINISH_EVENTS,
+        max_wabas=MAX_WABAS,
+        assets=[(asset, gettext(label)) for asset, label in ASSETS],
     )

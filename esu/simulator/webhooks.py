@@ -4,8 +4,8 @@ Mounted in the app, deliveries go straight to the app's WSGI callable through :c
 socket: a single-threaded server would otherwise wait on itself). Run on its own, they go to
 ``SIMULATOR_WEBHOOK_URL`` when that is set, and nowhere otherwise.
 
-A successful code exchange makes it send PARTNER_ADDED and PARTNER_APP_INSTALLED itself, from a
-background thread once the exchange has been answered, so they never slow or fail the exchange;
+A finished signup (``POST /_meta/signup``) makes it send PARTNER_ADDED and PARTNER_APP_INSTALLED itself, from a
+background thread once the signup has been answered, before any code exchange, as Meta does;
 :meth:`WebhookSender.flush` waits for them (tests, scripts). As Meta does, a background delivery the app
 does not answer with 200 is sent again (``SIMULATOR_WEBHOOK_RETRY_SECONDS``, the waits between tries; Meta
 keeps trying for days, the simulator for under a minute). ``/_meta/webhooks/send`` sends once and answers

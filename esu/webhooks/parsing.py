@@ -102,9 +102,9 @@ def _change_rows(field: str, value: Any, entry_id: Any, entry_time: Any, receive
         rows = _message_rows(value, entry_id, entry_time, waba_id, occurred_at, received_at)
         if rows:
             return rows
-        # No message or status: system-level errors of the number, kept (as messages are) for whoever reads them.
-        metadata = value.get("metadata")
-        phone_number_id = node_id(metadata.get("phone_number_id")) if isinstance(metadata, dict) else None
+    if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
+        # Messages without a message or status (system-level errors), history, echoes: the number they are of.
+        phone_number_id = node_id(value["metadata"].get("phone_number_id"))
     if field == "account_update" and isinstance(value, dict) and isinstance(value.get("waba_info"), dict):
         # PARTNER_* and a few others come in the partner's business entry; the WABA is named inside.
         waba_id = node_id(value["waba_info"].get("waba_id")) or waba_id

@@ -21,12 +21,28 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import MessageTemplate, Onboarding, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
 from .sql import LOCK_WAIT_SECONDS
-from .values import APPLIED, IGNORED, PHONE_FIELDS, TEMPLATE_FIELDS, WABA_FIELDS, digits, node_id, short_text
+from .values import (
+    APPLIED,
+    GRAPH_PHONE_READS,
+    GRAPH_WABA_READS,
+    IGNORED,
+    PHONE_FIELDS,
+    TEMPLATE_FIELDS,
+    WABA_FIELDS,
+    digits,
+    node_id,
+    short_text,
+)
+
+#: The fields whose change names an account, and a number (by its display number): webhooks' and Graph reads'.
+_WABA_NAMING = WABA_FIELDS | GRAPH_WABA_READS
+_PHONE_NAMING = PHONE_FIELDS | GRAPH_PHONE_READS
 
 
 @dataclass
@@ -90,12 +106,23 @@ def unnamed(event: Event) -> str | None:
     ``failed``: nothing in esu needs fixing, and ``flask webhooks reapply`` would gain nothing."""
     if event.waba_id is None:
         return "the change names no WhatsApp Business Account: its entry's id is not a Graph id"
+    if event.waba_id == current_app.config.get("META_PARTNER_BUSINESS_ID"):
+        # PARTNER_* events come in the partner's own entry with the WABA in waba_info; without it, the
+        # entry's id is the partner's business, which is no customer's account.
+        return "the change names no WhatsApp Business Account: its entry is the partner's own business, " \
+               "and it has no waba_info"
     if event.field in TEMPLATE_FIELDS and _template_id(event) is None:
         return "the change names no message template: its message_template_id is missing or not a Graph id"
-    if event.field in PHONE_FIELDS and isinstance(event.value, dict) \
-            and not digits(event.value.get("display_phone_number")):
+    if event.field in _PHONE_NAMING and isinstance(event.value, dict) and not display_number(event.value):
         return "the change names no phone number: its display_phone_number is missing or has no digits"
     return None
+
+
+def display_number(value: dict[str, Any]) -> str:
+    """The digits of the number a phone-level change names: its ``display_phone_number``, or its metadata's
+    (``history`` names the number as messages do)."""
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    return digits(value.get("display_phone_number")) or digits(metadata.get("display_phone_number"))
 
 
 def _template_id(event: Event) -> str | None:
@@ -117,7 +144,8 @@ class Records:
     """
 
     def __init__(self, events: Iterable[Event]):
-        events = list(events)
+        # A change that names no record creates none (``applying`` ignores it).
+        events = [event for event in events if unnamed(event) is None]
         connection = db.session.connection()
         if connection.dialect.name == "postgresql":
             # An onboarding run writes the same onboarding, account and number rows, in its own order; should
@@ -125,7 +153,7 @@ class Records:
             # PostgreSQL's deadlock check (deadlock_timeout, 1 s by default) could pick the customer's
             # callback instead.
             connection.execute(_GIVE_UP_ON_LOCKS)
-        waba_ids = {event.waba_id for event in events if event.waba_id and event.field in WABA_FIELDS}
+        waba_ids = {event.waba_id for event in events if event.waba_id and event.field in _WABA_NAMING}
         templates: dict[str, dict[str, Any]] = {}
         for event in events:
             template_id = _template_id(event) if event.field in TEMPLATE_FIELDS else None
@@ -139,7 +167,7 @@ class Records:
         self.wabas = _ensure(WhatsAppBusinessAccount, [{"id": waba_id, "details": {}} for waba_id in waba_ids])
         self.templates = _ensure(MessageTemplate, list(templates.values()))
 
-        phone_wabas = {event.waba_id for event in events if event.waba_id and event.field in PHONE_FIELDS}
+        phone_wabas = {event.waba_id for event in events if event.waba_id and event.field in _PHONE_NAMING}
         self.phones: dict[tuple[str, str], Record] = {}
         if phone_wabas:
             for phone in _load(PhoneNumber, "waba_id", sorted(phone_wabas)):
@@ -168,7 +196,7 @@ class Records:
 
     def phone(self, event: Event) -> Record | None:
         """The number a phone-level change is about: Meta names it by its display number only."""
-        display = digits(value_of(event).get("display_phone_number"))
+        display = display_number(value_of(event))
         return self.phones.get((event.waba_id, display)) if event.waba_id and display else None
 
 

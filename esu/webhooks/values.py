@@ -18,10 +18,14 @@ FAILED = "failed"
 #: them, and parsing stores any other field's change as ``ignored``. Each has its function in
 #: ``appliers.APPLIERS`` (a test checks that the two agree).
 WABA_FIELDS = frozenset({"account_update", "account_review_update", "business_capability_update"})
-PHONE_FIELDS = frozenset({"phone_number_name_update", "phone_number_quality_update", "security"})
+PHONE_FIELDS = frozenset({"phone_number_name_update", "phone_number_quality_update", "security", "history"})
 TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update",
                              "message_template_quality_update"})
 APPLIED_FIELDS = WABA_FIELDS | PHONE_FIELDS | TEMPLATE_FIELDS
+#: What the health sweep read from Graph, applied as events by ``appliers.graph_reads`` (never a webhook's
+#: field: parsing does not apply a change named so), by the record each names.
+GRAPH_WABA_READS = frozenset({"graph_token", "graph_waba"})
+GRAPH_PHONE_READS = frozenset({"graph_phone_number"})
 
 # No Graph id is 0 or has a leading 0: "0" is a placeholder (as "WABA_ID" or "<WABA_ID>" are).
 _NODE_ID = re.compile(r"[1-9]\d{0,31}")

@@ -3,14 +3,14 @@
 Customers read the page, the widget and Meta's dialog in the page's language; NULL is the visitor's browser's.
 
 Revision ID: d7a2c9e41f58
-Revises: c4e6f8a0b1d3
+Revises: d7a9c1e3f5b2
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 revision = "d7a2c9e41f58"
-down_revision = "c4e6f8a0b1d3"
+down_revision = "d7a9c1e3f5b2"
 
 
 def upgrade():

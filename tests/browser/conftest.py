@@ -36,7 +36,7 @@ def live_app(live_config):
     with app.app_context():
         reset_rate_limits()
     yield app
-    # The simulator sends PARTNER_ADDED after each exchange in a thread: let it land before emptying tables.
+    # The simulator sends PARTNER_ADDED after each finished signup in a thread: let it land before emptying tables.
     sender(app).flush()
     with app.app_context():
         empty_tables()

@@ -298,7 +298,11 @@ def test_an_unverified_number_is_registered_once_the_code_is_entered(simulator, 
 
     wrong = client.post(endpoint(ref, "verify-code"), json={"code": "654321"}, headers=headers)
     assert wrong.status_code == 400
-    assert wrong.get_json()["error"] == "The code does not match. Check it and try again."  # plain words, by code
+    # The person reads plain words, never Meta's "(#136025) …"; the step keeps Meta's whole error for the admin.
+    assert wrong.get_json()["error"] == "The code does not match. Check it and try again."
+    kept = db.session.scalar(sa.select(OnboardingStep).where(OnboardingStep.name == "verify_code"))
+    assert (kept.error_code, kept.error_message) == (
+        136025, "(#136025) Verification code mismatch. Check the code and try again.")
     assert client.get(endpoint(ref, "")[:-1]).get_json()["status"] == "awaiting_verification"
 
     right = client.post(endpoint(ref, "verify-code"), json={"code": "123456"}, headers=headers)
@@ -468,3 +472,22 @@ def test_meta_answering_133016_stops_further_registration_attempts(simulator, cl
     assert step(body, "register_phone")["status"] == "failed"
     assert "10 registration attempts" in step(body, "register_phone")["detail"]
     assert len(simulator.calls("register")) == 1
+
+
+def test_progress_asked_while_the_callback_is_on_its_way_is_202_until_it_makes_the_onboarding(
+        client, csrf_token, simulator):
+    """The widget follows the steps from the moment it posts the callback (``?submitted=1``); a slow start
+    that has not made the onboarding yet is "sent, not there yet", not a 404 (an error in the browser's
+    console). Without the parameter an unknown reference stays 404: that is how the widget, back after a
+    lost answer, knows to send its callback again."""
+    ref = new_ref()
+
+    waiting = client.get(f"/signup/demo/onboardings/{ref}?submitted=1")
+    assert waiting.status_code == 202 and waiting.get_json() == {"status": "submitted"}
+    assert client.get(f"/signup/demo/onboardings/{ref}").status_code == 404
+
+    done = client.post("/signup/demo/callback", json={**simulator.signup(), "client_ref": ref},
+                       headers={"X-CSRFToken": csrf_token})
+    assert done.status_code == 201
+    following = client.get(f"/signup/demo/onboardings/{ref}?submitted=1")
+    assert following.status_code == 200 and following.get_json()["status"] == done.get_json()["status"]

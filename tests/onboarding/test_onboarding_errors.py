@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount
-from esu.onboarding.progress import OTHER, PLAIN_WORDS, RATE_LIMITED
+from esu.onboarding.progress import OTHER, PLAIN_WORDS, UNAVAILABLE
 
 from ..helpers import new_ref, step
 
@@ -42,7 +42,7 @@ def test_the_step_keeps_metas_whole_envelope_and_the_person_reads_metas_words(si
 
 
 @pytest.mark.parametrize(("operation", "code", "failing"), [
-    ("register", 133005, "register_phone"), ("waba", 100, "read_waba"), ("phone_number", 190, "read_phone_number"),
+    ("register", 133016, "register_phone"), ("waba", 100, "read_waba"), ("phone_number", 190, "read_phone_number"),
     ("subscribed_apps", 200, "subscribe_webhooks"), ("subscribed_apps", 10, "subscribe_webhooks"),
 ])
 def test_a_permanent_error_is_never_offered_as_try_again(simulator, post_callback, operation, code, failing):
@@ -81,25 +81,25 @@ def test_meta_saying_transient_is_retried_even_for_a_permanent_code(simulator, p
 
 def test_a_transient_error_that_outlasts_the_retries_is_offered_again(simulator, post_callback):
     signup = simulator.signup()
-    simulator.fault("message_templates", 80007, times=3, wait_minutes=5)
+    simulator.fault("message_templates", 131000, times=3)
 
     body = post_callback(signup).get_json()
 
     assert body["status"] == "failed" and body["retryable"] is True
     error = step(body, "fetch_templates")["error"]
-    assert error["is_transient"] is True and error["plain"] == RATE_LIMITED
+    assert error["is_transient"] is True and error["plain"] == UNAVAILABLE
     assert record("fetch_templates").error_transient is True
 
 
 def test_the_admin_reads_everything_and_may_still_retry_a_permanent_error(simulator, post_callback, admin):
     signup = simulator.signup()
-    simulator.fault("register", 133005, error_data={"messaging_product": "whatsapp", "details": "PIN mismatch"})
+    simulator.fault("register", 200, error_data={"messaging_product": "whatsapp", "details": "no messaging permission"})
     body = post_callback(signup).get_json()
     assert body["retryable"] is False
 
     html = admin.get(f"/admin/onboardings/{body['id']}").get_data(as_text=True)
 
-    for expected in ("133005", "PIN mismatch", "no: retrying will not help", "Retry failed steps",
+    for expected in ("200", "no messaging permission", "no: retrying will not help", "Retry failed steps",
                      step(body, "register_phone")["error"]["fbtrace_id"]):
         assert expected in html, expected
 

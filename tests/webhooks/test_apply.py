@@ -17,8 +17,8 @@ PARTNER_ID = "2949482758682047"
 
 
 def quality(limit: str, time: int) -> dict:
-    return envelope(("phone_number_quality_update", {"display_phone_number": "15550783881",
-                                                     "event": "THROUGHPUT_UPGRADE", "current_limit": limit}),
+    return envelope(("phone_number_quality_update", {"display_phone_number": "15550783881", "event": "UPGRADE",
+                                                     "max_daily_conversations_per_business": limit}),
                     time=time)
 
 

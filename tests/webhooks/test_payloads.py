@@ -125,8 +125,9 @@ def check_phone_number_name_update(value, entry, stored):
 def check_phone_number_quality_update(value, entry, stored):
     assert applied(stored).phone_number_id == PHONE_ID
     phone = db.session.get(PhoneNumber, PHONE_ID)
-    assert (phone.quality_event, phone.messaging_limit, phone.quality_updated_at) == (
-        value["event"], value["current_limit"], at(entry["time"]))
+    # current_limit is the throughput tier; the daily messaging limit is max_daily_conversations_per_business.
+    assert (phone.quality_event, phone.throughput_tier, phone.messaging_limit, phone.quality_updated_at) == (
+        value["event"], value["current_limit"], value.get("max_daily_conversations_per_business"), at(entry["time"]))
 
 
 def check_security(value, entry, stored):
@@ -168,6 +169,16 @@ def check_message_template_quality_update(value, entry, stored):
     assert (found.quality_score, found.quality_updated_at) == (value["new_quality_score"], at(entry["time"]))
 
 
+def check_history(value, entry, stored):
+    """onboard-whatsapp-business-app-users.md, "history": a shared history's chunks (``metadata.progress``) or
+    a media message's contents; either way the history sync is arriving for the number in ``metadata``."""
+    assert applied(stored).phone_number_id == PHONE_ID == value["metadata"]["phone_number_id"]
+    phone = db.session.get(PhoneNumber, PHONE_ID)
+    progress = [chunk["metadata"]["progress"] for chunk in value.get("history", [])]
+    assert (phone.history_status, phone.history_progress) == ("arrived", max(progress, default=None))
+    assert phone.history_status_at is not None
+
+
 CHECKS = {
     "messages": check_messages,
     "account_update": check_account_update,
@@ -176,6 +187,7 @@ CHECKS = {
     "phone_number_name_update": check_phone_number_name_update,
     "phone_number_quality_update": check_phone_number_quality_update,
     "security": check_security,
+    "history": check_history,
     "message_template_status_update": check_message_template_status_update,
     "template_category_update": check_template_category_update,
     "message_template_quality_update": check_message_template_quality_update,

@@ -1,4 +1,4 @@
-"""The simulator as Meta's webhook sender: on demand, and by itself when a code is exchanged."""
+"""The simulator as Meta's webhook sender: on demand, and by itself when a person finishes signup."""
 
 from __future__ import annotations
 
@@ -86,32 +86,49 @@ def test_standalone_sends_to_the_configured_url(simulator, live_app, standalone_
     assert (event.field, event.waba_id) == ("security", "7")
 
 
-def test_a_finished_signup_sends_partner_added_to_the_mounted_app(mounted, request):
+def test_a_finished_signup_sends_partner_added_to_the_mounted_app_before_any_exchange(mounted, request):
+    """Meta sends PARTNER_ADDED when the person finishes the flow, whether or not the code is ever exchanged
+    (embedded-signup/onboarding-business-customers-as-a-tech-provider-or-tech-partner.md; app-only-install.md
+    for PARTNER_APP_INSTALLED)."""
     client = mounted.test_client()
-    signup = client.post("/_meta/signup", json={}).get_json()
-    response = request.getfixturevalue("post_callback")(signup)
-    assert response.status_code == 201
+    answer = client.post("/_meta/signup", json={})
+    signup = answer.get_json()
+    answer.close()  # as a server does once the answer is out: the webhook goes then
     assert sender(mounted).flush()
     [delivery] = sender(mounted).deliveries
     assert (delivery["status"], delivery["events"]) == (200, ["PARTNER_ADDED", "PARTNER_APP_INSTALLED"])
     assert delivery["entry_ids"] == [mounted.config["META_PARTNER_BUSINESS_ID"]]
+    [waiting] = db.session.scalars(sa.select(Onboarding)).all()
+    assert (waiting.status, waiting.waba_id) == ("awaiting_callback", signup["waba_id"])
+    response = request.getfixturevalue("post_callback")(signup)
+    assert response.status_code == 201 and response.get_json()["status"] == "completed"
     stored = events()
     assert [event.value["event"] for event in stored] == ["PARTNER_ADDED", "PARTNER_APP_INSTALLED"]
-    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()  # linked to the callback's, not a second one
+    db.session.expire_all()
+    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()  # the waiting one folded into the callback's
     assert stored[0].onboarding_id == onboarding.id == response.get_json()["id"]
     waba = db.session.get(WhatsAppBusinessAccount, signup["waba_id"])
     assert waba.account_events["PARTNER_APP_INSTALLED"]["waba_info"]["partner_app_id"] == mounted.config["META_APP_ID"]
 
 
-def test_a_code_exchange_sends_partner_added_to_the_configured_url(simulator, simulator_app, live_app,
-                                                                    standalone_sends_to):
+def test_partner_added_at_signup_lets_a_code_only_callback_complete(simulator, simulator_app, live_app,
+                                                                     standalone_sends_to, request):
+    """The browser never sent the ids: PARTNER_ADDED, sent when the person finished and before any exchange,
+    tells esu the WABA, and the callback that brings the code alone completes with it
+    (embedded-signup/implementation.md: the code and the session message arrive separately)."""
     standalone_sends_to(live_app.url + URL)
     signup = simulator.signup()
-    assert exchange(simulator, signup["code"]).status_code == 200
     assert sender(simulator_app).flush()
-    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()  # no callback: PARTNER_ADDED alone made it
-    assert (onboarding.waba_id, onboarding.source, onboarding.status, onboarding.business_id) == (
+    assert simulator.calls("oauth_access_token") == []  # no exchange yet: the webhook came from the finish
+    [waiting] = db.session.scalars(sa.select(Onboarding)).all()  # no callback: PARTNER_ADDED alone made it
+    assert (waiting.waba_id, waiting.source, waiting.status, waiting.business_id) == (
         signup["waba_id"], "webhook", "awaiting_callback", signup["business_id"])
+    response = request.getfixturevalue("post_callback")({"code": signup["code"]})
+    body = response.get_json()
+    assert (response.status_code, body["status"], body["waba_id"]) == (201, "completed", signup["waba_id"])
+    db.session.expire_all()
+    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()
+    assert (onboarding.id, onboarding.source) == (body["id"], "callback")
 
 
 def test_the_exchange_never_waits_for_or_fails_with_the_webhook(simulator, simulator_app, standalone_sends_to):
@@ -134,7 +151,7 @@ def test_a_background_delivery_not_answered_200_is_sent_again_as_meta_does(simul
     before = len(sender(simulator_app).deliveries)
     try:
         standalone_sends_to(receiver.url)
-        assert exchange(simulator, simulator.signup()["code"]).status_code == 200
+        simulator.signup()  # a finished signup sends PARTNER_ADDED
         assert sender(simulator_app).flush()
     finally:
         simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = ()
@@ -148,9 +165,26 @@ def test_the_retries_stop_after_the_last_wait(simulator, simulator_app, standalo
     before = len(sender(simulator_app).deliveries)
     try:
         standalone_sends_to("http://127.0.0.1:9/webhooks/whatsapp")  # nothing listens there
-        assert exchange(simulator, simulator.signup()["code"]).status_code == 200
+        simulator.signup()  # a finished signup sends PARTNER_ADDED
         assert sender(simulator_app).flush()
     finally:
         simulator_app.config["SIMULATOR_WEBHOOK_RETRY_SECONDS"] = ()
     tries = [(delivery["attempt"], delivery["error"]) for delivery in sender(simulator_app).deliveries[before:]]
     assert tries == [(attempt, "could not reach the app (ConnectionError)") for attempt in (1, 2, 3)]
+
+
+def test_partner_added_for_each_of_several_wabas_folds_into_the_one_callback(mounted, request):
+    """A multi-WABA finish (implementation.md, ``waba_ids``): Meta announces each WABA; the callback that
+    proves them all the customer's takes every waiting record in."""
+    client = mounted.test_client()
+    answer = client.post("/_meta/signup", json={"wabas": 2})
+    signup = answer.get_json()
+    answer.close()
+    assert sender(mounted).flush()
+    assert len(db.session.scalars(sa.select(Onboarding)).all()) == 2  # one waiting record per WABA
+    response = request.getfixturevalue("post_callback")(signup, waba_ids=signup["data"]["waba_ids"])
+    assert response.get_json()["status"] == "completed"
+    db.session.expire_all()
+    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()
+    added = [event for event in events() if event.value["event"] == "PARTNER_ADDED"]
+    assert len(added) == 2 and {event.onboarding_id for event in added} == {onboarding.id}

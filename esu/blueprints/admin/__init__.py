@@ -1,7 +1,9 @@
 """The admin: one person sees every onboarding's story, fixes what failed and runs the signup pages.
 
 Everything under ``/admin`` needs the admin's login, checked once, here; only the login page is open.
-One module per area: auth, dashboard, onboardings, webhooks, pages, forwarding.
+One module per area: auth, dashboard, onboardings (and resume: an unfinished one's stuck run and resume
+link; finishes: how a signup finished; registration: the number's own PIN; archive), webhooks, pages,
+forwarding (and forwarding_manual: send now, replay since).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, g, redirect, request, url_for
 
+from ... import phones
 from ...extensions import db
 from ...models import Onboarding, SignupPage
 from ...models.admin import AdminAction
@@ -56,6 +59,10 @@ def admin_templates():
     return {"logout_form": EmptyForm()}  # every admin page has the logout button
 
 
+#: Every number the admin shows, in international format (as the widget shows it too).
+bp.add_app_template_filter(phones.international, "phone")
+
+
 @bp.app_template_filter("when")
 def when(value: datetime | None) -> str:
     """A UTC time as people read it in a list: 2026-11-25 21:55 UTC."""
@@ -77,4 +84,7 @@ def record(action: str, *, detail: str | None = None, onboarding: Onboarding | N
     return entry
 
 
-from . import auth, dashboard, forwarding, onboardings, pages, webhooks  # noqa: F401  (their routes join bp)
+from . import (  # noqa: F401  (their routes join bp)
+    archive, auth, dashboard, finishes, forwarding, forwarding_manual, onboardings, pages, registration, resume,
+    webhooks,
+)

@@ -12,11 +12,14 @@ from ...models import OnboardingStatus
 from ...reports import REFUSED_CODE, Day, Funnel
 
 #: Bottom to top in the stacked columns: the outcomes people hope for first, codes Meta refused last.
-STATUS_ORDER = (OnboardingStatus.COMPLETED, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.RUNNING,
-                OnboardingStatus.FAILED, OnboardingStatus.OFFBOARDED, REFUSED_CODE)
+STATUS_ORDER = (OnboardingStatus.COMPLETED, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.AWAITING_PIN,
+                OnboardingStatus.RATE_LIMITED, OnboardingStatus.RUNNING, OnboardingStatus.FAILED,
+                OnboardingStatus.OFFBOARDED, REFUSED_CODE)
 STATUS_LABELS = {
     OnboardingStatus.COMPLETED: "completed",
     OnboardingStatus.AWAITING_VERIFICATION: "awaiting verification",
+    OnboardingStatus.AWAITING_PIN: "awaiting the number's PIN",
+    OnboardingStatus.RATE_LIMITED: "waiting for Meta (rate limit)",
     OnboardingStatus.RUNNING: "running",
     OnboardingStatus.FAILED: "failed",
     OnboardingStatus.OFFBOARDED: "offboarded",

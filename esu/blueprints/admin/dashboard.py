@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, render_template, request
 
-from ... import reports
+from ... import live_check, reports
 from . import bp, charts
 
 PERIODS = (7, 30, 90)
@@ -27,4 +27,5 @@ def dashboard():
         days=days,
         periods=PERIODS,
         storage=reports.storage(current_app.config["ESU_RETENTION_DAYS"]),
+        live_check=live_check.last(),
     )

@@ -22,8 +22,10 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ... import embedding
 from ... import prefill as prefill_setup
 from ...cli import SLUG
+from ...config import CREDIT_CURRENCIES
 from ...extensions import db
 from ...forwarding import KNOWN_FIELDS
 from ...i18n import LANGUAGES
@@ -31,6 +33,7 @@ from ...i18n import lazy_gettext as _l
 from ...models import OnboardingStatus, SignupPage
 from ...models.admin import MAX_PASSWORD_LENGTH
 from ...models.forwarding import DeliveryStatus
+from ...onboarding.registration import LOCAL_STORAGE_REGIONS
 
 # ISO 3166-1 alpha-2: the countries Meta's pre-fill accepts for the business address.
 COUNTRY_CODES = frozenset("""
@@ -56,6 +59,9 @@ LANGUAGE_CHOICES = [SelectChoice("", _l("The visitor's browser (English when it 
     SelectChoice(code, name) for code, name in LANGUAGES.items()]
 STATUS_CHOICES = [SelectChoice("", _l("Any status"))] + [SelectChoice(status.value, status.value.replace("_", " "))
                                                     for status in OnboardingStatus]
+#: The onboardings list hides archived ones unless asked.
+ARCHIVED_CHOICES = [SelectChoice("", _l("Hidden")), SelectChoice("only", _l("Only archived")),
+                    SelectChoice("all", _l("Shown too"))]
 WEBHOOK_STATUS_CHOICES = [SelectChoice("", _l("Any")), SelectChoice("applied"), SelectChoice("stored", _l("stored (not applied yet)")),
                           SelectChoice("ignored"), SelectChoice("failed"), SelectChoice("unparseable")]
 #: "undelivered" is failed or dead: what replay sends again.
@@ -85,9 +91,12 @@ class FilterForm(FlaskForm):
 
 class OnboardingFilterForm(FilterForm):
     q = StringField(_l("Search"), filters=[_strip], validators=[Optional(), Length(max=100)],
-                    description=_l("Business name (start of it), WABA id, phone number id or the number as shown"))
+                    description=_l("Any part of the business name; the number in any form (national in the page's "
+                                   "country); the reference the customer saw (onboarding 42); a WABA, number or "
+                                   "business id"))
     status = SelectField(_l("Status"), choices=STATUS_CHOICES, default="")
     page = SelectField(_l("Page"), choices=[SelectChoice("", _l("Any page"))], default="")
+    archived = SelectField(_l("Archived"), choices=ARCHIVED_CHOICES, default="")
 
 
 class WebhookFilterForm(FilterForm):
@@ -163,6 +172,16 @@ class SignupPageForm(FlaskForm):
         META_ID, message=_l("A Facebook Login for Business configuration id is digits only."))],
         description=_l("Leave empty to use META_CONFIG_ID."))
     feature_type = SelectField(_l("Signup flow"), choices=FEATURE_TYPES, default="")
+    data_localization_region = SelectField(
+        _l("Local storage"), default="", choices=[SelectChoice("", _l("None: Meta's data centres"))] + [
+            SelectChoice(code, f"{name} ({code})") for code, name in LOCAL_STORAGE_REGIONS.items()],
+        description=_l("Where Meta keeps the numbers' messages at rest, sent when registering them. Meta's list; "
+                       "it cannot be changed later without deregistering the number."))
+    credit_currency = SelectField(
+        _l("Credit line currency"), default="",
+        choices=[SelectChoice("", _l("The default (ESU_CREDIT_CURRENCY)"))]
+        + [SelectChoice(code) for code in CREDIT_CURRENCIES],
+        description=_l("Solution Partners: the currency our credit line invoices this page's customers in."))
     business_name = StringField(_l("Business name"), filters=[_strip], validators=[Optional(), Length(max=100)])
     email = StringField(_l("Email"), filters=[_strip], validators=[Optional(), Length(max=254), Regexp(
         r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter an email address."))])
@@ -177,6 +196,10 @@ class SignupPageForm(FlaskForm):
                           validators=[Optional()], description=_l("ISO 3166 two-letter code, e.g. US."))
     timezone = StringField(_l("Time zone"), filters=[_strip], validators=[Optional(), Regexp(
         TIMEZONE, message=_l("Write it as Meta does: UTC-07:00, UTC+05:30."))])
+    embed_origins = TextAreaField(
+        _l("Sites that may embed this page"), filters=[_strip], validators=[Optional(), Length(max=6000)],
+        description=_l("One site a line, as its origin: https://www.client-site.com (with :port if it has one). "
+                       "Empty: no other site may show this page."))
 
     def __init__(self, *args, page: SignupPage | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -188,6 +211,12 @@ class SignupPageForm(FlaskForm):
             taken = taken.where(SignupPage.id != self.page.id)
         if db.session.scalar(taken) is not None:
             raise ValidationError(gettext("A signup page '%(slug)s' already exists.", slug=field.data))
+
+    def validate_embed_origins(self, field) -> None:
+        try:
+            embedding.parse_origins(field.data)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
     def validate_country(self, field) -> None:
         if field.data and field.data not in COUNTRY_CODES:
@@ -212,7 +241,10 @@ class SignupPageForm(FlaskForm):
             "config_id": self.config_id.data or None,
             "feature_type": self.feature_type.data,
             "language": self.language.data or None,
+            "data_localization_region": self.data_localization_region.data or None,
+            "credit_currency": self.credit_currency.data or None,
             "prefill": self.prefill(),
+            "embed_origins": embedding.parse_origins(self.embed_origins.data),
         }
 
     def prefill(self) -> dict:
@@ -229,6 +261,8 @@ class SignupPageForm(FlaskForm):
         self.slug.data, self.title.data, self.client_name.data = page.slug, page.title, page.client_name
         self.intro.data, self.config_id.data, self.feature_type.data = page.intro, page.config_id, page.feature_type
         self.language.data = page.language or ""
+        self.data_localization_region.data = page.data_localization_region or ""
+        self.credit_currency.data = page.credit_currency or ""
         business = prefill_setup.business_of(page.prefill)
         phone = business.get("phone") or {}
         self.business_name.data = business.get("name")
@@ -238,3 +272,4 @@ class SignupPageForm(FlaskForm):
         self.phone_number.data = phone.get("number")
         self.country.data = (business.get("address") or {}).get("country")
         self.timezone.data = business.get("timezone")
+        self.embed_origins.data = "\n".join(page.embed_origins or ())

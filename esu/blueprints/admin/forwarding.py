@@ -3,9 +3,10 @@ deliveries with their attempts, replay, and a test event. The rules are esu.forw
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
 from ... import forwarding as forwarding_service
@@ -154,10 +155,14 @@ def enable_target(target_id: int):
 
 @bp.post("/forwarding/<int:target_id>/rotate-secret")
 def rotate_secret(target_id: int):
-    """Give a target a new signing secret, shown once by the redirect's GET; the old one stops working at once."""
+    """Give a target a new signing secret, shown once by the redirect's GET; the old one keeps signing beside
+    it for ``FORWARD_SECRET_OVERLAP_HOURS``, so the client's receiver can switch without missing a delivery."""
     forwarding_target = target_or_404(target_id)
-    forwarding_service.rotate_secret(forwarding_target)
-    record("rotated_forwarding_secret", detail=describe(forwarding_target), page=forwarding_target.page)
+    overlap = timedelta(hours=current_app.config["FORWARD_SECRET_OVERLAP_HOURS"])
+    forwarding_service.rotate_secret(forwarding_target, overlap)
+    until = forwarding_target.previous_secret_until
+    record("rotated_forwarding_secret", detail=describe(forwarding_target) + (
+        f", the old one signs too until {until:%Y-%m-%d %H:%M} UTC" if until else ""), page=forwarding_target.page)
     db.session.commit()
     return show_secret(forwarding_target, created=False)
 

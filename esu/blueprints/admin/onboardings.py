@@ -14,6 +14,7 @@ from sqlalchemy.orm import defer
 from wtforms import SelectChoice
 
 from ... import onboarding as onboarding_service
+from ... import phones
 from ...extensions import db
 from ...models import (
     MessageTemplate,
@@ -25,9 +26,12 @@ from ...models import (
     now_utc,
 )
 from ...models.admin import AdminAction
-from . import bp, record, shown_once
+from ...reports import TROUBLED_TEMPLATE_STATUSES
+from ...webhooks.appliers.waba import STATES
+from . import archive, bp, record, shown_once
 from .forms import EmptyForm, OnboardingFilterForm
-from .paging import newest_first, requested_cursor, starts_with
+from .paging import newest_first, requested_cursor
+from .search import search_condition
 from .webhooks import summarize
 
 #: Webhook events shown on an onboarding's page (the latest ones; the webhook list has the rest).
@@ -36,7 +40,6 @@ TEMPLATES_SHOWN = 200
 CSV_BATCH = 500
 CSV_COLUMNS = ("id", "created_at", "status", "page", "business_name", "business_id", "waba_id",
                "phone_number_id", "display_phone_number", "failure_reason", "completed_at", "offboarded_at")
-DIGITS = re.compile(r"^[0-9]{1,32}\Z")  # ASCII: Python's \d also takes other scripts' digits
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection"); a display number like +1 555… is data.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PHONE_LIKE = re.compile(r"^\+[0-9 ()-]+\Z")
@@ -51,21 +54,7 @@ def filter_form(pages: list[SignupPage]) -> OnboardingFilterForm:
     return form
 
 
-def search_condition(term: str):
-    """Rows whose business name starts with ``term`` (any case), whose number as shown starts with it,
-    or whose WABA, phone number or business id is exactly it: each an indexed lookup."""
-    conditions = [
-        starts_with(Onboarding.business_name, term, ignore_case=True),
-        starts_with(Onboarding.display_phone_number, term),
-    ]
-    if DIGITS.match(term[:1]):
-        conditions.append(starts_with(Onboarding.display_phone_number, "+" + term))
-    if DIGITS.match(term):
-        conditions += [Onboarding.waba_id == term, Onboarding.phone_number_id == term, Onboarding.business_id == term]
-    return sa.or_(*conditions)
-
-
-def filtered(form: OnboardingFilterForm) -> sa.Select:
+def filtered(form: OnboardingFilterForm, pages: list[SignupPage]) -> sa.Select:
     # Lists never need the business token: leave it in the database (and undecrypted).
     statement = sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True))
     if form.status.data:
@@ -73,8 +62,8 @@ def filtered(form: OnboardingFilterForm) -> sa.Select:
     if form.page.data:
         statement = statement.where(Onboarding.page_id == int(form.page.data))
     if form.q.data:
-        statement = statement.where(search_condition(form.q.data))
-    return statement
+        statement = statement.where(search_condition(form.q.data, pages))
+    return statement.where(archive.shown(form.archived.data))
 
 
 def all_pages() -> list[SignupPage]:
@@ -86,8 +75,8 @@ def onboardings():
     """Onboardings, newest first: filter by status and page, search by business, WABA or number."""
     pages = all_pages()
     form = filter_form(pages)
-    page = newest_first(filtered(form), Onboarding.created_at, Onboarding.id, requested_cursor())
-    filters = {name: value for name, value in request.args.items() if name in ("q", "status", "page") and value}
+    page = newest_first(filtered(form, pages), Onboarding.created_at, Onboarding.id, requested_cursor())
+    filters = {name: value for name, value in request.args.items() if name in ("q", "status", "page", "archived") and value}
     return render_template("admin/onboardings.html", form=form, rows=page.rows, filters=filters,
                            pages_by_id={page.id: page for page in pages},
                            next_url=url_for("admin.onboardings", **filters, after=page.next_cursor.encode())
@@ -109,7 +98,7 @@ def onboardings_csv():
     """The filtered list as CSV, streamed in batches so any size downloads in constant memory."""
     pages = all_pages()
     form = filter_form(pages)
-    statement = filtered(form)
+    statement = filtered(form, pages)
     slugs = {page.id: page.slug for page in pages}
 
     def rows() -> Iterator[str]:
@@ -122,7 +111,7 @@ def onboardings_csv():
             for row in batch.rows:
                 writer.writerow([csv_cell(value) for value in (
                     row.id, row.created_at, row.status, slugs.get(row.page_id), row.business_name, row.business_id,
-                    row.waba_id, row.phone_number_id, row.display_phone_number, row.failure_reason,
+                    row.waba_id, row.phone_number_id, phones.international(row.display_phone_number), row.failure_reason,
                     row.completed_at, row.offboarded_at)])
             yield buffer.getvalue()
             buffer.seek(0)
@@ -179,7 +168,25 @@ def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
         more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=onboarding_service.can_retry(onboarding),
         revealed_pin=revealed_pin, button=EmptyForm(), summarize=summarize,
         token_stored=onboarding.business_token is not None, pin_stored=bool(phone is not None and phone.pin),
+        **lifecycle_facts(onboarding.waba_id),
     )
+
+
+def lifecycle_facts(waba_id: str | None) -> dict:
+    """What ``admin/_lifecycle.html`` shows besides the WABA and the number: the states' meanings, the
+    templates that cannot be sent and those with a recent event that is not a status."""
+    if not waba_id:
+        return {"states": STATES, "attention_templates": [], "flagged_templates": []}
+    templates = sa.select(MessageTemplate).where(MessageTemplate.waba_id == waba_id)
+    return {
+        "states": STATES,
+        "attention_templates": list(db.session.scalars(
+            templates.where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES))
+            .order_by(MessageTemplate.name).limit(TEMPLATES_SHOWN))),
+        "flagged_templates": list(db.session.scalars(
+            templates.where(MessageTemplate.last_event.is_not(None))
+            .order_by(MessageTemplate.last_event_at.desc()).limit(TEMPLATES_SHOWN))),
+    }
 
 
 @bp.get("/onboardings/<int:onboarding_id>")

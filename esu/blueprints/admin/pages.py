@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
+from ... import embedding
 from ... import forwarding as forwarding_service
 from ...cli import change_slug, create_page
 from ...extensions import db
@@ -16,6 +17,7 @@ from .forms import EmptyForm, ForwardingTargetForm, SignupPageForm, issue_once
 
 #: What a site's template needs to show a page's widget.
 WIDGET_INCLUDE = '{% from "signup/_widget.html" import embedded_signup %}{{ embedded_signup(page) }}'
+bp.add_app_template_global(embedding.embed_snippet, "embed_snippet")  # the iframe snippet, per page
 
 
 def page_or_404(page_id: int) -> SignupPage:

@@ -53,7 +53,10 @@
       phone_verified: !field('unverified').checked,
       phone: !field('no_phone').checked,
       coexistence: field('coexistence').checked,
+      wabas: Math.max(1, parseInt(field('wabas').value, 10) || 1),
+      assets: Array.from(root.querySelectorAll('[name="asset"]:checked'), (box) => box.value),
     };
+    if (field('finish').value) options.finish = field('finish').value;
     if (code && number) options.display_phone_number = `+${code} ${number}`;
     let signup;
     try {
@@ -70,11 +73,8 @@
       failure.hidden = false;
       return;
     }
-    // The shapes of meta-reference §2.2: FINISH carries all three ids, FINISH_ONLY_WABA an empty
-    // number, the WhatsApp Business app flow the WABA alone.
-    const data = { FINISH: { phone_number_id: signup.phone_number_id, waba_id: signup.waba_id, business_id: signup.business_id },
-      FINISH_ONLY_WABA: { phone_number_id: '', waba_id: signup.waba_id },
-      FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING: { waba_id: signup.waba_id } }[signup.event];
+    // The message's data exactly as the simulator made it, Meta's shape (implementation.md).
+    const data = signup.data;
     const sendSession = !field('no_session').checked;
     if (root.querySelector('[name="order"]:checked').value === 'code-first') {
       loginResult(signup.code);

@@ -1,0 +1,83 @@
+"""A target's deliveries sent by hand: "Send now" for one waiting for its next try, and replay of every
+delivery the target failed since a given time (after an outage at the client's end)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, request
+
+from ... import forwarding as forwarding_service
+from ...extensions import db
+from ...forwarding import ForwardingError
+from ...models import now_utc
+from ...models.forwarding import DeliveryStatus, ForwardDelivery
+from . import bp, record
+from .forwarding import back_to_list, describe, target_or_404
+
+#: What the replay form's time looks like (a browser's datetime-local), in words for a refusal.
+SINCE_EXAMPLE = "2026-12-07T09:30"
+
+
+def parse_since(text: str | None) -> datetime:
+    """The replay form's time: ISO 8601, in UTC unless it names its offset. 400 in plain words otherwise."""
+    text = (text or "").strip()
+    if not text:
+        abort(400, description=f"Say since when to replay: a date and time in UTC, like {SINCE_EXAMPLE}.")
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        abort(
+            400, description=f"“{text[:40]}” is not a date and time esu can read: write it like {SINCE_EXAMPLE} (UTC)."
+        )
+    return since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+
+
+@bp.post("/forwarding/<int:target_id>/replay-since")
+def replay_since(target_id: int):
+    """Queue again every failed or dead delivery of the target queued since the time given (UTC)."""
+    forwarding_target = target_or_404(target_id)
+    since = parse_since(request.form.get("since"))
+    if since > now_utc():
+        abort(400, description=f"{since:%Y-%m-%d %H:%M} UTC is in the future: nothing has failed since then yet.")
+    try:
+        queued = forwarding_service.replay_since(forwarding_target, since)
+    except ForwardingError as error:
+        flash(f"Nothing replayed: {error}.", "error")
+        return back_to_list(target_id)
+    record(
+        "replayed_deliveries_since",
+        detail=f"{describe(forwarding_target)}, since {since:%Y-%m-%d %H:%M} UTC, {queued} queued",
+        page=forwarding_target.page,
+    )
+    db.session.commit()
+    flash(
+        f"Queued {queued} failed {'delivery' if queued == 1 else 'deliveries'} since {since:%Y-%m-%d %H:%M} UTC "
+        "to be sent again; the forwarding worker sends them shortly.",
+        "ok",
+    )
+    return back_to_list(target_id)
+
+
+@bp.post("/forwarding/<int:target_id>/deliveries/<int:delivery_id>/send-now")
+def send_delivery_now(target_id: int, delivery_id: int):
+    """Send a delivery waiting for its next try now, and say how the receiver answered."""
+    delivery = db.get_or_404(ForwardDelivery, delivery_id, description="There is no such delivery.")
+    if delivery.target_id != target_id:
+        abort(404, description="There is no such delivery.")
+    target = delivery.target
+    try:
+        delivery = forwarding_service.send_now(delivery)
+    except ForwardingError as error:
+        flash(f"Not sent: {error}.", "error")
+        return back_to_list(target_id)
+    delivered = delivery.status == DeliveryStatus.DELIVERED
+    outcome = (
+        f"delivered (HTTP {delivery.last_status_code})"
+        if delivered
+        else f"not delivered: {delivery.last_error}; {delivery.status}"
+    )
+    record("sent_delivery_now", detail=f"delivery {delivery.id} to {describe(target)}, {outcome}", page=target.page)
+    db.session.commit()
+    flash(f"Delivery {delivery.id} {outcome}.", "ok" if delivered else "error")
+    return back_to_list(target_id)

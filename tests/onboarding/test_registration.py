@@ -1,0 +1,262 @@
+"""Registration as Meta's docs describe it: WhatsApp Business app numbers told apart by what Meta says of
+them, the PIN a number already has, local storage and the credit line's currency per signup page.
+
+Docs: meta-docs/embedded-signup/onboard-whatsapp-business-app-users.md (coexistence, the syncs, the ``history``
+webhook), business-phone-numbers/register-a-business-phone-number.md (``pin``, ``data_localization_region``),
+business-phone-numbers/two-step-verification.md, solution-providers/registering-business-phone-numbers.md,
+solution-providers/managing-credit-lines.md (``waba_currency``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from esu.extensions import db
+from esu.models import Onboarding, PhoneNumber, SignupPage
+from esu.onboarding.progress import PLAIN_WORDS
+
+from ..conftest import APP_SECRET, CREDIT_LINE_ID
+from ..helpers import new_ref, statuses, step
+from ..webhooks.conftest import encode, sign
+
+pytest_plugins = ["tests.admin_fixtures"]
+
+PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "webhook-payloads"
+EXISTING_PIN = "246810"
+
+
+def deliver_history(client, onboarding: Onboarding, value: dict, at: int):
+    """A ``history`` change for the onboarding's number, signed as Meta signs it."""
+    value = {**value, "metadata": {"display_phone_number": onboarding.display_phone_number.lstrip("+"),
+                                   "phone_number_id": onboarding.phone_number_id}}
+    envelope = {"object": "whatsapp_business_account", "entry": [
+        {"id": onboarding.waba_id, "time": at, "changes": [{"field": "history", "value": value}]}]}
+    body = encode(envelope)
+    response = client.post("/webhooks/whatsapp", data=body, content_type="application/json",
+                           headers={"X-Hub-Signature-256": sign(body, APP_SECRET)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def recorded_history() -> dict:
+    """The first change of Meta's example payload of a shared history (history webhook reference)."""
+    envelope = json.loads((PAYLOADS / "history__metadocs-1.json").read_text())
+    return envelope["entry"][0]["changes"][0]["value"]
+
+
+#: "Payload syntax — chat history sharing declined" (onboard-whatsapp-business-app-users.md, history).
+DECLINED = {"messaging_product": "whatsapp", "history": [{"errors": [{
+    "code": 2593109, "title": "History sync is turned off by the business from the WhatsApp Business App",
+    "message": "History sync is turned off by the business from the WhatsApp Business App",
+    "error_data": {"details": "History sharing is turned off by the business"}}]}]}
+
+
+# -- WhatsApp Business app numbers, from Meta's data ---------------------------------------------------
+
+
+@pytest.mark.parametrize("reported", ["FINISH", "code alone"])
+def test_a_business_app_number_reported_as_finish_is_never_registered_and_syncs_after_the_subscription(
+    simulator, post_callback, reported
+):
+    """onboard-whatsapp-business-app-users.md: a business app number is already registered ("skip the phone
+    number registration step"); Meta's ``is_on_biz_app`` tells it, whatever event the browser reported.
+    The syncs come once subscribed to the WABA's webhooks, contacts then history, within 24 hours."""
+    signup = simulator.signup(coexistence=True)
+    sent = {**signup, "event": "FINISH"} if reported == "FINISH" else {"code": signup["code"]}
+
+    body = post_callback(sent).get_json()
+
+    assert body["status"] == "completed", body
+    assert body["event"] == "FINISH"
+    register = step(body, "register_phone")
+    assert register["status"] == "skipped" and "WhatsApp Business app" in register["detail"]
+    assert simulator.calls("register") == []
+    assert simulator.state.phones[signup["phone_number_id"]].synced == ["smb_app_state_sync", "history"]
+    operations = [call["operation"] for call in simulator.calls()]
+    assert operations.index("subscribed_apps") < operations.index("smb_app_data")
+    onboarding = db.session.get(Onboarding, body["id"])
+    phone = db.session.get(PhoneNumber, signup["phone_number_id"])
+    assert phone.is_on_biz_app is True and phone.pin is None and phone.registered_at is None
+    assert phone.contacts_sync_requested_at is not None and phone.history_sync_requested_at is not None
+    assert phone.business_app_sync_until == onboarding.created_at + timedelta(hours=24)
+    assert {step(body, name)["status"] for name in ("sync_contacts", "sync_history")} == {"ok"}
+
+
+def test_the_syncs_wait_for_the_webhook_subscription(simulator, client, csrf_token, post_callback):
+    """The syncs' results arrive only as webhooks (smb_app_state_sync, history): no sync before the
+    subscription succeeded, and each is asked once it has."""
+    signup = simulator.signup(coexistence=True)
+    simulator.fault("subscribed_apps", 200)
+    ref = new_ref()
+
+    body = post_callback(signup, client_ref=ref).get_json()
+
+    assert body["status"] == "failed"
+    assert step(body, "sync_contacts")["status"] == "pending"
+    assert step(body, "sync_contacts")["detail"] == "waits for subscribe_webhooks"
+    assert simulator.calls("smb_app_data") == []
+
+    body = client.post(f"/signup/demo/onboardings/{ref}/retry", headers={"X-CSRFToken": csrf_token}).get_json()
+
+    assert body["status"] == "completed", body
+    assert len(simulator.calls("smb_app_data")) == 2 and simulator.calls("register") == []
+
+
+def test_a_plain_number_is_registered_and_never_synced(simulator, post_callback):
+    body = post_callback(simulator.signup()).get_json()
+
+    assert body["status"] == "completed"
+    assert statuses(body)["register_phone"] == "ok"
+    assert {statuses(body)[name] for name in ("sync_contacts", "sync_history")} == {"skipped"}
+    assert simulator.calls("smb_app_data") == []
+    assert db.session.get(PhoneNumber, body["phone_number_id"]).is_on_biz_app is False
+
+
+def test_history_that_arrives_is_recorded_on_the_number(simulator, client, post_callback, admin):
+    """The history webhook's chunks (``metadata.progress``, in percent), as Meta's example sends them."""
+    body = post_callback(simulator.signup(coexistence=True)).get_json()
+    onboarding = db.session.get(Onboarding, body["id"])
+
+    deliver_history(client, onboarding, recorded_history(), at=1739230955)
+
+    db.session.expire_all()
+    phone = db.session.get(PhoneNumber, onboarding.phone_number_id)
+    assert (phone.history_status, phone.history_progress) == ("arrived", 55)
+    assert "arriving: 55 %" in admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
+
+
+def test_history_the_business_declined_is_recorded_on_the_number(simulator, client, post_callback, admin):
+    """A declined share is one history webhook with error 2593109."""
+    body = post_callback(simulator.signup(coexistence=True)).get_json()
+    onboarding = db.session.get(Onboarding, body["id"])
+
+    deliver_history(client, onboarding, DECLINED, at=1739230955)
+
+    db.session.expire_all()
+    phone = db.session.get(PhoneNumber, onboarding.phone_number_id)
+    assert phone.history_status == "declined" and phone.history_status_at is not None
+    html = admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
+    assert "declined by the business (2593109)" in html
+
+
+# -- the PIN a number already has ----------------------------------------------------------------------
+
+
+def test_a_number_with_a_pin_waits_for_it_and_registers_with_it(simulator, client, csrf_token, post_callback):
+    """two-step-verification.md / register-a-business-phone-number.md: "If your verified business phone number
+    already has two-step verification enabled, set this value to your number's 6-digit two-step verification
+    PIN": any other answers 133005, and the customer gives theirs."""
+    signup = simulator.signup(two_step_pin=EXISTING_PIN)
+    ref = new_ref()
+
+    body = post_callback(signup, client_ref=ref).get_json()
+
+    assert body["status"] == "awaiting_pin", body
+    register = step(body, "register_phone")
+    assert register["status"] == "waiting" and register["error"]["code"] == 133005
+    assert register["error"]["plain"] == PLAIN_WORDS[133005]
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).pin is None  # esu's PIN is not the number's
+    url = f"/signup/demo/onboardings/{ref}/pin"
+
+    wrong = client.post(url, json={"pin": "111111"}, headers={"X-CSRFToken": csrf_token})
+
+    assert wrong.status_code == 200 and wrong.get_json()["status"] == "awaiting_pin"
+    assert client.post(url, json={"pin": "12345"}, headers={"X-CSRFToken": csrf_token}).status_code == 400
+
+    right = client.post(url, json={"pin": EXISTING_PIN}, headers={"X-CSRFToken": csrf_token})
+
+    assert right.status_code == 200 and right.get_json()["status"] == "completed", right.get_json()
+    assert simulator.state.phones[signup["phone_number_id"]].status == "CONNECTED"
+    db.session.expire_all()
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).pin == EXISTING_PIN
+    stored = db.session.execute(sa.text("SELECT pin FROM phone_numbers WHERE id = :id"),
+                                {"id": signup["phone_number_id"]}).scalar_one()
+    assert EXISTING_PIN not in stored  # encrypted, as every PIN
+    again = client.post(url, json={"pin": EXISTING_PIN}, headers={"X-CSRFToken": csrf_token})
+    assert again.status_code == 409
+
+
+def test_the_admin_can_enter_the_numbers_pin(simulator, post_callback, admin):
+    signup = simulator.signup(two_step_pin=EXISTING_PIN)
+    body = post_callback(signup).get_json()
+    assert body["status"] == "awaiting_pin"
+    page_url = f"/admin/onboardings/{body['id']}"
+    assert "Register with this PIN" in admin.get(page_url).get_data(as_text=True)
+
+    response = admin.post(f"{page_url}/existing-pin", data={"pin": EXISTING_PIN}, follow_redirects=True)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Registration went on with the number&#39;s PIN" in html
+    assert EXISTING_PIN not in html
+    onboarding = db.session.get(Onboarding, body["id"])
+    db.session.refresh(onboarding)
+    assert onboarding.status == "completed"
+    assert simulator.state.phones[signup["phone_number_id"]].status == "CONNECTED"
+
+
+# -- local storage and the credit line's currency, per page ------------------------------------------
+
+
+def test_the_pages_local_storage_region_is_sent_at_register(simulator, post_callback, page):
+    """register-a-business-phone-number.md: ``data_localization_region``, a country of Meta's list."""
+    page.data_localization_region = "CH"
+    db.session.commit()
+    signup = simulator.signup()
+
+    body = post_callback(signup).get_json()
+
+    assert body["status"] == "completed", body
+    assert simulator.state.phones[signup["phone_number_id"]].data_localization_region == "CH"
+    assert db.session.get(PhoneNumber, signup["phone_number_id"]).data_localization_region == "CH"
+
+
+def test_without_local_storage_no_region_is_sent(simulator, post_callback):
+    signup = simulator.signup()
+
+    assert post_callback(signup).get_json()["status"] == "completed"
+    assert simulator.state.phones[signup["phone_number_id"]].data_localization_region is None
+
+
+def test_the_page_form_takes_only_meta_regions_and_currencies(admin, page):
+    form = {"slug": "demo", "title": "Connect WhatsApp", "feature_type": ""}
+
+    refused = admin.post(f"/admin/pages/{page.id}", data={**form, "data_localization_region": "US",
+                                                          "credit_currency": "BRL"})
+
+    assert refused.status_code == 200 and "Not a valid choice" in refused.get_data(as_text=True)
+    saved = admin.post(f"/admin/pages/{page.id}", data={**form, "data_localization_region": "IN",
+                                                        "credit_currency": "INR"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert (db.session.get(SignupPage, page.id).data_localization_region,
+            db.session.get(SignupPage, page.id).credit_currency) == ("IN", "INR")
+
+
+@pytest.fixture
+def app_config(app_config):
+    """A Solution Partner invoicing in GBP by default."""
+    app_config["META_CREDIT_LINE_ID"] = CREDIT_LINE_ID
+    app_config["ESU_CREDIT_CURRENCY"] = "GBP"
+    return app_config
+
+
+@pytest.mark.parametrize(("page_currency", "shared"), [("EUR", "EUR"), (None, "GBP")])
+def test_the_credit_line_is_shared_in_the_pages_currency(simulator, post_callback, page, admin, page_currency,
+                                                         shared):
+    """managing-credit-lines.md: ``waba_currency`` is one of AUD, EUR, GBP, IDR, INR, USD; a page's own, else
+    the configured one. The WABA's own currency is shown beside it."""
+    page.credit_currency = page_currency
+    db.session.commit()
+    signup = simulator.signup(currency="USD")
+
+    body = post_callback(signup).get_json()
+
+    assert body["status"] == "completed", body
+    assert simulator.state.wabas[signup["waba_id"]].currency == shared  # what Meta invoices in now
+    html = admin.get(f"/admin/onboardings/{body['id']}").get_data(as_text=True)
+    assert f"{shared} ({'this page' if page_currency else 'the default'})" in html
+    assert "the WABA's own currency: USD" in html
