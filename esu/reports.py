@@ -232,7 +232,9 @@ def troubled_numbers() -> Signal:
 def accounts_needing_a_person() -> Signal:
     from .webhooks.appliers.waba import NEEDS_A_PERSON, STATES
 
-    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON),
+    # A restriction Meta set until a time is over at that time: the account needs no one after it.
+    lifted = sa.and_(WhatsAppBusinessAccount.state == "restricted", WhatsAppBusinessAccount.state_until < now_utc())
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON), ~lifted,
                                                      not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
