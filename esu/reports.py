@@ -176,6 +176,16 @@ def awaiting_verification() -> Signal:
                   _onboarding_items(query, lambda row: phones.international(row.display_phone_number), lambda row: row.created_at))
 
 
+@signal
+def awaiting_pin() -> Signal:
+    query = _onboardings_with_status(OnboardingStatus.AWAITING_PIN)
+    return Signal("awaiting_pin", "Numbers waiting for their PIN",
+                  "The number already has two-step verification: registration goes on once the customer enters its "
+                  "6-digit PIN, or you do on the onboarding's page.", capped_count(query),
+                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number),
+                                    lambda row: row.updated_at))
+
+
 def business_name_of(waba_id) -> sa.ScalarSelect:
     """The customer's business name as its latest onboarding of this WABA knows it."""
     return (sa.select(Onboarding.business_name).where(Onboarding.waba_id == waba_id,
@@ -222,7 +232,9 @@ def troubled_numbers() -> Signal:
 def accounts_needing_a_person() -> Signal:
     from .webhooks.appliers.waba import NEEDS_A_PERSON, STATES
 
-    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON),
+    # A restriction Meta set until a time is over at that time: the account needs no one after it.
+    lifted = sa.and_(WhatsAppBusinessAccount.state == "restricted", WhatsAppBusinessAccount.state_until < now_utc())
+    query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON), ~lifted,
                                                      not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))

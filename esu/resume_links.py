@@ -23,8 +23,9 @@ from .models import Onboarding, OnboardingStatus, SignupPage, now_utc
 SALT = "esu.resume-onboarding"
 MAX_AGE = timedelta(days=7)
 #: What a customer can still go on with (a PARTNER_ADDED record waiting for its callback has no page, and
-#: needs Meta's dialog again).
-UNFINISHED = (OnboardingStatus.RUNNING, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.FAILED)
+#: needs Meta's dialog again): a rate-limited one goes on by itself, and the page says until when.
+UNFINISHED = (OnboardingStatus.RUNNING, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.AWAITING_PIN,
+              OnboardingStatus.RATE_LIMITED, OnboardingStatus.FAILED)
 
 
 class ResumeRefused(Exception):

@@ -217,7 +217,9 @@ def test_the_same_code_posted_to_both_instances_makes_one_onboarding(instances, 
     assert (onboarding.id, onboarding.status) == (winner["id"], "completed")
     steps = fresh(OnboardingStep)
     assert {step.name for step in steps} == set(statuses(winner))
-    assert all(step.runs == (0 if step.status == "skipped" else 1) for step in steps), \
+    # Each step ran at most once; a step can be skipped before it runs (how the customer finished) or when it
+    # runs (the syncs, once Meta's read of the number says it is no WhatsApp Business app number).
+    assert all(step.runs == 1 if step.status != "skipped" else step.runs <= 1 for step in steps), \
         [(step.name, step.status, step.runs) for step in steps]
     # Meta heard every call once: one exchange of the code, one subscription, one registration.
     calls = call_counts(simulator)

@@ -16,9 +16,7 @@ from ..models import now_utc
 from ..models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
 from .errors import ForwardingError
 from .outbox import UNDELIVERED
-from .recording import record_outcomes
-from .sending import Sender
-from .worker import _load_jobs
+from .worker import send_leased
 
 
 def send_now(delivery: ForwardDelivery, *, clock: Callable[[], datetime] = now_utc) -> ForwardDelivery:
@@ -47,17 +45,7 @@ def send_now(delivery: ForwardDelivery, *, clock: Callable[[], datetime] = now_u
     if leased is None:
         db.session.rollback()
         raise ForwardingError("a worker is sending it right now; its outcome shows here in a moment")
-    (job,) = _load_jobs([delivery.id])
-    db.session.commit()
-    sender = Sender.from_config(current_app.config, pool_size=1)
-    try:
-        result = sender.send(job, clock)
-    finally:
-        sender.close()
-    record_outcomes([(job, result)], clock())
-    db.session.commit()
-    db.session.refresh(delivery)
-    return delivery
+    return send_leased(delivery, clock)
 
 
 def replay_since(target: ForwardingTarget, since: datetime, *, now: datetime | None = None) -> int:

@@ -236,6 +236,12 @@ def send_test_event(target: ForwardingTarget, *, clock: Callable[[], datetime] =
                                lease_until=now + lease, created_at=now)
     db.session.add(delivery)
     db.session.flush()
+    return send_leased(delivery, clock)
+
+
+def send_leased(delivery: ForwardDelivery, clock: Callable[[], datetime] = now_utc) -> ForwardDelivery:
+    """Send one delivery whose lease this process holds, at once, and record its outcome (the admin's test
+    event and Send now): committed before the send, as a worker's claim is."""
     (job,) = _load_jobs([delivery.id])
     db.session.commit()
     sender = Sender.from_config(current_app.config, pool_size=1)

@@ -186,6 +186,9 @@ def test_the_admin_can_enter_the_numbers_pin(simulator, post_callback, admin):
     assert body["status"] == "awaiting_pin"
     page_url = f"/admin/onboardings/{body['id']}"
     assert "Register with this PIN" in admin.get(page_url).get_data(as_text=True)
+    # The dashboard says a person must act, and leads to the onboarding.
+    dashboard = admin.get("/admin/").get_data(as_text=True)
+    assert "Numbers waiting for their PIN" in dashboard and page_url in dashboard
 
     response = admin.post(f"{page_url}/existing-pin", data={"pin": EXISTING_PIN}, follow_redirects=True)
 
@@ -196,6 +199,7 @@ def test_the_admin_can_enter_the_numbers_pin(simulator, post_callback, admin):
     db.session.refresh(onboarding)
     assert onboarding.status == "completed"
     assert simulator.state.phones[signup["phone_number_id"]].status == "CONNECTED"
+    assert "Numbers waiting for their PIN" not in admin.get("/admin/").get_data(as_text=True)
 
 
 # -- local storage and the credit line's currency, per page ------------------------------------------

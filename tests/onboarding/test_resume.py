@@ -141,5 +141,8 @@ def test_finished_onboardings_get_no_link(app, unverified):
     onboarding = db.session.get(Onboarding, body["id"])
     with app.test_request_context():
         assert resume_links.link_for(onboarding) is not None
+        for waiting in ("awaiting_pin", "rate_limited"):  # the customer has something to do, or to wait for
+            onboarding.status = waiting
+            assert resume_links.link_for(onboarding) is not None
         onboarding.status = "completed"
         assert resume_links.link_for(onboarding) is None

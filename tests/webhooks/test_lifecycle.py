@@ -8,6 +8,7 @@ VERIFIED_ACCOUNT: solution-providers/managing-webhooks.md)."""
 from __future__ import annotations
 
 import json
+import time
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,7 +105,25 @@ def test_a_lifecycle_event_sets_the_state_the_admin_sees(deliver, admin, custome
     page = admin.get(f"/admin/onboardings/{customer.id}").get_data(as_text=True)
     assert f"account-state state-{state}" in page and said in page
     card = signal_card(admin.get("/admin/").get_data(as_text=True), "account_state")
-    assert card is not None and NAME in card and f">{WABA_ID}<" not in card
+    if state == "restricted":  # this recorded restriction ended in 2022: nothing for a person any more
+        assert card is None
+    else:
+        assert card is not None and NAME in card and f">{WABA_ID}<" not in card
+
+
+@needs_recorded
+def test_a_restriction_needs_a_person_until_it_ends(deliver, admin, customer):
+    """ACCOUNT_RESTRICTION's ``restriction_info[].expiration`` (meta-docs/webhooks/reference/
+    account-update-webhook-reference.md): the dashboard lists the customer while the restriction lasts."""
+    body = recorded("account_update__pywa-account-update-account-restriction", int(time.time()))
+    ends = int(time.time()) + 86400
+    for restriction in body["entry"][0]["changes"][0]["value"]["restriction_info"]:
+        restriction["expiration"] = ends
+    assert deliver(body).status_code == 200
+
+    card = signal_card(admin.get("/admin/").get_data(as_text=True), "account_state")
+    assert card is not None and NAME in card and "until" in card
+    assert waba().state_until == datetime.fromtimestamp(ends, UTC)
 
 
 @needs_recorded

@@ -13,7 +13,7 @@ from ...onboarding.assets import assets_of
 from ...onboarding.finishes import FINISH_EVENTS
 from ...onboarding.numbers import needs_number
 from . import bp, record
-from .onboardings import onboarding_or_404
+from .onboardings import onboarding_or_404, outcome_of
 
 #: What the admin reads for each kind of asset.
 ASSET_LABELS = {"waba": "WhatsApp Business Accounts", "ad_account": "Ad accounts", "page": "Facebook Pages",
@@ -54,9 +54,7 @@ def look_for_numbers(onboarding_id: int):
         db.session.commit()
         flash("Meta lists no phone number on this WhatsApp Business Account yet.", "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
-    outcome = onboarding.status.replace("_", " ")
-    if onboarding.failure_reason:
-        outcome += f" ({onboarding.failure_reason})"
+    outcome = outcome_of(onboarding)
     record("looked_for_numbers", detail=f"number {found}: {outcome}", onboarding=onboarding)
     db.session.commit()
     flash(f"Found number {onboarding.display_phone_number or found}. The onboarding is now {outcome}.",

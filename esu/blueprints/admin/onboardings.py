@@ -126,6 +126,12 @@ def onboardings_csv():
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def outcome_of(onboarding: Onboarding) -> str:
+    """Where an onboarding stands after an admin's action, in a few words (its failure's reason too)."""
+    outcome = onboarding.status.replace("_", " ")
+    return f"{outcome} ({onboarding.failure_reason})" if onboarding.failure_reason else outcome
+
+
 def onboarding_or_404(onboarding_id: int) -> Onboarding:
     return db.get_or_404(Onboarding, onboarding_id, description="There is no such onboarding.")
 
@@ -218,9 +224,7 @@ def retry(onboarding_id: int):
         db.session.commit()
         flash(gettext("Not retried: %(reason)s", reason=error.message), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
-    outcome = onboarding.status.replace("_", " ")
-    if onboarding.failure_reason:
-        outcome += f" ({onboarding.failure_reason})"
+    outcome = outcome_of(onboarding)
     record("retried_steps", detail=f"outcome: {outcome}", onboarding=onboarding)
     db.session.commit()
     flash(gettext("Retried the failed steps. The onboarding is now %(outcome)s.", outcome=outcome),
