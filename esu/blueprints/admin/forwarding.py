@@ -232,12 +232,18 @@ def replay_failed(target_id: int):
     return back_to_list(target_id)
 
 
-@bp.post("/forwarding/<int:target_id>/deliveries/<int:delivery_id>/replay")
-def replay_delivery(target_id: int, delivery_id: int):
-    """Queue one failed or dead delivery to be sent again (same ``webhook-id``)."""
+def delivery_of_target(target_id: int, delivery_id: int) -> ForwardDelivery:
+    """The delivery with this id, of this target; 404 otherwise."""
     delivery = db.get_or_404(ForwardDelivery, delivery_id, description="There is no such delivery.")
     if delivery.target_id != target_id:
         abort(404, description="There is no such delivery.")
+    return delivery
+
+
+@bp.post("/forwarding/<int:target_id>/deliveries/<int:delivery_id>/replay")
+def replay_delivery(target_id: int, delivery_id: int):
+    """Queue one failed or dead delivery to be sent again (same ``webhook-id``)."""
+    delivery = delivery_of_target(target_id, delivery_id)
     try:
         forwarding_service.replay(delivery)
     except ForwardingError as error:

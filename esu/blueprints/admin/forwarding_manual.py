@@ -11,9 +11,9 @@ from ... import forwarding as forwarding_service
 from ...extensions import db
 from ...forwarding import ForwardingError
 from ...models import now_utc
-from ...models.forwarding import DeliveryStatus, ForwardDelivery
+from ...models.forwarding import DeliveryStatus
 from . import bp, record
-from .forwarding import back_to_list, describe, target_or_404
+from .forwarding import back_to_list, delivery_of_target, describe, target_or_404
 
 #: What the replay form's time looks like (a browser's datetime-local), in words for a refusal.
 SINCE_EXAMPLE = "2026-12-07T09:30"
@@ -62,9 +62,7 @@ def replay_since(target_id: int):
 @bp.post("/forwarding/<int:target_id>/deliveries/<int:delivery_id>/send-now")
 def send_delivery_now(target_id: int, delivery_id: int):
     """Send a delivery waiting for its next try now, and say how the receiver answered."""
-    delivery = db.get_or_404(ForwardDelivery, delivery_id, description="There is no such delivery.")
-    if delivery.target_id != target_id:
-        abort(404, description="There is no such delivery.")
+    delivery = delivery_of_target(target_id, delivery_id)
     target = delivery.target
     try:
         delivery = forwarding_service.send_now(delivery)
