@@ -28,8 +28,9 @@ from .test_signup_page import widget_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [language for language in LANGUAGES if language != "en"]
-#: The admin speaks English: its strings go through gettext, but no shipped language has to translate them.
-ADMIN_SOURCES = ("esu/blueprints/admin/", "esu/templates/admin/")
+#: The admin speaks English: its strings (its blueprint and templates, the dashboard's reports, the refusals of a
+#: page's embedding settings) go through gettext, but no shipped language has to translate them.
+ADMIN_SOURCES = ("esu/blueprints/admin/", "esu/templates/admin/", "esu/reports.py", "esu/embedding.py")
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[sd]")
 
 
