@@ -253,7 +253,7 @@ def accounts_needing_a_person() -> Signal:
     items = [AttentionItem(business or row.name or row.id,
                            " · ".join(part for part in (STATES[row.state][0], row.state_reason,
                                                         _("until %(when)s UTC",
-                                                          when=f"{row.state_until:%Y-%m-%d %H:%M}")
+                                                          when=row.state_until.strftime("%Y-%m-%d %H:%M"))
                                                         if row.state_until else None) if part),
                            row.state_at, search=row.id) for row, business in rows]
     return Signal("account_state", _("Customers whose account needs a person"),

@@ -95,12 +95,12 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
 def retry(onboarding: Onboarding) -> Onboarding:
     """Run again every step that did not succeed, with the stored token."""
     if onboarding.status == OnboardingStatus.OFFBOARDED:
-        raise OnboardingError("the customer was offboarded; they need to sign up again", status=409)
+        raise OnboardingError(gettext("the customer was offboarded; they need to sign up again"), status=409)
     if not onboarding.business_token:
-        raise OnboardingError("the signup code could not be exchanged and cannot be reused; the customer needs "
-                              "to go through signup again", status=409)
+        raise OnboardingError(gettext("the signup code could not be exchanged and cannot be reused; the customer "
+                                      "needs to go through signup again"), status=409)
     if not claim(onboarding, OnboardingStatus.FAILED, abandoned=True):
-        raise OnboardingError(not_now(onboarding, "nothing to retry"), onboarding=onboarding, status=409)
+        raise OnboardingError(not_now(onboarding, gettext("nothing to retry")), onboarding=onboarding, status=409)
     return run(onboarding, code=None)
 
 

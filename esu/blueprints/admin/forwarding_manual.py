@@ -42,7 +42,7 @@ def replay_since(target_id: int):
     since = parse_since(request.form.get("since"))
     if since > now_utc():
         abort(400, description=gettext("%(since)s UTC is in the future: nothing has failed since then yet.",
-                                        since=f"{since:%Y-%m-%d %H:%M}"))
+                                        since=since.strftime("%Y-%m-%d %H:%M")))
     try:
         queued = forwarding_service.replay_since(forwarding_target, since)
     except ForwardingError as error:
@@ -58,7 +58,7 @@ def replay_since(target_id: int):
         ngettext("Queued %(num)d failed delivery since %(since)s UTC to be sent again; the forwarding worker sends "
                  "it shortly.",
                  "Queued %(num)d failed deliveries since %(since)s UTC to be sent again; the forwarding worker sends "
-                 "them shortly.", queued, since=f"{since:%Y-%m-%d %H:%M}"),
+                 "them shortly.", queued, since=since.strftime("%Y-%m-%d %H:%M")),
         "ok",
     )
     return back_to_list(target_id)
