@@ -1,5 +1,6 @@
-"""The admin speaks English, but through gettext like the rest, ready for a translation: no admin template
-shows words that do not go through it.
+"""No template shows words that do not go through gettext: a customer-facing one would stay English in every
+language (the catalog tests only see what is marked), and the admin, which speaks English, is ready for a
+translation.
 
 A template's words are found the way a reader meets them, not from a list: the text between its tags and
 the visible attributes (``title``, ``placeholder``, ``aria-label``, ``alt``, ``data-label``) once Jinja's own
@@ -18,7 +19,7 @@ import pytest
 from jinja2 import Environment, nodes
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_TEMPLATES = sorted((ROOT / "esu" / "templates" / "admin").glob("*.html"))
+TEMPLATES = sorted((ROOT / "esu").glob("**/templates/**/*.html"))
 #: Stands for whatever Jinja computes there; not a letter, so it is never taken for a word.
 COMPUTED = "\ue000"
 WORD = re.compile(r"[^\W\d_]")
@@ -112,8 +113,8 @@ def untranslated(path: Path) -> list[str]:
     return words.found + [f'"{text}"' for text in shown_literals(ENVIRONMENT.parse(source))]
 
 
-@pytest.mark.parametrize("path", ADMIN_TEMPLATES, ids=lambda path: path.name)
-def test_every_word_of_an_admin_template_goes_through_gettext(path):
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: str(path.relative_to(ROOT / "esu")))
+def test_every_word_of_a_template_goes_through_gettext(path):
     assert untranslated(path) == [], "wrap these in {{ _(\"…\") }} or {% trans %}…{% endtrans %}"
 
 
