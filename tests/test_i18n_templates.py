@@ -6,7 +6,8 @@ A template's words are found the way a reader meets them, not from a list: the t
 the visible attributes (``title``, ``placeholder``, ``aria-label``, ``alt``, ``data-label``) once Jinja's own
 lexer has taken out what is computed (``{{ … }}``, ``{% … %}``) and what is translated (``{% trans %}``
 blocks); and the string literals a template hands to be shown (``{{ "text" }}``, ``{{ x or "text" }}``, a
-macro's arguments such as ``dl_row("Label", …)``). Code (``<code>``, ``<pre>``) is not words.
+macro's arguments such as ``dl_row("Label", …)``, ``{% set title = "text" %}``). Code (``<code>``, ``<pre>``)
+is not words.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def shown_literals(node: nodes.Node, shown: bool = False) -> list[str]:
         found = [text for arg in node.args for text in shown_literals(arg, True)]
         found += [text for kw in node.kwargs if kw.key in SHOWN_KEYWORDS for text in shown_literals(kw.value, True)]
         return found + shown_literals(callee)
+    if isinstance(node, nodes.Assign):  # {% set title = "…" %}, shown wherever {{ title }} is
+        return shown_literals(node.node, True)
     if isinstance(node, nodes.CondExpr):
         return shown_literals(node.test) + shown_literals(node.expr1, shown) + (
             shown_literals(node.expr2, shown) if node.expr2 else [])
@@ -128,6 +131,7 @@ def test_the_scan_finds_words_outside_gettext(tmp_path):
         '{{ dl_row("Plain label", v) }} {{ dl_row(_("Label"), v) }} {{ x or "Plain fallback" }}\n'
         '<a href="{{ url_for(\'admin.page\', page_id=1) }}" class="status-{{ s }}">{{ s|replace("_", " ") }}</a>\n'
         '{% if status == "applied" %}<code>flask --app wsgi check</code>{% endif %}\n'
-        '{{ field(form.q, placeholder="Plain example", autocomplete="off") }}\n')
+        '{{ field(form.q, placeholder="Plain example", autocomplete="off") }}\n'
+        '{% set heading = "Plain set" if x else _("Translated") %}{% set css = x|default("plain-css") %}\n')
     assert untranslated(template) == ['title="Plain title"', "Plain heading …", '"Plain label"',
-                                      '"Plain fallback"', '"Plain example"']
+                                      '"Plain fallback"', '"Plain example"', '"Plain set"']
