@@ -228,6 +228,14 @@ def test_what_is_wrong_with_a_callback_is_said_in_the_pages_language(client, csr
         "client_ref": "debe tener de 16 a 64 letras, dígitos, '-' o '_'"}}
 
 
+def test_a_refused_security_token_is_explained_in_the_widgets_language(client, page):
+    """Flask-WTF's own reason, inside esu's sentence, in the language the widget sends."""
+    response = client.post("/signup/demo/callback", json={"code": "AQ"}, headers={"Accept-Language": "es"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == ("Falta el token de seguridad del formulario o caducó: Falta el "
+                                            "token de seguridad. Vuelve a cargar la página e inténtalo de nuevo.")
+
+
 def test_a_browser_language_page_asks_for_the_code_in_the_widgets_language(simulator, client, csrf_token, page,
                                                                              post_callback, code_requests):
     """The widget sends its page's language as Accept-Language on its calls."""
