@@ -38,6 +38,7 @@ from .finishes import (
     partner_only,
     registers,
     subscribes,
+    syncs,
 )
 from .outcomes import Skip, StepFailed, Wait
 from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
@@ -479,9 +480,9 @@ STEPS: tuple[Step, ...] = (
     # The syncs' results arrive as webhooks: only once the subscription to them succeeded.
     Step("sync_contacts", N_("Sync the WhatsApp Business app's contacts"),
          needs=("read_phone_number", "subscribe_webhooks"),
-         applies=has_phone, before=before_sync, run=run_sync_contacts, save=save_sync_contacts),
+         applies=syncs, before=before_sync, run=run_sync_contacts, save=save_sync_contacts),
     Step("sync_history", N_("Sync the WhatsApp Business app's message history"), needs=("sync_contacts",),
-         applies=has_phone, before=before_sync, run=run_sync_history, save=save_sync_history),
+         applies=syncs, before=before_sync, run=run_sync_history, save=save_sync_history),
     Step("fetch_templates", N_("Fetch the approved message templates"), needs=("exchange_code",),
          run=run_fetch_templates, save=save_fetch_templates),
 )
