@@ -10,6 +10,7 @@ from typing import Any
 
 from ...extensions import db
 from ...models import Onboarding, OnboardingStatus
+from ...models.assets import WABA, OnboardingAsset
 from ..records import Event, Record, Records, set_if_newer, value_of
 from ..values import meta_code, meta_reason, node_id, short_text, unix_time
 
@@ -147,6 +148,8 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
                                 waba_id=waba.id, business_id=waba.business_id)
         db.session.add(onboarding)
         db.session.flush()
+        # Its WABA among its assets, as every onboarding's: forwarding finds an event's onboardings there.
+        db.session.add(OnboardingAsset(onboarding_id=onboarding.id, kind=WABA, asset_id=waba.id))
         onboardings.insert(0, onboarding)
     if onboarding.partner_added_at is None or event.occurred_at > onboarding.partner_added_at:
         onboarding.partner_added_at = event.occurred_at
