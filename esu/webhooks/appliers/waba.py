@@ -159,6 +159,8 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
 def _partner_removed(event: Event, waba: Record, records: Records) -> None:
     onboardings = records.onboardings.get(waba.id) or []
     for onboarding in onboardings:
+        if onboarding.waba_id != waba.id:
+            continue  # another WABA of a multi-WABA onboarding left: the onboarding's own stays
         # Meta's times are whole seconds: compare ours at the same grain.
         began = (onboarding.partner_added_at or onboarding.created_at).replace(microsecond=0)
         if onboarding.status != OnboardingStatus.OFFBOARDED and began <= event.occurred_at:
