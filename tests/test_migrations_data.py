@@ -74,7 +74,7 @@ def test_stored_prefill_becomes_metas_extras_setup(fresh_database):
         context.pop()
 
 
-BEFORE_WABA_ASSETS = "d7a2c9e41f58"
+BEFORE_WABA_ASSETS = "b3e5a7c9d1f2"
 WABA_ASSETS = "e5b7d9f1a3c6"
 ONBOARDINGS = sa.table("onboardings", sa.column("id", sa.Integer()), sa.column("event", sa.String()),
                        sa.column("source", sa.String()), sa.column("status", sa.String()),

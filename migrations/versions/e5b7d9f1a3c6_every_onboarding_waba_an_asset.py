@@ -4,12 +4,12 @@ Forwarding finds the onboardings of an event's WABA among their `waba` assets. O
 PARTNER_ADDED webhook created had none: each onboarding with a `waba_id` gets that row, unless it has it.
 
 Revision ID: e5b7d9f1a3c6
-Revises: d7a2c9e41f58
+Revises: b3e5a7c9d1f2
 """
 from alembic import op
 
 revision = 'e5b7d9f1a3c6'
-down_revision = 'd7a2c9e41f58'
+down_revision = 'b3e5a7c9d1f2'
 
 
 def upgrade():
