@@ -251,7 +251,7 @@ def accounts_needing_a_person() -> Signal:
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
-                           " · ".join(part for part in (STATES[row.state][0], row.state_reason,
+                           " · ".join(part for part in (_(STATES[row.state][0]), row.state_reason,
                                                         _("until %(when)s UTC",
                                                           when=row.state_until.strftime("%Y-%m-%d %H:%M"))
                                                         if row.state_until else None) if part),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -158,9 +159,10 @@ def replay(delivery: ForwardDelivery) -> None:
     """Send a failed or dead delivery again, from a fresh retry window, with the same ``webhook-id``
     (the receiver never acknowledged it). Flushes, does not commit."""
     if delivery.status not in UNDELIVERED:
-        raise ForwardingError(f"only failed deliveries can be replayed; this one is {delivery.status}")
+        raise ForwardingError(gettext("only failed deliveries can be replayed; this one is %(status)s",
+                                      status=delivery.status))
     if not delivery.target.enabled:
-        raise ForwardingError("the target is disabled: enable it before replaying its deliveries")
+        raise ForwardingError(gettext("the target is disabled: enable it before replaying its deliveries"))
     delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
     delivery.first_attempted_at = None
@@ -172,7 +174,7 @@ def replay(delivery: ForwardDelivery) -> None:
 def replay_failed(target: ForwardingTarget) -> int:
     """``replay`` every failed or dead delivery of ``target``; answers how many. Flushes, does not commit."""
     if not target.enabled:
-        raise ForwardingError("the target is disabled: enable it before replaying its deliveries")
+        raise ForwardingError(gettext("the target is disabled: enable it before replaying its deliveries"))
     result = db.session.execute(
         sa.update(ForwardDelivery)
         .where(ForwardDelivery.target_id == target.id, ForwardDelivery.status.in_(UNDELIVERED))

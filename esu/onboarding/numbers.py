@@ -4,6 +4,8 @@ its WABAs with the stored token and, when one is there, runs the number steps fo
 
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from .. import graph
 from ..models import Onboarding, OnboardingStatus, StepStatus
 from .assets import waba_ids_of
@@ -32,18 +34,18 @@ def look_for_numbers(onboarding: Onboarding) -> str | None:
     numbers of the other WABAs, and ``register_phone`` registers them) and answer its id, or None when Meta
     lists none on any WABA yet. A GraphError goes to the caller."""
     if not needs_number(onboarding):
-        raise OnboardingError(not_now(onboarding, "there is no number to look for")
+        raise OnboardingError(not_now(onboarding, gettext("there is no number to look for"))
                               if onboarding.status != OnboardingStatus.COMPLETED
-                              else "this onboarding already has its number", status=409)
+                              else gettext("this onboarding already has its number"), status=409)
     if not onboarding.business_token or not onboarding.waba_id:
-        raise OnboardingError("no business token or WABA is stored for this onboarding", status=409)
+        raise OnboardingError(gettext("no business token or WABA is stored for this onboarding"), status=409)
     api = graph.client()
     listed = (api.list_phone_numbers(waba_id, onboarding.business_token) for waba_id in waba_ids_of(onboarding))
     found = next((str(numbers[0]["id"]) for numbers in listed if numbers), None)
     if found is None:
         return None
     if not claim(onboarding, OnboardingStatus.COMPLETED):
-        raise OnboardingError(not_now(onboarding, "not looked for numbers"), onboarding=onboarding, status=409)
+        raise OnboardingError(not_now(onboarding, gettext("not looked for numbers")), onboarding=onboarding, status=409)
     onboarding.phone_number_id = found
     for name in number_steps():
         record = step_record(onboarding, name)

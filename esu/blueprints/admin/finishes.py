@@ -54,7 +54,8 @@ def look_for_numbers(onboarding_id: int):
     if found is None:
         record("looked_for_numbers", detail="Meta lists no number yet", onboarding=onboarding)
         db.session.commit()
-        flash(gettext("Meta lists no phone number on this WhatsApp Business Account yet."), "error")
+        flash(gettext("Meta lists no phone number on any of this onboarding's WhatsApp Business Accounts "
+                      "yet."), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     outcome = outcome_of(onboarding)
     record("looked_for_numbers", detail=f"number {found}: {outcome}", onboarding=onboarding)
