@@ -18,6 +18,7 @@ from ...extensions import db
 from ...models import Onboarding, SignupPage
 from ...models.admin import AdminAction
 from .forms import EmptyForm
+from .labels import status_label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group="admin")
 
@@ -62,6 +63,7 @@ def admin_templates():
 
 #: Every number the admin shows, in international format (as the widget shows it too).
 bp.add_app_template_filter(phones.international, "phone")
+bp.add_app_template_filter(status_label, "status_label")
 
 
 @bp.app_template_filter("when")

@@ -10,24 +10,14 @@ from dataclasses import dataclass
 
 from flask_babel import format_date, gettext
 
-from ...i18n import lazy_gettext as _l
 from ...models import OnboardingStatus
 from ...reports import REFUSED_CODE, Day, Funnel
+from .labels import STATUS_LABELS
 
 #: Bottom to top in the stacked columns: the outcomes people hope for first, codes Meta refused last.
 STATUS_ORDER = (OnboardingStatus.COMPLETED, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.AWAITING_PIN,
                 OnboardingStatus.RATE_LIMITED, OnboardingStatus.RUNNING, OnboardingStatus.FAILED,
                 OnboardingStatus.OFFBOARDED, REFUSED_CODE)
-STATUS_LABELS = {
-    OnboardingStatus.COMPLETED: _l("completed"),
-    OnboardingStatus.AWAITING_VERIFICATION: _l("awaiting verification"),
-    OnboardingStatus.AWAITING_PIN: _l("awaiting the number's PIN"),
-    OnboardingStatus.RATE_LIMITED: _l("waiting for Meta (rate limit)"),
-    OnboardingStatus.RUNNING: _l("running"),
-    OnboardingStatus.FAILED: _l("failed"),
-    OnboardingStatus.OFFBOARDED: _l("offboarded"),
-    REFUSED_CODE: _l("code refused by Meta"),
-}
 
 
 @dataclass
