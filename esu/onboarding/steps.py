@@ -107,7 +107,7 @@ def save_exchange(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) 
 def before_confirm(onboarding: Onboarding, ctx: Context) -> None:
     if ctx.waba_id is None:
         # A code-only callback: the WABAs Meta's PARTNER_ADDED announced that no callback has claimed yet are
-        # where to look last (run_confirm reads each with this customer's token: only theirs answers).
+        # looked at too (run_confirm reads each with this customer's token: only theirs answers).
         ctx.announced_waba_ids = list(db.session.scalars(
             sa.select(Onboarding.waba_id)
             .where(Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK,
@@ -121,7 +121,7 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
     Meta's ``debug_token`` listed the granted WABAs in ``granular_scopes`` until June 2026; Embedded Signup
     tokens now carry no such entry (chatwoot/chatwoot#14690). The list is used when Meta sends it. Without
     it, the WABA the browser reported is proved by reading it with the customer's token (``read_waba``,
-    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``."""
+    which the credit line waits for), and a code-only callback finds its WABAs as described in ``_find_wabas``."""
     data = api.debug_token(ctx.token)
     if not data.get("is_valid"):
         raise StepFailed("Meta reports the new business token as not valid")
@@ -129,7 +129,9 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
         raise StepFailed("the business token was issued to another app")
     granted = granted_waba_ids(data)
     if ctx.waba_id is None:
-        ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
+        found, found_in = _find_wabas(ctx, api, data, granted)
+        ctx.waba_id = found[0]
+        ctx.more_waba_ids = list(dict.fromkeys([*ctx.more_waba_ids, *found[1:]]))
     elif granted is None:
         found_in = "the browser's report (read with the customer's token in read_waba)"
     elif ctx.waba_id in granted:
@@ -151,13 +153,19 @@ def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: list[str] | None) -> tuple[str, str]:
-    """The WABA of a callback that brought only the code: the newest granted one when ``debug_token`` lists
-    them; else the first assigned to the system user the token acts as; else one that Meta's PARTNER_ADDED
-    announced and the token can read."""
+def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
+                granted: list[str] | None) -> tuple[list[str], str]:
+    """The WABAs of a callback that brought only the code, the first the onboarding's own, and where they
+    were found. Each is proved the customer's: those ``debug_token`` lists as granted (most recent first),
+    else those assigned to the system user the token acts as (a list read with that token); then, beside
+    them, every WABA Meta's PARTNER_ADDED announced that the token can read (another customer's answers it
+    with an error, and stays theirs). A multi-WABA signup reported by the code alone is so onboarded whole,
+    as one whose browser listed ``waba_ids``."""
+    found: list[str] = []
+    sources: list[str] = []
     if granted:
-        return granted[0], "debug_token's granted WABAs"
-    if debug.get("user_id"):
+        found, sources = list(granted), ["debug_token's granted WABAs"]
+    elif debug.get("user_id"):
         try:
             assigned = api.assigned_wabas(str(debug["user_id"]), ctx.token)
         except GraphError as error:
@@ -166,22 +174,31 @@ def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: l
             log.info("the token's assigned WABAs could not be read: %s", error)
             assigned = []
         if assigned:
-            return str(assigned[0]["id"]), "the WABAs assigned to the token's system user"
+            found, sources = [str(waba["id"]) for waba in assigned], ["the WABAs assigned to the token's system user"]
+    announced = []
     for waba_id in ctx.announced_waba_ids:
+        if waba_id in found:
+            continue
         try:
             api.get_waba(waba_id, ctx.token)
         except GraphError as error:
             if error.transient:
                 raise
             continue
-        return waba_id, "Meta's PARTNER_ADDED webhook, read with the customer's token"
-    raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
-                     "retry once its partner webhook has arrived")
+        announced.append(waba_id)
+    if announced:
+        found += announced
+        sources.append("Meta's PARTNER_ADDED webhook, read with the customer's token")
+    if not found:
+        raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
+                         "retry once its partner webhook has arrived")
+    return list(dict.fromkeys(found)), "; ".join(sources)
 
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     onboarding.waba_id = result["waba_id"]
-    add_waba(onboarding, result["waba_id"])
+    for waba_id in result.get("waba_ids") or [result["waba_id"]]:
+        add_waba(onboarding, waba_id)
     waba = waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
     _absorb_placeholders_once_proved(onboarding, ctx, "confirm_ids")
