@@ -140,8 +140,8 @@ def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
 def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
                 granted: list[str] | None) -> tuple[list[str], str]:
     """The WABAs of a callback that brought only the code, the first the onboarding's own, and where they
-    were found. Each is proved the customer's: those ``debug_token`` lists as granted (most recent first),
-    else those assigned to the system user the token acts as (a list read with that token); then, beside
+    were found. Each is proved the customer's: those ``debug_token`` lists as granted (most recent first);
+    else those assigned to the system user the token acts as (a list read with that token) and, beside
     them, every WABA Meta's PARTNER_ADDED announced that the token can read (another customer's answers it
     with an error, and stays theirs). A multi-WABA signup reported by the code alone is so onboarded whole,
     as one whose browser listed ``waba_ids``."""
@@ -160,7 +160,8 @@ def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
         if assigned:
             found, sources = [str(waba["id"]) for waba in assigned], ["the WABAs assigned to the token's system user"]
     announced = []
-    for waba_id in ctx.announced_waba_ids:
+    # Where debug_token lists the granted WABAs, that list is the whole grant (run_confirm refuses others).
+    for waba_id in ctx.announced_waba_ids if granted is None else []:
         if waba_id in found:
             continue
         try:

@@ -161,13 +161,14 @@ def test_a_code_alone_of_a_multi_waba_signup_onboards_every_waba(partner, simula
     assert len(simulator.calls("register")) == len(simulator.calls("credit_sharing")) == 3
 
 
+@pytest.mark.parametrize("scopes", ["current", "legacy"])
 def test_a_code_alone_absorbs_the_partner_added_records_of_each_of_its_wabas(
-        partner, client, simulator, post_callback):
+        partner, client, simulator, post_callback, scopes):
     """account-update-webhook-reference.md: Meta's PARTNER_ADDED announces each WABA shared with the partner,
     possibly before the callback; every one of this customer's is folded into the callback's onboarding,
     with its webhook events, once proved theirs (read with their token). Another customer's stays waiting."""
-    theirs = simulator.signup(business_name="Someone else")
-    signup = simulator.signup(business_name="Announced Twice Ltd", wabas=2)
+    theirs = simulator.signup(business_name="Someone else", scopes=scopes)
+    signup = simulator.signup(business_name="Announced Twice Ltd", wabas=2, scopes=scopes)
     first, second = signup["data"]["waba_ids"]
     partner_added(client, first, signup["business_id"], at=1750000000)
     partner_added(client, second, signup["business_id"], at=1750000050)
