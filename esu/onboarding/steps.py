@@ -3,7 +3,8 @@ and the functions the runner calls for it.
 
 ``run`` talks to Graph in a worker thread and may fill in the Context for the steps that wait for it; the
 other functions run on the caller's thread, where the database is, and ``save`` writes what ``run``
-returned. A new step is its functions here and a row in the table.
+returned. A new step is its functions (here, or in a module of their own as for ``coexistence`` and
+``register_phone``) and a row in the table.
 """
 
 from __future__ import annotations
