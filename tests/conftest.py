@@ -211,6 +211,15 @@ def app(app_config, simulator):
 
 
 @pytest.fixture
+def mounted(app_config, request):
+    """The app with the simulator mounted in it, as in `make demo`: Graph calls and Meta's webhooks stay
+    in the process."""
+    app_config["ESU_SIMULATOR"] = True
+    app_config.pop("META_GRAPH_URL")
+    return request.getfixturevalue("app")
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

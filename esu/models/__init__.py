@@ -303,6 +303,11 @@ class PhoneNumber(db.Model):
     history_status: Mapped[str | None] = mapped_column(sa.String(16))
     history_progress: Mapped[int | None]
     history_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The ``smb_app_state_sync`` webhooks: how many contact changes arrived (the sync's contacts, then each
+    #: one the business adds or removes in the app), and the time of the latest (when it was received:
+    #: these webhooks carry no time).
+    contacts_received: Mapped[int | None]
+    contacts_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The two-step verification PIN set when registering.
     pin: Mapped[str | None] = mapped_column(EncryptedText)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -57,6 +57,12 @@ def has_phone(ctx: Context) -> str | None:
     return None
 
 
+def syncs(ctx: Context) -> str | None:
+    """The one-shot syncs ask Meta to send the app's data as webhooks: they change something at Meta, and
+    need the subscription, which an unknown finish does not make."""
+    return has_phone(ctx) or unknown_finish(ctx)
+
+
 def registers(ctx: Context) -> str | None:
     if ctx.event == FINISH_ONLY_WABA and not ctx.phone_number_id:
         return "the customer finished without a phone number"

@@ -30,7 +30,7 @@ from .coexistence import (
     save_sync_history,
 )
 from .context import Context
-from .finishes import NO_NUMBER_YET, applies_always, has_phone, partner_only, registers, subscribes
+from .finishes import NO_NUMBER_YET, applies_always, has_phone, partner_only, registers, subscribes, syncs
 from .outcomes import Skip, StepFailed
 from .records import save_phone_read, save_read_fact, save_templates, step_asked_at, waba_record
 from .register_phone import after_register, before_register, run_register
@@ -355,9 +355,9 @@ STEPS: tuple[Step, ...] = (
     # The syncs' results arrive as webhooks: only once the subscription to them succeeded.
     Step("sync_contacts", N_("Sync the WhatsApp Business app's contacts"),
          needs=("read_phone_number", "subscribe_webhooks"),
-         applies=has_phone, before=before_sync, run=run_sync_contacts, save=save_sync_contacts),
+         applies=syncs, before=before_sync, run=run_sync_contacts, save=save_sync_contacts),
     Step("sync_history", N_("Sync the WhatsApp Business app's message history"), needs=("sync_contacts",),
-         applies=has_phone, before=before_sync, run=run_sync_history, save=save_sync_history),
+         applies=syncs, before=before_sync, run=run_sync_history, save=save_sync_history),
     Step("fetch_templates", N_("Fetch the approved message templates"), needs=("exchange_code",),
          run=run_fetch_templates, save=save_fetch_templates),
 )

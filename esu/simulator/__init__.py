@@ -70,7 +70,9 @@ def signup():
     instagram_accounts), ``phone_verified`` (false: the number waits for the code 123456),
     ``code_verification_status`` (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API),
     ``business_verification_status`` (as Meta spells it, in either case), ``expires_in`` (the exchanged
-    token's lifetime), ``coexistence``, ``business_name``, ``currency``, ``templates`` (approved count),
+    token's lifetime), ``coexistence`` (its syncs then send Meta's ``smb_app_state_sync`` and ``history``
+    webhooks; ``share_history`` false: the business declined, error 2593109), ``business_name``, ``currency``,
+    ``templates`` (approved count),
     ``scopes`` ("legacy": ``debug_token`` lists the WABA in ``granular_scopes``, as Meta did before June 2026).
     Registration: ``two_step_pin`` (six digits: the number already has this PIN, and ``register`` with another
     answers 133005), ``currency`` (the WABA's).

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import meta_app
+from . import business_app, meta_app
 from .errors import SimError, no_such_object
 from .objects import LOCAL_STORAGE_REGIONS, Grant, Phone, Waba
 from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
@@ -462,12 +462,14 @@ def smb_app_data(sim: SimulatorState, phone_id: str, _edge):
     if not phone.is_on_biz_app:
         raise SimError(100, "(#100) This number is not on the WhatsApp Business app")
 
-    def sync(phone: Phone) -> None:
+    def sync(phone: Phone) -> Phone:
         if sync_type in phone.synced:
             raise SimError(100, "(#100) Synchronization was already requested for this number")
         phone.synced.append(sync_type)
+        return phone
 
-    _change(sim, "phone", phone_id, sync)
+    # What was synced comes afterwards, as webhooks (onboard-whatsapp-business-app-users.md).
+    business_app.send_after_response(_change(sim, "phone", phone_id, sync), sync_type, sim.clock())
     return {"messaging_product": "whatsapp", "request_id": secrets.token_hex(8)}
 
 

@@ -78,6 +78,9 @@ class Phone:
     #: How each verification code was asked for (SMS, VOICE), oldest first.
     code_requests: list[str] = field(default_factory=list)
     synced: list[str] = field(default_factory=list)
+    #: A WhatsApp Business app number's owner shares the chat history at onboarding (false: the history
+    #: sync's webhook carries error 2593109).
+    shares_history: bool = True
 
     def fields(self) -> dict[str, Any]:
         return {

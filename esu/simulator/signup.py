@@ -48,6 +48,8 @@ class SignupOptions:
     coexistence: bool
     #: The PIN the number already has (two-step verification), or None.
     two_step_pin: str | None = None
+    #: A WhatsApp Business app number's owner shares the chat history (false: they declined).
+    share_history: bool = True
 
 
 def signup_options(options: dict[str, Any]) -> SignupOptions:
@@ -76,6 +78,9 @@ def signup_options(options: dict[str, Any]) -> SignupOptions:
     phone = options.get("phone", finish != "FINISH_ONLY_WABA")
     if not isinstance(phone, bool):
         raise ValueError("phone must be true or false")
+    share_history = options.get("share_history", True)
+    if not isinstance(share_history, bool):
+        raise ValueError("share_history must be true or false")
     assets = options.get("assets") or []
     if not isinstance(assets, list) or any(asset not in ASSET_LISTS for asset in assets):
         raise ValueError(f"assets must be a list of {', '.join(ASSET_LISTS)}")
@@ -87,7 +92,7 @@ def signup_options(options: dict[str, Any]) -> SignupOptions:
         business_verification_status=str(options.get("business_verification_status") or "NOT_VERIFIED"),
         display_phone_number=options.get("display_phone_number"), templates=int(options.get("templates", 3)),
         coexistence=coexistence or finish == "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING",
-        two_step_pin=two_step_pin(options),
+        two_step_pin=two_step_pin(options), share_history=share_history,
     )
 
 
@@ -147,6 +152,7 @@ def _make_phone(sim: SimulatorState, chosen: SignupOptions, waba: Waba, *, first
         phone.is_on_biz_app = True
         phone.platform_type = "CLOUD_API"
         phone.status = "CONNECTED"
+        phone.shares_history = chosen.share_history
     phone.pin = chosen.two_step_pin
     return phone
 

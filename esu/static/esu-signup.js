@@ -241,7 +241,7 @@
       current.dropped = true; // "Try again" picks the onboarding up where the server has it
       finish(T.dropped_title, T.dropped_text, null, true);
     } else if (result.status === 409) {
-      finish(T.duplicate_title, T.duplicate_text, null, false);
+      followTaken(current);
     } else {
       finish(T.error_title, T.error_text, null, false);
     }
@@ -498,6 +498,15 @@
     ui.sendCode.textContent = T.send_new_code;
     ui.countdown.textContent = T.code_asked;
     [ui.countdown, ui.codeEntry].forEach((element) => show(element, true));
+  }
+
+  // esu already has this code (a callback sent again after a lost answer, which the first one beat) or the
+  // onboarding has moved on: show it as the server has it. Only when it is not this browser's, say so.
+  async function followTaken(current) {
+    const status = await send('GET', onboardingUrl(current));
+    if (current !== attempt) return;
+    if (status.ok) follow(current, status.data);
+    else finish(T.duplicate_title, T.duplicate_text, null, false);
   }
 
   // After a dropped connection: ask the server how the onboarding stands. A callback that never arrived is

@@ -18,7 +18,8 @@ FAILED = "failed"
 #: them, and parsing stores any other field's change as ``ignored``. Each has its function in
 #: ``appliers.APPLIERS`` (a test checks that the two agree).
 WABA_FIELDS = frozenset({"account_update", "account_review_update", "business_capability_update"})
-PHONE_FIELDS = frozenset({"phone_number_name_update", "phone_number_quality_update", "security", "history"})
+PHONE_FIELDS = frozenset({"phone_number_name_update", "phone_number_quality_update", "security", "history",
+                          "smb_app_state_sync"})
 TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update",
                              "message_template_quality_update"})
 APPLIED_FIELDS = WABA_FIELDS | PHONE_FIELDS | TEMPLATE_FIELDS

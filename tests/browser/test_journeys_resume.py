@@ -162,3 +162,35 @@ def test_after_a_dropped_connection_try_again_picks_up_what_the_server_did(live_
     expect_success(page, "Simulated Business")
     assert len(records(live_server, Onboarding)) == 1
     assert errors == []
+
+
+def test_a_callback_sent_again_after_the_first_won_follows_that_onboarding(live_server, browser_context):
+    """The answer to the callback is lost, and "Try again" asks too early: the onboarding is not there yet
+    (404), so the widget sends the callback again, and esu answers 409 (it already has this code). The
+    customer sees their onboarding finish, not "already received… start again"."""
+    add_page(live_server, "shop", "Connect the shop")
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def lose_the_answer(route):
+        route.fetch()
+        route.abort("connectionreset")
+
+    page.route("**/signup/shop/callback", lose_the_answer)
+    open_signup(page, live_server, "shop")
+    finish(launch(page))
+    expect(result(page).get_by_role("heading")).to_have_text("We could not reach our server")
+    page.unroute("**/signup/shop/callback")
+    [onboarding] = records(live_server, Onboarding)
+
+    # The first look finds nothing yet, as if the first callback had not been stored when it asked.
+    page.route(f"**/onboardings/{onboarding.client_ref}",
+               lambda route: route.fulfill(status=404, json={"error": "not yet", "status": 404}), times=1)
+    with page.expect_response(lambda response: response.url.endswith("/signup/shop/callback")) as again:
+        page.get_by_role("button", name="Try again").click()
+    assert again.value.status == 409
+    expect_success(page, "Simulated Business")
+    expect(page.get_by_text("This sign-up was already received")).to_be_hidden()
+    assert len(records(live_server, Onboarding)) == 1
+    assert errors == []

@@ -121,6 +121,19 @@ def test_an_unknown_finish_is_kept_runs_the_safe_steps_and_the_admin_is_told(
     assert "Meta reported a finish esu does not know" in text and "FINISH_SOMETHING_NEW" in text
 
 
+def test_an_unknown_finish_of_a_business_app_number_asks_meta_for_no_sync(partner, simulator, admin, csrf_token, page):
+    """The syncs make Meta send the app's contacts and history as webhooks
+    (embedded-signup/onboard-whatsapp-business-app-users.md, "Synchronizing WhatsApp Business app data"),
+    which needs the subscription an unknown finish does not make: its business-app number is read, not
+    synced."""
+    signup = simulator.signup(coexistence=True)
+    body = finish(admin.client, csrf_token, page, signup, event="FINISH_SOMETHING_NEW").get_json()
+    assert body["status"] == "completed", body
+    assert statuses(body)["sync_contacts"] == statuses(body)["sync_history"] == "skipped"
+    counts = call_counts(simulator)
+    assert counts["subscribed_apps"] == counts["smb_app_data"] == counts["register"] == 0
+
+
 def test_an_event_that_is_no_finish_is_refused(simulator, client, csrf_token, page):
     signup = simulator.signup()
     for event in ("DONE", "FINISH-ish", "finish", "FINISH_" + "X" * 70):

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from esu.extensions import db
 from esu.models import PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
+from esu.simulator.webhooks import sender
 
 from ..conftest import APP_SECRET, ServerThread
 
@@ -95,3 +96,15 @@ def live_app(app):
     server = ServerThread(app)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def standalone_sends_to(simulator_app):
+    """Point the standalone simulator's webhooks at a URL for one test."""
+
+    def point(url: str) -> None:
+        simulator_app.config["SIMULATOR_WEBHOOK_URL"] = url
+
+    yield point
+    sender(simulator_app).flush()
+    simulator_app.config.pop("SIMULATOR_WEBHOOK_URL", None)

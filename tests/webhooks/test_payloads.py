@@ -179,6 +179,15 @@ def check_history(value, entry, stored):
     assert phone.history_status_at is not None
 
 
+def check_smb_app_state_sync(value, entry, stored):
+    """onboard-whatsapp-business-app-users.md, "smb_app_state_sync": the contacts the sync (or a later change
+    in the app) brought, counted on the number named in ``metadata``."""
+    assert applied(stored).phone_number_id == PHONE_ID == value["metadata"]["phone_number_id"]
+    phone = db.session.get(PhoneNumber, PHONE_ID)
+    assert phone.contacts_received == len(value["state_sync"])
+    assert phone.contacts_received_at == stored[0].received_at  # the entry carries no time
+
+
 CHECKS = {
     "messages": check_messages,
     "account_update": check_account_update,
@@ -188,6 +197,7 @@ CHECKS = {
     "phone_number_quality_update": check_phone_number_quality_update,
     "security": check_security,
     "history": check_history,
+    "smb_app_state_sync": check_smb_app_state_sync,
     "message_template_status_update": check_message_template_status_update,
     "template_category_update": check_template_category_update,
     "message_template_quality_update": check_message_template_quality_update,

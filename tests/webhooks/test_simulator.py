@@ -15,26 +15,6 @@ from ..forwarding.conftest import clock, receiver  # noqa: F401 - fixtures
 from .conftest import URL, events
 
 
-@pytest.fixture
-def mounted(app_config, request):
-    """The app with the simulator mounted in it, as in `make demo`."""
-    app_config["ESU_SIMULATOR"] = True
-    app_config.pop("META_GRAPH_URL")
-    return request.getfixturevalue("app")
-
-
-@pytest.fixture
-def standalone_sends_to(simulator_app):
-    """Point the standalone simulator's webhooks at a URL for one test."""
-
-    def point(url: str) -> None:
-        simulator_app.config["SIMULATOR_WEBHOOK_URL"] = url
-
-    yield point
-    sender(simulator_app).flush()
-    simulator_app.config.pop("SIMULATOR_WEBHOOK_URL", None)
-
-
 def exchange(simulator, code: str) -> requests.Response:
     return requests.get(f"{simulator.url}/_meta/graph/v25.0/oauth/access_token", timeout=10, params={
         "client_id": META["META_APP_ID"], "client_secret": META["META_APP_SECRET"], "code": code})

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..records import Event, Records
-from .coexistence import apply_history
+from .coexistence import apply_history, apply_smb_app_state_sync
 from .phone import apply_phone_number_name_update, apply_phone_number_quality_update, apply_security
 from .template import (
     apply_message_template_quality_update,
@@ -39,6 +39,7 @@ APPLIERS: dict[str, Callable[[Event, Records], None]] = {
     "phone_number_quality_update": apply_phone_number_quality_update,
     "security": apply_security,
     "history": apply_history,
+    "smb_app_state_sync": apply_smb_app_state_sync,
     "message_template_status_update": apply_message_template_status_update,
     "template_category_update": apply_template_category_update,
     "message_template_quality_update": apply_message_template_quality_update,

@@ -1,9 +1,11 @@
-"""What a WhatsApp Business app number's ``history`` webhook says of the message history sync: that it is
-arriving (and how far along), or that the business declined to share it (error 2593109).
+"""What a WhatsApp Business app number's sync webhooks say: ``history``, that the message history is
+arriving (and how far along) or that the business declined to share it (error 2593109);
+``smb_app_state_sync``, that its contacts arrived.
 
 "Onboard WhatsApp Business app users" (meta-docs/embedded-signup/onboard-whatsapp-business-app-users.md,
-"history"): chunks carry ``metadata.progress`` (percent); a declined share is one chunk with ``errors``.
-Meta names the number in the change's ``metadata``.
+"history", "smb_app_state_sync"): history chunks carry ``metadata.progress`` (percent); a declined share is
+one chunk with ``errors``; ``state_sync`` lists contacts, each added or removed. Meta names the number in the
+change's ``metadata``.
 """
 
 from __future__ import annotations
@@ -33,3 +35,16 @@ def apply_history(event: Event, records: Records) -> None:
         phone.history_progress = min(100, max(known)) if known else None
         if event.newer_than(phone.history_status_at):
             phone.history_status_at = event.occurred_at
+
+
+def apply_smb_app_state_sync(event: Event, records: Records) -> None:
+    """The contacts sync's contacts, and later each contact the business adds, edits or removes in the app:
+    counted on the number, with the time of the latest."""
+    changes = value_of(event).get("state_sync")
+    contacts = [item for item in changes if isinstance(item, dict)] if isinstance(changes, list) else []
+    phone = named_phone(event, records)
+    if phone is None:
+        return
+    phone.contacts_received = (phone.contacts_received or 0) + len(contacts)
+    if event.newer_than(phone.contacts_received_at):
+        phone.contacts_received_at = event.occurred_at

@@ -10,6 +10,7 @@ from typing import Any
 
 from ...extensions import db
 from ...models import Onboarding, OnboardingStatus
+from ...models.assets import WABA, OnboardingAsset
 from ..records import Event, Record, Records, set_if_newer, value_of
 from ..values import meta_code, meta_reason, node_id, short_text, unix_time
 
@@ -147,6 +148,8 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
                                 waba_id=waba.id, business_id=waba.business_id)
         db.session.add(onboarding)
         db.session.flush()
+        # Its WABA among its assets, as every onboarding's: forwarding finds an event's onboardings there.
+        db.session.add(OnboardingAsset(onboarding_id=onboarding.id, kind=WABA, asset_id=waba.id))
         onboardings.insert(0, onboarding)
     if onboarding.partner_added_at is None or event.occurred_at > onboarding.partner_added_at:
         onboarding.partner_added_at = event.occurred_at
@@ -156,6 +159,8 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
 def _partner_removed(event: Event, waba: Record, records: Records) -> None:
     onboardings = records.onboardings.get(waba.id) or []
     for onboarding in onboardings:
+        if onboarding.waba_id != waba.id:
+            continue  # another WABA of a multi-WABA onboarding left: the onboarding's own stays
         # Meta's times are whole seconds: compare ours at the same grain.
         began = (onboarding.partner_added_at or onboarding.created_at).replace(microsecond=0)
         if onboarding.status != OnboardingStatus.OFFBOARDED and began <= event.occurred_at:
