@@ -16,10 +16,11 @@ The modules, each importing only those before it: ``errors`` (what a request is 
 ``context`` (what the steps of one run share), ``assets`` (the WABAs and other assets the customer
 shared), ``finishes`` (how the customer finished, and so which steps apply), ``records`` (the WABA, number
 and template records the saves write), ``outcomes`` (what a step ends with besides success), ``coexistence``
-(WhatsApp Business app numbers and their syncs), ``steps`` (each step, and the table of them), ``deadline``
+(WhatsApp Business app numbers and their syncs), ``register_phone`` (the register step: which numbers, each
+with its PIN, within Meta's limit), ``steps`` (each step, and the table of them), ``deadline``
 (how long a live run can take: past it, a run still marked running is stuck), ``runner`` (claims,
-concurrency, recording, concluding, retry), ``progress`` (``summary``), ``verification`` (the code flow),
-``registration`` (the number's own PIN, local storage), ``throttled`` (steps Meta rate-limited, run when due
+concurrency, recording, concluding, retry), ``verification`` (the code flow), ``registration`` (a number's
+own PIN, local storage), ``progress`` (``summary``), ``throttled`` (steps Meta rate-limited, run when due
 by the worker), ``numbers`` (looking for a number added after signup).
 """
 
@@ -29,7 +30,7 @@ from .errors import DuplicateCode, OnboardingError
 from .finishes import FINISH, FINISH_COEXISTENCE, FINISH_EVENTS, FINISH_ONLY_WABA
 from .numbers import look_for_numbers
 from .progress import can_retry, plain_words_of, summary
-from .registration import LOCAL_STORAGE_REGIONS, awaits_pin, enter_existing_pin
+from .registration import LOCAL_STORAGE_REGIONS, awaits_pin, enter_existing_pin, number_awaiting_pin
 from .runner import retry, start
 from .steps import LABELS
 from .verification import request_verification_code, verify_phone
@@ -37,6 +38,6 @@ from .verification import request_verification_code, verify_phone
 __all__ = [
     "FINISH", "FINISH_COEXISTENCE", "FINISH_EVENTS", "FINISH_ONLY_WABA", "LABELS", "LOCAL_STORAGE_REGIONS",
     "DuplicateCode", "OnboardingError", "awaits_pin", "can_retry", "enter_existing_pin", "look_for_numbers",
-    "plain_words_of",
+    "number_awaiting_pin", "plain_words_of",
     "request_verification_code", "retry", "start", "summary", "verify_phone",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 @dataclass
 class Context:
     """What the steps of one run share. Worker threads only read it, except for the fields the step
-    they depend on filled in before they started."""
+    they depend on filled in before they started, and what ``run_register`` did, for its ``after``."""
 
     event: str
     code: str | None
@@ -30,8 +30,12 @@ class Context:
     announced_waba_ids: list[str] = field(default_factory=list)
     #: A multi-WABA flow's other WABAs (``waba_ids`` in the finish message), each onboarded as ``waba_id`` is.
     more_waba_ids: list[str] = field(default_factory=list)
-    #: The PINs ``before_register`` chose for the other WABAs' numbers, by number id.
-    more_pins: dict[str, str] = field(default_factory=dict)
+    #: The PIN of each number this run registers, by number id, in the order registered (``before_register``).
+    pins: dict[str, str] = field(default_factory=dict)
+    #: The numbers the register step has registered, in this run or before one waited for its PIN.
+    registered: list[str] = field(default_factory=list)
+    #: The numbers this run asked Meta to register, in order (the last may have been refused).
+    register_calls: list[str] = field(default_factory=list)
     #: The WABA and number records the saves wrote, for the calling thread only: held here because the
     #: session forgets an unchanged record once nothing refers to it, and each save would read it again.
     records: dict[tuple[type, str], Any] = field(default_factory=dict)

@@ -20,6 +20,8 @@ FINISH_EVENTS = (FINISH, FINISH_ONLY_WABA, FINISH_COEXISTENCE, FINISH_OBO_MIGRAT
 #: The finishes whose number is already in use on the platform: it is registered only when Meta does not
 #: show it connected to Cloud API already (``run_register``).
 FINISH_NUMBER_IN_USE = (FINISH_OBO_MIGRATION, FINISH_GRANT_ONLY_API_ACCESS)
+#: Why the number steps did not run for a WABA that has no number yet (any finish: allowed since v3).
+NO_NUMBER_YET = "the WhatsApp Business Account has no phone number yet: connected, with a number to add"
 
 
 def unknown_finish(ctx: Context) -> str | None:

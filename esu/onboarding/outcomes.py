@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..graph import GraphError
 
 
@@ -11,11 +13,12 @@ class Skip(Exception):
 
 class Wait(Exception):
     """The step waits for the person: a number to verify, or the PIN the number already has (``error`` then
-    keeps Meta's answer, for the admin)."""
+    keeps Meta's answer, for the admin; ``result``, what the step did before it waited, for its next run)."""
 
-    def __init__(self, message: str, *, error: GraphError | None = None):
+    def __init__(self, message: str, *, error: GraphError | None = None, result: dict[str, Any] | None = None):
         super().__init__(message)
         self.error = error
+        self.result = result
 
 
 class StepFailed(Exception):

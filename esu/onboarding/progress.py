@@ -12,6 +12,7 @@ from ..graph import RATE_LIMIT_CODES, TRANSIENT_CODES, GraphError
 from ..i18n import N_
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
 from .deadline import is_stuck
+from .registration import number_awaiting_pin
 from .steps import LABELS, STEPS_BY_NAME
 
 #: Plain words for the person, by Graph error code, when Meta sends none of its own (``error_user_msg``); in
@@ -91,6 +92,7 @@ def retryable(onboarding: Onboarding) -> bool:
 
 def summary(onboarding: Onboarding) -> dict[str, Any]:
     """The onboarding as the browser and the API see it. Never a token or a PIN."""
+    pin_number = number_awaiting_pin(onboarding)
     return {
         "id": onboarding.id,
         "status": onboarding.status,
@@ -103,6 +105,8 @@ def summary(onboarding: Onboarding) -> dict[str, Any]:
         "waba_id": onboarding.waba_id,
         "phone_number_id": onboarding.phone_number_id,
         "display_phone_number": phones.international(onboarding.display_phone_number),
+        # The number registration waits for the PIN of: the onboarding's own, or another WABA's.
+        "pin_display_phone_number": phones.international(pin_number.display_phone_number) if pin_number else None,
         # Meta rate-limited a step: it goes on by itself then (UTC, ISO 8601).
         "waiting_until": _iso(min((record.wait_until for record in onboarding.steps if record.wait_until),
                                   default=None)),

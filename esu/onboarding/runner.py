@@ -34,7 +34,8 @@ from .context import Context
 from .deadline import stuck_condition
 from .errors import DuplicateCode, OnboardingError
 from .outcomes import Skip, StepFailed, Wait
-from .steps import LABELS, PIN_MISMATCH, POSITIONS, STEPS, STEPS_BY_NAME, Step
+from .register_phone import PIN_MISMATCH
+from .steps import LABELS, POSITIONS, STEPS, STEPS_BY_NAME, Step
 
 # Logged under the package's name, which log filters and searches already know.
 log = logging.getLogger(__package__)
@@ -288,7 +289,7 @@ def _execute(step: Step, client: GraphClient, ctx: Context) -> Outcome:
     except Skip as reason:
         return outcome(StepStatus.SKIPPED, result=None, detail=str(reason))
     except Wait as reason:
-        return outcome(StepStatus.WAITING, result=None, detail=str(reason), error=reason.error)
+        return outcome(StepStatus.WAITING, result=reason.result, detail=str(reason), error=reason.error)
     except StepFailed as reason:
         return outcome(StepStatus.FAILED, result=None, detail=str(reason))
     except GraphError as error:
@@ -322,6 +323,8 @@ def _finish(onboarding: Onboarding, step: Step, outcome: Outcome, ctx: Context) 
             setattr(record, name, value)
     if step.after is not None:
         step.after(ctx, outcome.attempts, outcome.error)
+    if outcome.status == StepStatus.WAITING and outcome.result is not None:
+        record.result = outcome.result  # what it did before it waited, for its next run (not ctx.results)
     if outcome.status == StepStatus.OK:
         result = outcome.result or {}
         # What the save writes goes out with the next commit, the record's result with it, rather than

@@ -3,13 +3,13 @@ and the functions the runner calls for it.
 
 ``run`` talks to Graph in a worker thread and may fill in the Context for the steps that wait for it; the
 other functions run on the caller's thread, where the database is, and ``save`` writes what ``run``
-returned. A new step is its functions here and a row in the table.
+returned. A new step is its functions (here, or in a module of their own as for ``coexistence`` and
+``register_phone``) and a row in the table.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,42 +20,26 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..i18n import N_
-from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, PhoneNumber, WebhookEvent, now_utc
+from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, WebhookEvent, now_utc
 from .assets import add_waba
 from .coexistence import (
     before_sync,
-    not_registered_reason,
     run_sync_contacts,
     run_sync_history,
     save_sync_contacts,
     save_sync_history,
 )
 from .context import Context
-from .finishes import (
-    FINISH_NUMBER_IN_USE,
-    applies_always,
-    has_phone,
-    partner_only,
-    registers,
-    subscribes,
-    syncs,
-)
-from .outcomes import Skip, StepFailed, Wait
-from .records import phone_record, save_phone_read, save_read_fact, save_templates, step_asked_at, waba_record
+from .finishes import NO_NUMBER_YET, applies_always, has_phone, partner_only, registers, subscribes, syncs
+from .outcomes import Skip, StepFailed
+from .records import save_phone_read, save_read_fact, save_templates, step_asked_at, waba_record
+from .register_phone import after_register, before_register, run_register
 
 # Logged under the package's name, which log filters and searches already know.
 log = logging.getLogger(__package__)
 
 #: How many unclaimed PARTNER_ADDED WABAs a code-only callback tries, newest first.
 ANNOUNCED_WABAS_TRIED = 10
-REGISTER_LIMIT = 10
-#: Meta's answer once a number has been registered (or deregistered) too often.
-REGISTER_LIMIT_CODE = 133016
-REGISTER_WINDOW = timedelta(hours=72)
-#: Meta's answer when the number already has another two-step verification PIN.
-PIN_MISMATCH = 133005
-#: Why the number steps did not run for a WABA that has no number yet (any finish: allowed since v3).
-NO_NUMBER_YET = "the WhatsApp Business Account has no phone number yet: connected, with a number to add"
 
 
 @dataclass(frozen=True)
@@ -108,7 +92,7 @@ def save_exchange(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) 
 def before_confirm(onboarding: Onboarding, ctx: Context) -> None:
     if ctx.waba_id is None:
         # A code-only callback: the WABAs Meta's PARTNER_ADDED announced that no callback has claimed yet are
-        # where to look last (run_confirm reads each with this customer's token: only theirs answers).
+        # looked at too (run_confirm reads each with this customer's token: only theirs answers).
         ctx.announced_waba_ids = list(db.session.scalars(
             sa.select(Onboarding.waba_id)
             .where(Onboarding.code_digest.is_(None), Onboarding.status == OnboardingStatus.AWAITING_CALLBACK,
@@ -122,7 +106,7 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
     Meta's ``debug_token`` listed the granted WABAs in ``granular_scopes`` until June 2026; Embedded Signup
     tokens now carry no such entry (chatwoot/chatwoot#14690). The list is used when Meta sends it. Without
     it, the WABA the browser reported is proved by reading it with the customer's token (``read_waba``,
-    which the credit line waits for), and a code-only callback finds it as described in ``_find_waba``."""
+    which the credit line waits for), and a code-only callback finds its WABAs as described in ``_find_wabas``."""
     data = api.debug_token(ctx.token)
     if not data.get("is_valid"):
         raise StepFailed("Meta reports the new business token as not valid")
@@ -130,7 +114,9 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
         raise StepFailed("the business token was issued to another app")
     granted = granted_waba_ids(data)
     if ctx.waba_id is None:
-        ctx.waba_id, found_in = _find_waba(ctx, api, data, granted)
+        found, found_in = _find_wabas(ctx, api, data, granted)
+        ctx.waba_id = found[0]
+        ctx.more_waba_ids = list(dict.fromkeys([*ctx.more_waba_ids, *found[1:]]))
     elif granted is None:
         found_in = "the browser's report (read with the customer's token in read_waba)"
     elif ctx.waba_id in granted:
@@ -152,13 +138,19 @@ def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: list[str] | None) -> tuple[str, str]:
-    """The WABA of a callback that brought only the code: the newest granted one when ``debug_token`` lists
-    them; else the first assigned to the system user the token acts as; else one that Meta's PARTNER_ADDED
-    announced and the token can read."""
+def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
+                granted: list[str] | None) -> tuple[list[str], str]:
+    """The WABAs of a callback that brought only the code, the first the onboarding's own, and where they
+    were found. Each is proved the customer's: those ``debug_token`` lists as granted (most recent first);
+    else those assigned to the system user the token acts as (a list read with that token) and, beside
+    them, every WABA Meta's PARTNER_ADDED announced that the token can read (another customer's answers it
+    with an error, and stays theirs). A multi-WABA signup reported by the code alone is so onboarded whole,
+    as one whose browser listed ``waba_ids``."""
+    found: list[str] = []
+    sources: list[str] = []
     if granted:
-        return granted[0], "debug_token's granted WABAs"
-    if debug.get("user_id"):
+        found, sources = list(granted), ["debug_token's granted WABAs"]
+    elif debug.get("user_id"):
         try:
             assigned = api.assigned_wabas(str(debug["user_id"]), ctx.token)
         except GraphError as error:
@@ -167,22 +159,32 @@ def _find_waba(ctx: Context, api: GraphClient, debug: dict[str, Any], granted: l
             log.info("the token's assigned WABAs could not be read: %s", error)
             assigned = []
         if assigned:
-            return str(assigned[0]["id"]), "the WABAs assigned to the token's system user"
-    for waba_id in ctx.announced_waba_ids:
+            found, sources = [str(waba["id"]) for waba in assigned], ["the WABAs assigned to the token's system user"]
+    announced = []
+    # Where debug_token lists the granted WABAs, that list is the whole grant (run_confirm refuses others).
+    for waba_id in ctx.announced_waba_ids if granted is None else []:
+        if waba_id in found:
+            continue
         try:
             api.get_waba(waba_id, ctx.token)
         except GraphError as error:
             if error.transient:
                 raise
             continue
-        return waba_id, "Meta's PARTNER_ADDED webhook, read with the customer's token"
-    raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
-                     "retry once its partner webhook has arrived")
+        announced.append(waba_id)
+    if announced:
+        found += announced
+        sources.append("Meta's PARTNER_ADDED webhook, read with the customer's token")
+    if not found:
+        raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
+                         "retry once its partner webhook has arrived")
+    return list(dict.fromkeys(found)), "; ".join(sources)
 
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     onboarding.waba_id = result["waba_id"]
-    add_waba(onboarding, result["waba_id"])
+    for waba_id in result.get("waba_ids") or [result["waba_id"]]:
+        add_waba(onboarding, waba_id)
     waba = waba_record(ctx, result["waba_id"])
     waba.business_id = waba.business_id or onboarding.business_id
     _absorb_placeholders_once_proved(onboarding, ctx, "confirm_ids")
@@ -312,126 +314,6 @@ def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]
     onboarding.display_phone_number = phone.display_phone_number
 
 
-def before_register(onboarding: Onboarding, ctx: Context) -> None:
-    if "read_phone_number" not in ctx.results:
-        return  # no number yet: run_register skips
-    for number in _more_to_register(ctx):
-        more = phone_record(ctx, str(number["id"]))
-        more.pin = more.pin or f"{secrets.randbelow(10**6):06d}"
-        ctx.more_pins[more.id] = more.pin
-        _count_registration_calls(more, 1)
-    if _connected_unverified(ctx.results.get("read_phone_number") or {}) or not_registered_reason(ctx):
-        return  # run_register skips it: no PIN of ours is set on the number, so none is kept
-    phone = phone_record(ctx, ctx.phone_number_id)
-    window_open = (phone.registration_window_started_at is not None
-                   and now_utc() - phone.registration_window_started_at < REGISTER_WINDOW)
-    if window_open and phone.registration_attempts >= REGISTER_LIMIT:
-        raise StepFailed(f"Meta allows {REGISTER_LIMIT} registration attempts per number in 72 hours; "
-                         "try again after the window has passed")
-    # The PIN is kept before Meta sees it: a crash after registering must not lose it.
-    if not phone.pin:
-        phone.pin = ctx.pin
-    ctx.pin = phone.pin
-    if _verified(ctx):
-        # The call is counted before Meta hears of it, in the same commit: a worker killed during the call
-        # must not leave a registration Meta counted and we did not.
-        _count_registration_calls(phone, 1)
-
-
-def _verified(ctx: Context) -> bool:
-    """Whether the number read showed it verified: only then does ``run_register`` call Meta."""
-    return str(ctx.results["read_phone_number"].get("code_verification_status") or "").upper() == "VERIFIED"
-
-
-def already_on_cloud_api(phone: dict[str, Any]) -> bool:
-    """A number Meta shows CONNECTED on Cloud API. Its ``code_verification_status`` may read EXPIRED (recorded
-    responses; meta-reference.md §5.2): the code proved ownership once, and the number is in use. Registration
-    ("Register a business phone number") is what makes a number usable with Cloud API; the docs ask for it
-    again only after a deregistration, a display name change or to change local storage, none of which an
-    onboarding does, and a refused or repeated call counts against the 10 per 72 hours. So: nothing to do."""
-    return (str(phone.get("status") or "").upper() == "CONNECTED"
-            and str(phone.get("platform_type") or "").upper() == "CLOUD_API")
-
-
-def _connected_unverified(phone: dict[str, Any]) -> bool:
-    return str(phone.get("code_verification_status") or "").upper() != "VERIFIED" and already_on_cloud_api(phone)
-
-
-def _more_to_register(ctx: Context) -> list[dict[str, Any]]:
-    """The other WABAs' numbers to register: verified, and not already on Cloud API."""
-    return [number for number in ctx.results["read_phone_number"].get("more_numbers") or []
-            if str(number.get("code_verification_status") or "").upper() == "VERIFIED"
-            and not already_on_cloud_api(number) and not number.get("is_on_biz_app")]
-
-
-def run_register(ctx: Context, api: GraphClient) -> dict[str, Any]:
-    phone = ctx.results.get("read_phone_number")
-    if phone is None:
-        raise Skip(NO_NUMBER_YET)
-    business_app = not_registered_reason(ctx)
-    if business_app:
-        raise Skip(business_app)  # Meta's is_on_biz_app, even when the browser reported a plain FINISH
-    if ctx.event in FINISH_NUMBER_IN_USE and already_on_cloud_api(phone):
-        # An on-behalf-of migration or an App-Only Install (app-only-install.md) hands over an account already
-        # in use; the docs ask to register again only after a deregistration (see already_on_cloud_api).
-        raise Skip(f"{ctx.event}: the number is already connected to Cloud API, so it is not registered again")
-    if _connected_unverified(phone):
-        status = str(phone.get("code_verification_status") or "").upper()
-        raise Skip(f"already connected to Cloud API (code verification {status or 'not given'}): "
-                   "registered before, so not registered again and no code asked for")
-    if not _verified(ctx):
-        raise Wait("the number is not verified yet: the customer must enter the code Meta sends")
-    try:
-        api.register_phone(ctx.phone_number_id, ctx.pin, ctx.token, ctx.data_localization_region)
-    except GraphError as error:
-        if error.code == PIN_MISMATCH:
-            # "Register a business phone number": a number with two-step verification on registers only with
-            # its own PIN. The customer (or the admin) gives it, and registration goes on with it.
-            raise Wait("the number already has a two-step verification PIN: the customer must enter it",
-                       error=error) from None
-        raise
-    for number_id, pin in ctx.more_pins.items():
-        api.register_phone(number_id, pin, ctx.token, ctx.data_localization_region)
-    return {"registered": True, "data_localization_region": ctx.data_localization_region,
-            **({"more_registered": list(ctx.more_pins)} if ctx.more_pins else {})}
-
-
-def save_register(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
-    for number_id in [ctx.phone_number_id, *(result.get("more_registered") or [])]:
-        phone = phone_record(ctx, number_id)
-        phone.registered_at = now_utc()
-        phone.status = "CONNECTED"
-        phone.data_localization_region = result.get("data_localization_region")
-
-
-def count_registrations(ctx: Context, attempts: int, error: GraphError | None) -> None:
-    """Count the registration calls against Meta's limit (``before_register`` keeps to it) beyond the one
-    ``before_register`` counted: Graph's retries of a transient failure. (A call that crashed before it was
-    sent stays counted: a count too high only stops us a call early.)"""
-    if not attempts:
-        return  # none sent, or ``before_register`` refused: its one call was not counted either
-    phone = phone_record(ctx, ctx.phone_number_id)
-    if error is not None and error.code == PIN_MISMATCH:
-        phone.pin = None  # the PIN esu chose is not the number's: keep none until the customer gives theirs
-    if error is not None and error.code == REGISTER_LIMIT_CODE:
-        # Meta counts calls we may not know of (another app, the number's owner) and now blocks the number
-        # for 72 hours: stop asking until then.
-        phone.registration_window_started_at = now_utc()
-        phone.registration_attempts = max(REGISTER_LIMIT, phone.registration_attempts or 0)
-        return
-    if attempts > 1:
-        _count_registration_calls(phone, attempts - 1)
-
-
-def _count_registration_calls(phone: PhoneNumber, calls: int) -> None:
-    """Add ``calls`` to the number's registrations in Meta's 72-hour window, which starts anew once passed."""
-    now = now_utc()
-    if phone.registration_window_started_at is None or now - phone.registration_window_started_at > REGISTER_WINDOW:
-        phone.registration_window_started_at = now
-        phone.registration_attempts = 0
-    phone.registration_attempts = (phone.registration_attempts or 0) + calls
-
-
 def run_fetch_templates(ctx: Context, api: GraphClient) -> dict[str, Any]:
     by_waba = {waba_id: api.list_message_templates(waba_id, ctx.token) for waba_id in ctx.waba_ids}
     return {"count": sum(len(templates) for templates in by_waba.values()), "templates": by_waba}
@@ -468,8 +350,8 @@ STEPS: tuple[Step, ...] = (
     Step("read_phone_number", N_("Read the phone number"), needs=("exchange_code",),
          applies=has_phone, run=run_read_phone, save=save_read_phone),
     Step("register_phone", N_("Register the phone number"), needs=("read_phone_number",),
-         applies=registers, before=before_register, run=run_register, save=save_register,
-         after=count_registrations),
+         applies=registers, before=before_register, run=run_register, save=nothing_to_save,
+         after=after_register),
     # The syncs' results arrive as webhooks: only once the subscription to them succeeded.
     Step("sync_contacts", N_("Sync the WhatsApp Business app's contacts"),
          needs=("read_phone_number", "subscribe_webhooks"),

@@ -547,7 +547,8 @@
   // -- a number that already has a two-step verification PIN --------------------------------------
 
   function askForPin(current, summary) {
-    const number = summary.display_phone_number || T.your_number_title;
+    // The number Meta refused our PIN for: another WABA's, with several.
+    const number = summary.pin_display_phone_number || summary.display_phone_number || T.your_number_title;
     ui.pinIntro.textContent = t(T.pin_intro, { number });
     ui.pin.elements.pin.value = '';
     pinError('');

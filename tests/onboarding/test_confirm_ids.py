@@ -13,8 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from esu.extensions import db
-from esu.models import Onboarding, OnboardingStep
+from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
+from esu.models.assets import OnboardingAsset
 
+from ..conftest import CREDIT_LINE_ID
 from ..helpers import new_ref, step
 from ..webhooks.conftest import encode, envelope, sign
 
@@ -112,6 +114,100 @@ def test_a_code_alone_with_nothing_to_find_it_by_fails_retryably_and_the_retry_f
 
     assert retried.get_json()["status"] == "completed", retried.get_json()
     assert retried.get_json()["waba_id"] == signup["waba_id"]
+
+
+@pytest.fixture
+def partner(app_config):
+    """esu set up as a Solution Partner (a credit line to share); named before the fixtures that make the app."""
+    app_config["META_CREDIT_LINE_ID"] = CREDIT_LINE_ID
+
+
+def onboarded_wabas(onboarding_id: int) -> list[str]:
+    """The WABAs kept as the onboarding's assets, in the order kept."""
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(OnboardingAsset.asset_id).where(
+        OnboardingAsset.onboarding_id == onboarding_id, OnboardingAsset.kind == "waba").order_by(OnboardingAsset.id)))
+
+
+def assert_each_waba_onboarded(simulator, waba_ids: list[str]) -> None:
+    """Each WABA subscribed, read, its credit line shared, its number registered, its templates saved."""
+    for waba_id in waba_ids:
+        waba = db.session.get(WhatsAppBusinessAccount, waba_id)
+        assert waba.subscribed_at is not None and waba.name and waba.credit_allocation_config_id, waba_id
+        assert simulator.state.wabas[waba_id].subscribed_apps != []
+        assert db.session.scalars(sa.select(MessageTemplate.id).where(MessageTemplate.waba_id == waba_id)).all()
+        [number] = db.session.scalars(sa.select(PhoneNumber).where(PhoneNumber.waba_id == waba_id)).all()
+        assert number.registered_at is not None and simulator.state.phones[number.id].pin == number.pin
+
+
+@pytest.mark.parametrize("scopes", ["current", "legacy"])
+def test_a_code_alone_of_a_multi_waba_signup_onboards_every_waba(partner, simulator, post_callback, scopes):
+    """implementation.md: a multi-WABA flow's message lists ``waba_ids``; with the code alone, Meta's
+    ``debug_token`` (legacy: ``target_ids``, most recent first) or the token's system user's
+    ``assigned_whatsapp_business_accounts``
+    (reference/webhooks/whatsapp-business-assigned-whatsapp-business-accounts-api.md) names them all, and
+    each is onboarded as the browser's ``waba_ids`` would have it."""
+    other = simulator.signup(business_name="Someone else", scopes=scopes)
+    signup = simulator.signup(business_name="Three Wabas Co", wabas=3, scopes=scopes)
+    waba_ids = signup["data"]["waba_ids"]
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert sorted(onboarded_wabas(body["id"])) == sorted(waba_ids)
+    assert body["waba_id"] in waba_ids
+    assert_each_waba_onboarded(simulator, waba_ids)
+    assert simulator.state.wabas[other["waba_id"]].subscribed_apps == []
+    assert len(simulator.calls("register")) == len(simulator.calls("credit_sharing")) == 3
+
+
+@pytest.mark.parametrize("scopes", ["current", "legacy"])
+def test_a_code_alone_absorbs_the_partner_added_records_of_each_of_its_wabas(
+        partner, client, simulator, post_callback, scopes):
+    """account-update-webhook-reference.md: Meta's PARTNER_ADDED announces each WABA shared with the partner,
+    possibly before the callback; every one of this customer's is folded into the callback's onboarding,
+    with its webhook events, once proved theirs (read with their token). Another customer's stays waiting."""
+    theirs = simulator.signup(business_name="Someone else", scopes=scopes)
+    signup = simulator.signup(business_name="Announced Twice Ltd", wabas=2, scopes=scopes)
+    first, second = signup["data"]["waba_ids"]
+    partner_added(client, first, signup["business_id"], at=1750000000)
+    partner_added(client, second, signup["business_id"], at=1750000050)
+    partner_added(client, theirs["waba_id"], theirs["business_id"], at=1750000100)
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert sorted(onboarded_wabas(body["id"])) == sorted([first, second])
+    assert_each_waba_onboarded(simulator, [first, second])
+    waiting = db.session.scalars(sa.select(Onboarding.waba_id).where(Onboarding.status == "awaiting_callback")).all()
+    assert waiting == [theirs["waba_id"]]
+    assert simulator.state.wabas[theirs["waba_id"]].subscribed_apps == []
+    events = db.session.scalars(sa.select(WebhookEvent.onboarding_id).where(WebhookEvent.waba_id.in_([first, second])))
+    assert set(events) == {body["id"]}
+
+
+def test_a_code_alone_finds_every_announced_waba_when_the_assigned_list_is_refused(
+        partner, client, simulator, post_callback):
+    """Without ``target_ids`` and with the assigned list refused, the WABAs PARTNER_ADDED announced
+    (account-update-webhook-reference.md) that the customer's token can read are theirs: both are onboarded;
+    another customer's, which the token cannot read, is left alone."""
+    theirs = simulator.signup(business_name="Someone else")
+    signup = simulator.signup(business_name="Announced Ltd", wabas=2)
+    first, second = signup["data"]["waba_ids"]
+    for at, (waba_id, owner) in enumerate([(first, signup["business_id"]), (theirs["waba_id"], theirs["business_id"]),
+                                           (second, signup["business_id"])]):
+        partner_added(client, waba_id, owner, at=1750000000 + at)
+    simulator.fault("assigned_whatsapp_business_accounts", 100)
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert "PARTNER_ADDED" in confirmed(body["id"])["found_in"]
+    assert sorted(onboarded_wabas(body["id"])) == sorted([first, second])
+    assert_each_waba_onboarded(simulator, [first, second])
+    waiting = db.session.scalars(sa.select(Onboarding.waba_id).where(Onboarding.status == "awaiting_callback")).all()
+    assert waiting == [theirs["waba_id"]]
+    assert simulator.state.wabas[theirs["waba_id"]].subscribed_apps == []
 
 
 def test_the_simulator_refuses_an_unknown_scope_shape(simulator):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from esu import phones
 from esu.extensions import db
 from esu.models import Onboarding, PhoneNumber, SignupPage
 from esu.onboarding.progress import PLAIN_WORDS
@@ -200,6 +201,93 @@ def test_the_admin_can_enter_the_numbers_pin(simulator, post_callback, admin):
     assert onboarding.status == "completed"
     assert simulator.state.phones[signup["phone_number_id"]].status == "CONNECTED"
     assert "Numbers waiting for their PIN" not in admin.get("/admin/").get_data(as_text=True)
+
+
+def registered_numbers(simulator) -> list[str]:
+    """The numbers esu asked Meta to register, in order, one per call."""
+    return [call["path"].rstrip("/").split("/")[-2] for call in simulator.calls("register")]
+
+
+def test_another_wabas_number_with_a_pin_waits_for_it_and_the_first_keeps_its_own(
+        simulator, client, csrf_token, post_callback, admin):
+    """A multi-WABA flow (embedded-signup/implementation.md, ``waba_ids``) registers every WABA's number, each
+    with its own PIN (register-a-business-phone-number.md, ``pin``). The second WABA's number already has
+    two-step verification (two-step-verification.md): Meta answers 133005, and the onboarding waits for that
+    number's PIN, naming it to the customer and the admin. The first number, registered meanwhile, keeps the
+    PIN it was registered with and is not registered again once the PIN is given."""
+    signup = simulator.signup(wabas=2)
+    first_id = signup["phone_number_id"]
+    [second] = simulator.state.listed("phone", signup["data"]["waba_ids"][1])
+    simulator.state.change("phone", second.id, lambda number: setattr(number, "pin", EXISTING_PIN))
+    ref = new_ref()
+
+    body = post_callback(signup, client_ref=ref, waba_ids=signup["data"]["waba_ids"]).get_json()
+
+    assert body["status"] == "awaiting_pin", body
+    second_shown = phones.international(second.display_phone_number)
+    assert body["pin_display_phone_number"] == second_shown != body["display_phone_number"]
+    register = step(body, "register_phone")
+    assert register["status"] == "waiting" and register["error"]["code"] == 133005
+    assert second.display_phone_number in register["detail"]
+    first = db.session.get(PhoneNumber, first_id)
+    first_pin = first.pin
+    assert first.registered_at is not None and first_pin == simulator.state.phones[first_id].pin
+    assert db.session.get(PhoneNumber, second.id).pin is None  # esu's PIN is not that number's
+    html = admin.get(f"/admin/onboardings/{body['id']}").get_data(as_text=True)
+    assert f"The 6-digit PIN of {second_shown}" in html
+
+    right = client.post(f"/signup/demo/onboardings/{ref}/pin", json={"pin": EXISTING_PIN},
+                        headers={"X-CSRFToken": csrf_token})
+
+    assert right.status_code == 200 and right.get_json()["status"] == "completed", right.get_json()
+    assert right.get_json()["pin_display_phone_number"] is None
+    assert registered_numbers(simulator) == [first_id, second.id, second.id]
+    db.session.expire_all()
+    first, saved_second = db.session.get(PhoneNumber, first_id), db.session.get(PhoneNumber, second.id)
+    assert first.pin == first_pin == simulator.state.phones[first_id].pin
+    assert saved_second.pin == EXISTING_PIN and saved_second.registered_at is not None
+    assert simulator.state.phones[second.id].status == "CONNECTED"
+    # Counted as Meta counts them (10 per number in 72 hours).
+    assert (first.registration_attempts, saved_second.registration_attempts) == (1, 2)
+    assert [len(simulator.state.phones[number].register_calls) for number in (first_id, second.id)] == [1, 2]
+
+
+def test_each_number_with_a_pin_is_asked_for_in_turn(simulator, client, csrf_token, post_callback, admin):
+    """Both WABAs' numbers already have two-step verification (``two_step_pin``; two-step-verification.md):
+    registration stops at the first refusal (register-a-business-phone-number.md, 133005) and waits for that
+    number's PIN; given, it registers that number and then meets the second's, and waits for it, which the
+    admin enters. No number is asked to register with a PIN already refused."""
+    signup = simulator.signup(wabas=2, two_step_pin=EXISTING_PIN)
+    first_id = signup["phone_number_id"]
+    [second] = simulator.state.listed("phone", signup["data"]["waba_ids"][1])
+    ref = new_ref()
+
+    body = post_callback(signup, client_ref=ref, waba_ids=signup["data"]["waba_ids"]).get_json()
+
+    assert body["status"] == "awaiting_pin", body
+    assert body["pin_display_phone_number"] == body["display_phone_number"]
+    assert registered_numbers(simulator) == [first_id]
+
+    body = client.post(f"/signup/demo/onboardings/{ref}/pin", json={"pin": EXISTING_PIN},
+                       headers={"X-CSRFToken": csrf_token}).get_json()
+
+    assert body["status"] == "awaiting_pin", body
+    second_shown = phones.international(second.display_phone_number)
+    assert body["pin_display_phone_number"] == second_shown
+    assert registered_numbers(simulator) == [first_id, first_id, second.id]
+    page_url = f"/admin/onboardings/{body['id']}"
+    assert f"The 6-digit PIN of {second_shown}" in admin.get(page_url).get_data(as_text=True)
+
+    response = admin.post(f"{page_url}/existing-pin", data={"pin": EXISTING_PIN}, follow_redirects=True)
+
+    assert "Registration went on with the number&#39;s PIN" in response.get_data(as_text=True)
+    onboarding = db.session.get(Onboarding, body["id"])
+    db.session.refresh(onboarding)
+    assert onboarding.status == "completed"
+    assert registered_numbers(simulator) == [first_id, first_id, second.id, second.id]
+    db.session.expire_all()
+    assert {db.session.get(PhoneNumber, number).pin for number in (first_id, second.id)} == {EXISTING_PIN}
+    assert [db.session.get(PhoneNumber, number).registration_attempts for number in (first_id, second.id)] == [2, 2]
 
 
 # -- local storage and the credit line's currency, per page ------------------------------------------

@@ -175,7 +175,7 @@ def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
         more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=onboarding_service.can_retry(onboarding),
         revealed_pin=revealed_pin, button=EmptyForm(), summarize=summarize,
         token_stored=onboarding.business_token is not None, pin_stored=bool(phone is not None and phone.pin),
-        **lifecycle_facts(onboarding.waba_id),
+        pin_number=onboarding_service.number_awaiting_pin(onboarding), **lifecycle_facts(onboarding.waba_id),
     )
 
 
