@@ -21,6 +21,7 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..i18n import N_
 from ..models import WABA_PROOF_STEPS, Onboarding, OnboardingStatus, WebhookEvent, now_utc
+from ..models.assets import WABA, OnboardingAsset
 from .assets import add_waba
 from .coexistence import (
     before_sync,
@@ -113,8 +114,9 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
     if str(data.get("app_id")) != str(ctx.app_id):
         raise StepFailed("the business token was issued to another app")
     granted = granted_waba_ids(data)
+    assigned: list[str] = []
     if ctx.waba_id is None:
-        found, found_in = _find_wabas(ctx, api, data, granted)
+        found, found_in, assigned = _find_wabas(ctx, api, data, granted)
         ctx.waba_id = found[0]
         ctx.more_waba_ids = list(dict.fromkeys([*ctx.more_waba_ids, *found[1:]]))
     elif granted is None:
@@ -127,7 +129,26 @@ def run_confirm(ctx: Context, api: GraphClient) -> dict[str, Any]:
     if not_granted:
         raise StepFailed(f"WhatsApp Business Account {', '.join(not_granted)} is not among those the customer granted")
     return {"waba_id": ctx.waba_id, "waba_ids": ctx.waba_ids, "found_in": found_in, "granted_waba_ids": granted,
-            "token_type": data.get("type"), "expires_at": data.get("expires_at")}
+            "assigned_waba_ids": assigned or None, "token_type": data.get("type"), "expires_at": data.get("expires_at")}
+
+
+def _leave_other_onboardings_wabas(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    """The token's system user keeps the WABAs of the customer's earlier signups too: of those assigned to it,
+    the ones another onboarding has (called back, not offboarded) stay that onboarding's, and this one takes
+    the rest, unless that leaves none (the customer signing up again for the WABA they have). Otherwise a
+    code-only callback on one client's page would take, and forward, another page's customer's account."""
+    assigned = result.get("assigned_waba_ids")
+    if not assigned:
+        return
+    taken = set(db.session.scalars(
+        sa.select(OnboardingAsset.asset_id).join(Onboarding, Onboarding.id == OnboardingAsset.onboarding_id)
+        .where(OnboardingAsset.kind == WABA, OnboardingAsset.asset_id.in_(assigned), Onboarding.id != onboarding.id,
+               Onboarding.code_digest.is_not(None), Onboarding.offboarded_at.is_(None))))
+    left = [waba_id for waba_id in ctx.waba_ids if waba_id not in taken]
+    if not left or len(left) == len(ctx.waba_ids):
+        return
+    ctx.waba_id, ctx.more_waba_ids = left[0], left[1:]
+    result.update(waba_id=ctx.waba_id, waba_ids=ctx.waba_ids, left_to_other_onboardings=sorted(taken))
 
 
 def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
@@ -139,15 +160,17 @@ def granted_waba_ids(debug: dict[str, Any]) -> list[str] | None:
 
 
 def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
-                granted: list[str] | None) -> tuple[list[str], str]:
-    """The WABAs of a callback that brought only the code, the first the onboarding's own, and where they
-    were found. Each is proved the customer's: those ``debug_token`` lists as granted (most recent first);
-    else those assigned to the system user the token acts as (a list read with that token) and, beside
-    them, every WABA Meta's PARTNER_ADDED announced that the token can read (another customer's answers it
-    with an error, and stays theirs). A multi-WABA signup reported by the code alone is so onboarded whole,
-    as one whose browser listed ``waba_ids``."""
+                granted: list[str] | None) -> tuple[list[str], str, list[str]]:
+    """The WABAs of a callback that brought only the code, the first the onboarding's own, where they were
+    found, and those of them assigned to the token's system user. Each is proved the customer's: those
+    ``debug_token`` lists as granted (most recent first); else those assigned to the system user the token
+    acts as (a list read with that token; see ``_leave_other_onboardings_wabas``) and, beside them, every
+    WABA Meta's PARTNER_ADDED announced that the token can read (another customer's answers it with an
+    error, and stays theirs). A multi-WABA signup reported by the code alone is so onboarded whole, as one
+    whose browser listed ``waba_ids``."""
     found: list[str] = []
     sources: list[str] = []
+    assigned_ids: list[str] = []
     if granted:
         found, sources = list(granted), ["debug_token's granted WABAs"]
     elif debug.get("user_id"):
@@ -159,7 +182,8 @@ def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
             log.info("the token's assigned WABAs could not be read: %s", error)
             assigned = []
         if assigned:
-            found, sources = [str(waba["id"]) for waba in assigned], ["the WABAs assigned to the token's system user"]
+            assigned_ids = [str(waba["id"]) for waba in assigned]
+            found, sources = list(assigned_ids), ["the WABAs assigned to the token's system user"]
     announced = []
     # Where debug_token lists the granted WABAs, that list is the whole grant (run_confirm refuses others).
     for waba_id in ctx.announced_waba_ids if granted is None else []:
@@ -178,10 +202,11 @@ def _find_wabas(ctx: Context, api: GraphClient, debug: dict[str, Any],
     if not found:
         raise StepFailed("Meta has not said yet which WhatsApp Business Account the customer shared; "
                          "retry once its partner webhook has arrived")
-    return list(dict.fromkeys(found)), "; ".join(sources)
+    return list(dict.fromkeys(found)), "; ".join(sources), assigned_ids
 
 
 def save_confirm(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
+    _leave_other_onboardings_wabas(onboarding, ctx, result)
     onboarding.waba_id = result["waba_id"]
     for waba_id in result.get("waba_ids") or [result["waba_id"]]:
         add_waba(onboarding, waba_id)

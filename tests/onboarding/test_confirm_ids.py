@@ -16,6 +16,7 @@ from esu.extensions import db
 from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
 from esu.models.assets import OnboardingAsset
 
+from ..admin_support import gen_onboarding
 from ..conftest import CREDIT_LINE_ID
 from ..helpers import new_ref, step
 from ..webhooks.conftest import encode, envelope, sign
@@ -159,6 +160,36 @@ def test_a_code_alone_of_a_multi_waba_signup_onboards_every_waba(partner, simula
     assert_each_waba_onboarded(simulator, waba_ids)
     assert simulator.state.wabas[other["waba_id"]].subscribed_apps == []
     assert len(simulator.calls("register")) == len(simulator.calls("credit_sharing")) == 3
+
+
+def test_a_code_alone_leaves_a_waba_another_onboarding_has_to_it(partner, simulator, post_callback, page):
+    """The system user a customer's token acts as keeps every WABA it was given
+    (reference/webhooks/whatsapp-business-assigned-whatsapp-business-accounts-api.md), an earlier signup's
+    too: a WABA another onboarding (called back, not offboarded) has stays its own, and is not forwarded to
+    this page's client too. The rest of the list is this signup's."""
+    signup = simulator.signup(business_name="Two Wabas Co", wabas=2)
+    earlier, new = signup["data"]["waba_ids"][1], signup["data"]["waba_ids"][0]
+    before = gen_onboarding(page, waba_id=earlier, code_digest="e" * 64)
+    db.session.commit()
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert onboarded_wabas(body["id"]) == [new] and body["waba_id"] == new
+    assert confirmed(body["id"])["left_to_other_onboardings"] == [earlier]
+    assert onboarded_wabas(before.id) == [earlier]
+
+
+def test_a_code_alone_for_the_waba_it_already_has_takes_it_again(partner, simulator, post_callback, page):
+    """Signing up again for the only WABA the customer has: it is this signup's too."""
+    signup = simulator.signup(business_name="Again Co")
+    gen_onboarding(page, waba_id=signup["data"]["waba_id"], code_digest="a" * 64)
+    db.session.commit()
+
+    body = post_callback({"code": signup["code"]}).get_json()
+
+    assert body["status"] == "completed", body
+    assert onboarded_wabas(body["id"]) == [signup["data"]["waba_id"]]
 
 
 @pytest.mark.parametrize("scopes", ["current", "legacy"])
