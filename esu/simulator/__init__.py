@@ -63,12 +63,13 @@ def signup():
     """What a person finishing the Embedded Signup dialog produces: ``{code, event, data}``, ``data`` as Meta's
     ``WA_EMBEDDED_SIGNUP`` message carries it, and the first WABA's ``waba_id``, ``phone_number_id`` and
     ``business_id`` beside them. As Meta does when the person finishes, before any code exchange, it sends
-    ``PARTNER_ADDED`` (and ``PARTNER_APP_INSTALLED``) for each WABA, once this answer is out.
+    ``PARTNER_ADDED`` (``PARTNER_APP_INSTALLED`` for App-Only Install) for each WABA, once this answer is out.
 
     Options: ``finish`` (one of the five FINISH events; default FINISH), ``wabas`` (how many, default 1),
     ``phone`` (false: no number), ``assets`` (any of ad_accounts, pages, datasets, catalogs,
     instagram_accounts), ``phone_verified`` (false: the number waits for the code 123456),
-    ``code_verification_status`` (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API),
+    ``code_verification_status`` (VERIFIED, NOT_VERIFIED or UNVERIFIED, or EXPIRED: a number already CONNECTED
+    on Cloud API), ``quality_rating`` (as Meta's docs spell it; default UNKNOWN),
     ``business_verification_status`` (as Meta spells it, in either case), ``expires_in`` (the exchanged
     token's lifetime), ``coexistence`` (its syncs then send Meta's ``smb_app_state_sync`` and ``history``
     webhooks; ``share_history`` false: the business declined, error 2593109), ``business_name``, ``currency``,
@@ -83,7 +84,7 @@ def signup():
     except ValueError as error:
         return jsonify(error=str(error)), 400
     wabas = signed_up["data"].get("waba_ids") or [signed_up["waba_id"]]
-    webhooks.send_partner_added_after_response(signed_up["business_id"], wabas, int(sim.clock()))
+    webhooks.send_partner_added_after_response(signed_up["business_id"], wabas, int(sim.clock()), signed_up["event"])
     return jsonify(signed_up)
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from esu.extensions import db
 from esu.models import Onboarding, PhoneNumber, SignupPage
-from esu.onboarding.progress import PLAIN_WORDS
+from esu.simulator.errors import USER_TEXTS
 
 from ..conftest import APP_SECRET, CREDIT_LINE_ID
 from ..helpers import new_ref, statuses, step
@@ -158,7 +158,7 @@ def test_a_number_with_a_pin_waits_for_it_and_registers_with_it(simulator, clien
     assert body["status"] == "awaiting_pin", body
     register = step(body, "register_phone")
     assert register["status"] == "waiting" and register["error"]["code"] == 133005
-    assert register["error"]["plain"] == PLAIN_WORDS[133005]
+    assert register["error"]["plain"] == USER_TEXTS[(133005, None)][1]  # Meta's words for people, in English
     assert db.session.get(PhoneNumber, signup["phone_number_id"]).pin is None  # esu's PIN is not the number's
     url = f"/signup/demo/onboardings/{ref}/pin"
 
