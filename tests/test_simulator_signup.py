@@ -82,3 +82,22 @@ def test_the_dialog_offers_the_same_choices(simulator):
     assert 'name="wabas"' in html and 'name="no_phone"' in html
     for asset in ("ad_accounts", "pages", "datasets", "catalogs", "instagram_accounts"):
         assert f'name="asset" value="{asset}"' in html
+    assert 'name="two_step_pin"' in html and 'name="currency"' in html  # the options two_step_pin, currency
+    assert 'name="as_event" value="ERROR"' in html  # implementation.md: the ERROR event
+
+
+@pytest.mark.parametrize(("extras", "version"), [
+    # Pages whose flows launch with sessionInfoVersion '3' show their messages with version: 3
+    # (onboard-whatsapp-business-app-users.md, bypassing-the-phone-number-addition-screen.md,
+    # embedded-signup-flow-errors.md)
+    ('{"sessionInfoVersion": "3"}', 'data-session-info-version="3"'),
+    # implementation.md's messages of a v4 flow (extras empty, versions.md) carry none
+    ("{}", None),
+])
+def test_the_session_messages_version_follows_the_launch(simulator, extras, version):
+    html = requests.get(f"{simulator.url}/_meta/dialog/oauth", params={"origin": "http://127.0.0.1:5000",
+                                                                       "extras": extras}, timeout=5).text
+    if version:
+        assert version in html
+    else:
+        assert "data-session-info-version" not in html
