@@ -279,3 +279,10 @@ def test_each_documented_quality_rating(simulator, rating):
 def test_an_undocumented_quality_rating_is_refused(simulator):
     response = requests.post(f"{simulator.url}/_meta/signup", json={"quality_rating": "BLUE"}, timeout=5)
     assert response.status_code == 400
+
+
+def test_meta_changing_a_number_keeps_to_the_documented_quality_ratings(simulator):
+    signup = simulator.signup()
+    url = f"{simulator.url}/_meta/phone_numbers/{signup['phone_number_id']}"
+    assert requests.post(url, json={"quality_rating": "BLUE"}, timeout=5).status_code == 400
+    assert requests.post(url, json={"quality_rating": "NA"}, timeout=5).json()["phone"]["quality_rating"] == "NA"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from . import graph, meta_app, sdk, store, webhooks
+from .objects import QUALITY_RATINGS
 from .signup import sign_up
 from .state import OPERATIONS, SimulatorState
 
@@ -157,7 +158,7 @@ def calls():
 
 
 #: What Meta may change about a number without any webhook: reference/whatsapp-business-phone-number/
-#: whatsapp-business-account-phone-number-api.md (quality_rating GREEN, YELLOW, RED, UNKNOWN; status;
+#: whatsapp-business-account-phone-number-api.md (quality_rating as objects.QUALITY_RATINGS; status;
 #: name_status) and business-phone-numbers (messaging_limit_tier TIER_50 … TIER_UNLIMITED).
 PHONE_CHANGES = ("quality_rating", "messaging_limit_tier", "status", "name_status")
 
@@ -170,6 +171,8 @@ def change_phone(phone_id: str):
     changes = {name: body[name] for name in PHONE_CHANGES if isinstance(body.get(name), str) and body[name]}
     if not changes or set(body) - set(PHONE_CHANGES):
         return jsonify(error=f"give one or more of {', '.join(PHONE_CHANGES)}, each a string"), 400
+    if changes.get("quality_rating", "NA") not in QUALITY_RATINGS:
+        return jsonify(error=f"quality_rating must be one of {', '.join(QUALITY_RATINGS)}"), 400
 
     def change(phone) -> dict:
         for name, value in changes.items():
