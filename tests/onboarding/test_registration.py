@@ -264,3 +264,16 @@ def test_the_credit_line_is_shared_in_the_pages_currency(simulator, post_callbac
     html = admin.get(f"/admin/onboardings/{body['id']}").get_data(as_text=True)
     assert f"{shared} ({'this page' if page_currency else 'the default'})" in html
     assert "the WABA's own currency: USD" in html
+
+
+@pytest.mark.parametrize("status", ["NOT_VERIFIED", "UNVERIFIED"])
+def test_every_documented_spelling_of_an_unverified_number_asks_for_the_code(simulator, post_callback, status):
+    """code_verification_status: VERIFIED or UNVERIFIED in the phone number reference
+    (reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-api.md), NOT_VERIFIED in
+    solution-providers/client-phone-numbers.md: either unverified spelling sends the number into the code flow."""
+    signup = simulator.signup(code_verification_status=status)
+
+    body = post_callback(signup).get_json()
+
+    assert body["status"] == "awaiting_verification", body
+    assert simulator.calls("register") == []
