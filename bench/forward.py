@@ -75,12 +75,15 @@ def seed(app, receiver_url: str, deliveries: int) -> None:
     from esu.extensions import db
     from esu.models import WABA_PROOF_STEPS, Onboarding, OnboardingStep, WebhookEvent, now_utc
     from esu.models.forwarding import ForwardDelivery
+    from esu.onboarding.assets import add_waba
 
     with app.app_context():
         page = create_page("bench", "Bench client")
         onboarding = Onboarding(page_id=page.id, event="FINISH", status="completed", waba_id="100000000000001")
         onboarding.steps += [OnboardingStep(name=name, status="ok") for name in WABA_PROOF_STEPS]
         db.session.add(onboarding)
+        db.session.flush()
+        add_waba(onboarding, onboarding.waba_id)  # as the callback keeps it: forwarding routes by it
         forwarding.create_target(page, receiver_url)
         db.session.commit()
         value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "555001"},

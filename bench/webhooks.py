@@ -153,12 +153,15 @@ def enable_forwarding(env: dict[str, str]) -> None:
     """Every bench WABA onboarded on the bench page, and that page forwarding every field to one target (no
     worker runs: the deliveries stay queued, so the outbox insert is all the ingest does more)."""
     run_in_app(env, f"""
+    from esu.onboarding.assets import add_waba
     page = db.session.scalar(sa.select(SignupPage).where(SignupPage.slug == "bench"))
     for waba_id, phone_id in zip({WABAS!r}, {PHONES!r}):
         onboarding = Onboarding(page_id=page.id, event="FINISH", source="callback", status="completed",
                                 waba_id=waba_id, phone_number_id=phone_id)
         onboarding.steps += [OnboardingStep(name=name, status="ok", attempts=1, runs=1) for name in WABA_PROOF_STEPS]
         db.session.add(onboarding)
+        db.session.flush()
+        add_waba(onboarding, waba_id)  # as the callback keeps it: forwarding routes by it
     db.session.add(ForwardingTarget(page_id=page.id, url="https://receiver.example/hooks", secret="whsec_" + "A" * 44,
                                     fields=[], enabled=True))
     db.session.commit()

@@ -18,6 +18,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import url_for
+from flask_babel import gettext
 from markupsafe import escape
 
 from .models import SignupPage
@@ -43,15 +44,17 @@ def parse_origins(text: str | None) -> list[str]:
             if origin not in origins:
                 origins.append(origin)
     if len(origins) > MAX_ORIGINS:
-        raise ValueError(f"At most {MAX_ORIGINS} sites may embed one page.")
+        raise ValueError(gettext("At most %(count)s sites may embed one page.", count=MAX_ORIGINS))
     return origins
 
 
 def parse_origin(written: str) -> str:
     """One site's origin, ``https://host[:port]`` (``http://`` for localhost only)."""
-    shape = f"“{written[:80]}” is not a site's address: write its origin, as in {EXAMPLE} (with :port if it has one)."
+    shape = gettext("“%(site)s” is not a site's address: write its origin, as in %(example)s (with :port if it has "
+                    "one).", site=written[:80], example=EXAMPLE)
     if len(written) > MAX_ORIGIN_LENGTH or "*" in written:
-        raise ValueError(shape + (" Wildcards are not accepted: list each site." if "*" in written else ""))
+        wildcard = " " + gettext("Wildcards are not accepted: list each site.") if "*" in written else ""
+        raise ValueError(shape + wildcard)
     try:
         parts = urlsplit(written)
         port = parts.port
@@ -61,7 +64,8 @@ def parse_origin(written: str) -> str:
     if scheme not in DEFAULT_PORTS or parts.username is not None or parts.password is not None:
         raise ValueError(shape)
     if parts.path not in ("", "/") or parts.query or parts.fragment or written.endswith(("?", "#")):
-        raise ValueError(f"“{written[:80]}” has a path: give only the site's origin, as in {EXAMPLE}.")
+        raise ValueError(gettext("“%(site)s” has a path: give only the site's origin, as in %(example)s.",
+                                 site=written[:80], example=EXAMPLE))
     if ":" in host:  # an IPv6 literal; only the loopback one is of use (while testing)
         host = f"[{host}]"
     else:
@@ -73,10 +77,8 @@ def parse_origin(written: str) -> str:
             raise ValueError(shape)
     local = host in LOCAL_HOSTS or host.endswith(".localhost")
     if scheme == "http" and not local:
-        raise ValueError(
-            f"“{written[:80]}” is plain http: only https:// sites may embed a signup page "
-            "(http:// only for localhost, to try it out)."
-        )
+        raise ValueError(gettext("“%(site)s” is plain http: only https:// sites may embed a signup page (http:// "
+                                 "only for localhost, to try it out).", site=written[:80]))
     if host.startswith("[") and not local:
         raise ValueError(shape)
     return f"{scheme}://{host}" + (f":{port}" if port is not None and port != DEFAULT_PORTS[scheme] else "")

@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy.orm import defer
 
 from . import forwarding, phones, webhooks
 from .extensions import db
+from .i18n import lazy_gettext as _l
 from .models import (
     MessageTemplate,
     Onboarding,
@@ -61,12 +63,12 @@ RESTRICTING_EVENTS = ("ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DISABLED_UPDA
 
 #: The screens of Meta's dialog a person can leave at (CANCEL's ``current_step``), in the dialog's order.
 SCREENS = {
-    "BUSINESS_ACCOUNT_SELECTION": "Business portfolio",
-    "WABA_PHONE_PROFILE_PICKER": "Choose a WhatsApp account",
-    "WHATSAPP_BUSINESS_PROFILE_SETUP": "Create a WhatsApp account",
-    "PHONE_NUMBER_SETUP": "Add a phone number",
-    "PHONE_NUMBER_VERIFICATION": "Verify the number",
-    "PERMISSIONS": "Review permissions",
+    "BUSINESS_ACCOUNT_SELECTION": _l("Business portfolio"),
+    "WABA_PHONE_PROFILE_PICKER": _l("Choose a WhatsApp account"),
+    "WHATSAPP_BUSINESS_PROFILE_SETUP": _l("Create a WhatsApp account"),
+    "PHONE_NUMBER_SETUP": _l("Add a phone number"),
+    "PHONE_NUMBER_VERIFICATION": _l("Verify the number"),
+    "PERMISSIONS": _l("Review permissions"),
 }
 
 
@@ -123,7 +125,8 @@ def capped_count(statement: sa.Select) -> int:
 def _onboarding_items(statement: sa.Select, detail: Callable[[Onboarding], str | None],
                       at: Callable[[Onboarding], datetime | None]) -> list[AttentionItem]:
     rows = db.session.scalars(statement.order_by(Onboarding.created_at.desc(), Onboarding.id.desc()).limit(SAMPLE))
-    return [AttentionItem(row.business_name or phones.international(row.display_phone_number) or f"Onboarding {row.id}",
+    return [AttentionItem(row.business_name or phones.international(row.display_phone_number)
+                          or _("Onboarding %(id)s", id=row.id),
                           detail(row),
                           at(row), onboarding_id=row.id) for row in rows]
 
@@ -153,8 +156,9 @@ def code_refused():
 @signal
 def failed_onboardings() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.FAILED).where(~code_refused())
-    return Signal("failed", "Failed onboardings", "Open one to see the step that failed and Meta's error; "
-                  "retry once the cause is fixed.", capped_count(query),
+    return Signal("failed", _("Failed onboardings"),
+                  _("Open one to see the step that failed and Meta's error; retry once the cause is fixed."),
+                  capped_count(query),
                   _onboarding_items(query, lambda row: row.failure_reason, lambda row: row.updated_at))
 
 
@@ -162,26 +166,31 @@ def failed_onboardings() -> Signal:
 def stuck_onboardings() -> Signal:
     query = sa.select(Onboarding).options(defer(Onboarding.business_token, raiseload=True)).where(
         deadline.stuck_condition(current_app.config))
-    return Signal("stuck", "Stuck onboardings", "Marked running, but the process running them died (nothing "
-                  "written for longer than a live run can go): open one and retry it.", capped_count(query),
-                  _onboarding_items(query, lambda row: "running, no sign of life since", lambda row: row.updated_at))
+    return Signal("stuck", _("Stuck onboardings"),
+                  _("Marked running, but the process running them died (nothing written for longer than a live run "
+                    "can go): open one and retry it."),
+                  capped_count(query),
+                  _onboarding_items(query, lambda row: _("running, no sign of life since"),
+                                    lambda row: row.updated_at))
 
 
 @signal
 def awaiting_verification() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.AWAITING_VERIFICATION)
-    return Signal("awaiting_verification", "Numbers waiting for verification",
-                  "The customer has not entered the code Meta sends yet; registration finishes when they do.",
+    return Signal("awaiting_verification", _("Numbers waiting for verification"),
+                  _("The customer has not entered the code Meta sends yet; registration finishes when they do."),
                   capped_count(query),
-                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number), lambda row: row.created_at))
+                  _onboarding_items(query, lambda row: phones.international(row.display_phone_number),
+                                    lambda row: row.created_at))
 
 
 @signal
 def awaiting_pin() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.AWAITING_PIN)
-    return Signal("awaiting_pin", "Numbers waiting for their PIN",
-                  "The number already has two-step verification: registration goes on once the customer enters its "
-                  "6-digit PIN, or you do on the onboarding's page.", capped_count(query),
+    return Signal("awaiting_pin", _("Numbers waiting for their PIN"),
+                  _("The number already has two-step verification: registration goes on once the customer enters its "
+                    "6-digit PIN, or you do on the onboarding's page."),
+                  capped_count(query),
                   _onboarding_items(query, lambda row: phones.international(row.display_phone_number),
                                     lambda row: row.updated_at))
 
@@ -203,9 +212,9 @@ def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> 
 
 
 def _quality_detail(row: PhoneNumber) -> str:
-    parts = [f"quality {row.quality_rating}" if row.quality_rating in DROPPED_QUALITY else None,
-             f"Meta: {row.quality_event}" if row.quality_event in DROPPED_QUALITY_EVENTS else None,
-             f"messaging limit {row.messaging_limit}" if row.messaging_limit else None]
+    parts = [_("quality %(rating)s", rating=row.quality_rating) if row.quality_rating in DROPPED_QUALITY else None,
+             _("Meta: %(event)s", event=row.quality_event) if row.quality_event in DROPPED_QUALITY_EVENTS else None,
+             _("messaging limit %(limit)s", limit=row.messaging_limit) if row.messaging_limit else None]
     return " · ".join(part for part in parts if part)
 
 
@@ -214,18 +223,21 @@ def quality_dropped() -> Signal:
     query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
                                                 PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)),
                                          not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
-    return Signal("quality", "Quality dropped", "Meta rates these numbers' recent messages YELLOW or RED, flagged "
-                  "them or lowered their messaging limit; RED numbers risk a lower messaging limit.",
-                  capped_count(query), _phone_items(query, _quality_detail))
+    return Signal("quality", _("Quality dropped"),
+                  _("Meta rates these numbers' recent messages YELLOW or RED, flagged them or lowered their messaging"
+                    " limit; RED numbers risk a lower messaging limit."),
+                  capped_count(query),
+                  _phone_items(query, _quality_detail))
 
 
 @signal
 def troubled_numbers() -> Signal:
     query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES),
                                          not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
-    return Signal("phone_status", "Restricted, flagged or banned numbers",
-                  "Meta reports these numbers as not fully able to message.", capped_count(query),
-                  _phone_items(query, lambda row: f"status {row.status}"))
+    return Signal("phone_status", _("Restricted, flagged or banned numbers"),
+                  _("Meta reports these numbers as not fully able to message."),
+                  capped_count(query),
+                  _phone_items(query, lambda row: _("status %(status)s", status=row.status)))
 
 
 @signal
@@ -239,14 +251,16 @@ def accounts_needing_a_person() -> Signal:
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
-                           " · ".join(part for part in (STATES[row.state][0], row.state_reason,
-                                                        f"until {row.state_until:%Y-%m-%d %H:%M} UTC"
+                           " · ".join(part for part in (_(STATES[row.state][0]), row.state_reason,
+                                                        _("until %(when)s UTC",
+                                                          when=row.state_until.strftime("%Y-%m-%d %H:%M"))
                                                         if row.state_until else None) if part),
                            row.state_at, search=row.id) for row, business in rows]
-    return Signal("account_state", "Customers whose account needs a person",
-                  "Meta disconnected, offboarded, restricted, banned or deleted these customers' WhatsApp accounts "
-                  "(its webhooks, or the health sweep). Open one to see why; most need the customer to act.",
-                  capped_count(query), items)
+    return Signal("account_state", _("Customers whose account needs a person"),
+                  _("Meta disconnected, offboarded, restricted, banned or deleted these customers' WhatsApp accounts "
+                    "(its webhooks, or the health sweep). Open one to see why; most need the customer to act."),
+                  capped_count(query),
+                  items)
 
 
 @signal
@@ -256,12 +270,16 @@ def troubled_templates() -> Signal:
     rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
                               .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.waba_id,
-                           f"template {row.name} ({row.language}) {row.status}"
-                           + (f": {row.status_reason}" if row.status_reason else ""),
+                           _("template %(name)s (%(language)s) %(status)s: %(reason)s", name=row.name,
+                             language=row.language, status=row.status, reason=row.status_reason)
+                           if row.status_reason else _("template %(name)s (%(language)s) %(status)s",
+                                                       name=row.name, language=row.language, status=row.status),
                            row.status_updated_at or row.updated_at, search=row.waba_id) for row, business in rows]
-    return Signal("templates", "Rejected, paused or disabled templates",
-                  "These templates cannot be sent. Edit a rejected one and submit it again (or appeal); a paused or "
-                  "disabled one had poor feedback.", capped_count(query), items)
+    return Signal("templates", _("Rejected, paused or disabled templates"),
+                  _("These templates cannot be sent. Edit a rejected one and submit it again (or appeal); a paused or"
+                    " disabled one had poor feedback."),
+                  capped_count(query),
+                  items)
 
 
 @signal
@@ -269,15 +287,17 @@ def rejected_accounts() -> Signal:
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED",
                                                      not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
     rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
-    items = [AttentionItem(row.name or row.id, "account review REJECTED", row.updated_at, search=row.id)
+    items = [AttentionItem(row.name or row.id, _("account review REJECTED"), row.updated_at, search=row.id)
              for row in rows]
-    return Signal("waba_review", "WhatsApp accounts rejected in review",
-                  "Meta rejected the account; the customer must fix it in WhatsApp Manager.", capped_count(query), items)
+    return Signal("waba_review", _("WhatsApp accounts rejected in review"),
+                  _("Meta rejected the account; the customer must fix it in WhatsApp Manager."),
+                  capped_count(query),
+                  items)
 
 
 def _webhook_items(statement: sa.Select, detail: Callable[[WebhookEvent], str | None]) -> list[AttentionItem]:
     rows = db.session.scalars(statement.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(SAMPLE))
-    return [AttentionItem(f"{row.field or 'webhook'} {row.waba_id or ''}".strip(), detail(row), row.received_at,
+    return [AttentionItem(f"{row.field or _('webhook')} {row.waba_id or ''}".strip(), detail(row), row.received_at,
                           webhook_event_id=row.id) for row in rows]
 
 
@@ -296,15 +316,17 @@ def restriction_notices() -> Signal:
         WebhookEvent.id.in_(sa.select(latest.c.id)),
         WebhookEvent.value["event"].as_string().in_(RESTRICTING_EVENTS),
     )
-    return Signal("restrictions", "Restrictions and bans Meta reported (30 days)",
-                  "account_update notices: restrictions, policy violations, disabled accounts.", capped_count(query),
+    return Signal("restrictions", _("Restrictions and bans Meta reported (30 days)"),
+                  _("account_update notices: restrictions, policy violations, disabled accounts."),
+                  capped_count(query),
                   _webhook_items(query, lambda row: (row.value or {}).get("event")))
 
 
 @signal
 def offboarded_customers() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.OFFBOARDED)
-    return Signal("offboarded", "Offboarded customers", "They removed the app or left; they need to sign up again.",
+    return Signal("offboarded", _("Offboarded customers"),
+                  _("They removed the app or left; they need to sign up again."),
                   capped_count(query),
                   _onboarding_items(query, lambda row: phones.international(row.display_phone_number),
                                     lambda row: row.offboarded_at or row.updated_at))
@@ -313,9 +335,9 @@ def offboarded_customers() -> Signal:
 @signal
 def refused_codes() -> Signal:
     query = _onboardings_with_status(OnboardingStatus.FAILED).where(code_refused())
-    return Signal("refused_codes", "Codes Meta did not recognise",
-                  "Callbacks with a code Meta never issued (junk, or someone probing the callback): kept for the "
-                  "record, nothing to retry. Many at once come from one source the rate limit slows down.",
+    return Signal("refused_codes", _("Codes Meta did not recognise"),
+                  _("Callbacks with a code Meta never issued (junk, or someone probing the callback): kept for the "
+                    "record, nothing to retry. Many at once come from one source the rate limit slows down."),
                   capped_count(query),
                   _onboarding_items(query, lambda row: row.failure_reason, lambda row: row.created_at))
 
@@ -323,27 +345,33 @@ def refused_codes() -> Signal:
 @signal
 def unparseable_webhooks() -> Signal:
     query = sa.select(WebhookEvent).where(WebhookEvent.status == "unparseable")
-    return Signal("unparseable", "Unparseable webhooks", "Signed by Meta but not in the shape esu knows; the raw "
-                  "body is kept.", capped_count(query), _webhook_items(query, lambda row: row.error))
+    return Signal("unparseable", _("Unparseable webhooks"),
+                  _("Signed by Meta but not in the shape esu knows; the raw body is kept."),
+                  capped_count(query),
+                  _webhook_items(query, lambda row: row.error))
 
 
 @signal
 def failed_webhooks() -> Signal:
     query = sa.select(WebhookEvent).where(WebhookEvent.status == "failed")
-    return Signal("webhook_failed", "Webhooks that could not be applied", "Stored, but applying them to the "
-                  "records failed.", capped_count(query), _webhook_items(query, lambda row: row.error))
+    return Signal("webhook_failed", _("Webhooks that could not be applied"),
+                  _("Stored, but applying them to the records failed."),
+                  capped_count(query),
+                  _webhook_items(query, lambda row: row.error))
 
 
 @signal
 def failing_forwarding_targets() -> Signal:
     # Few rows (a client has a target or two), so the list itself is counted.
     failing = forwarding.failing_targets(forwarding.FAILING_FLAG_AFTER)
-    items = [AttentionItem(urlsplit(target.url).hostname or target.url, f"{target.page.title} · failing since",
+    items = [AttentionItem(urlsplit(target.url).hostname or target.url,
+                           _("%(page)s · failing since", page=target.page.title),
                            target.failing_since, forwarding_target_id=target.id) for target in failing[:SAMPLE]]
-    return Signal("forwarding", "Forwarding targets failing for a day",
-                  "Their receivers have refused or missed every delivery for over a day. Open one to see the "
-                  "receiver's answers; fix it with the client, then replay the failed deliveries.",
-                  len(failing), items)
+    return Signal("forwarding", _("Forwarding targets failing for a day"),
+                  _("Their receivers have refused or missed every delivery for over a day. Open one to see the "
+                    "receiver's answers; fix it with the client, then replay the failed deliveries."),
+                  len(failing),
+                  items)
 
 
 # -- onboardings by day -----------------------------------------------------------------------------
@@ -430,7 +458,7 @@ def funnels(days: int) -> list[Funnel]:
                Onboarding.archived_at.is_(None))
         .group_by(Onboarding.page_id)
     ).all())
-    active = {page_id for page_id, _, _ in counts} | {page_id for page_id in onboarded if page_id is not None}
+    active = {page_id for page_id, _kind, _count in counts} | {page_id for page_id in onboarded if page_id is not None}
     pages = db.session.scalars(
         sa.select(SignupPage).where(sa.or_(SignupPage.enabled.is_(True), SignupPage.id.in_(active)))
         .order_by(SignupPage.slug)
@@ -447,7 +475,7 @@ def funnels(days: int) -> list[Funnel]:
     order = list(SCREENS)
     for page_id, steps in abandoned.items():
         ranked = sorted(steps.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
-        result[page_id].abandoned = [(SCREENS.get(step or "", step or "Unknown screen"), count)
+        result[page_id].abandoned = [(SCREENS.get(step or "", step or _("Unknown screen")), count)
                                      for step, count in ranked]
     return list(result.values())
 

@@ -21,6 +21,7 @@ from esu.models import (
 )
 from esu.models.admin import AdminAccount
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
+from esu.onboarding.assets import add_waba
 
 PASSWORD = "correct horse battery staple"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -94,6 +95,8 @@ def gen_onboarding(page: SignupPage | None = None, *, status: str = "completed",
         onboarding.steps.append(OnboardingStep(name=name, position=position * 10, status=step_status, attempts=1,
                                                runs=1))
     db.session.flush()
+    if waba_id:
+        add_waba(onboarding, waba_id)
     return onboarding
 
 

@@ -78,6 +78,18 @@ def test_the_list_is_newest_first_with_page_business_number_status_and_time(admi
     assert ">north<" in row
 
 
+def test_each_status_reads_in_the_admins_words_the_chart_uses_too(admin, app):
+    """A badge says what the status means, as the dashboard's chart and legend do, not the stored name."""
+    waiting = gen_onboarding(gen_page("east"), status="awaiting_callback", steps=(("exchange_code", "ok"),))
+    pin = gen_onboarding(gen_page("west"), status="awaiting_pin")
+    db.session.commit()
+    listed = admin.get("/admin/onboardings")
+    assert "awaiting the customer&#39;s browser" in row_html(listed, waiting.id)
+    assert "awaiting the number&#39;s PIN" in row_html(listed, pin.id)
+    page = admin.get(f"/admin/onboardings/{waiting.id}").text
+    assert re.search(r'<span class="badge status-ok">ok</span>', page)
+
+
 @pytest.mark.parametrize(("query", "expected"), [
     ("status=failed", ["dune", "bolt"]),
     ("status=awaiting_verification", ["corner"]),

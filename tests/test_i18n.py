@@ -28,8 +28,10 @@ from .test_signup_page import widget_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [language for language in LANGUAGES if language != "en"]
-#: The admin speaks English: its strings go through gettext, but no shipped language has to translate them.
-ADMIN_SOURCES = ("esu/blueprints/admin/", "esu/templates/admin/")
+#: The admin speaks English: its strings (its blueprint and templates, the dashboard's reports, the refusals of a
+#: page's embedding settings) go through gettext, but no shipped language has to translate them.
+ADMIN_SOURCES = ("esu/blueprints/admin/", "esu/templates/admin/", "esu/reports.py", "esu/embedding.py",
+                 "esu/forwarding/", "esu/onboarding/numbers.py", "esu/webhooks/appliers/waba.py")
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[sd]")
 
 
@@ -209,6 +211,30 @@ def test_the_code_is_asked_for_and_explained_in_the_pages_language(simulator, cl
     wrong = client.post(f"/signup/demo/onboardings/{ref}/verify-code", json={"code": "654321"}, headers=headers)
     assert wrong.status_code == 400
     assert wrong.get_json()["error"] == "O código não confere. Verifique e tente de novo."
+    short = client.post(f"/signup/demo/onboardings/{ref}/verify-code", json={"code": "12"}, headers=headers)
+    assert short.status_code == 400
+    assert short.get_json()["fields"] == {"code": "deve ser o código de 6 dígitos enviado pela Meta"}
+
+
+def test_what_is_wrong_with_a_callback_is_said_in_the_pages_language(client, csrf_token, page):
+    """Field by field, as the widget or an integration reads it: the page speaks Spanish, so do its refusals."""
+    set_language(page, "es")
+    response = client.post("/signup/demo/callback", json={"code": "", "waba_id": "12a", "client_ref": "short"},
+                           headers={"X-CSRFToken": csrf_token, "Accept-Language": "id"})
+
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "solicitud no válida", "fields": {
+        "code": "es obligatorio: el código del authResponse de FB.login",
+        "waba_id": "debe ser una cadena de dígitos, como la envía Meta",
+        "client_ref": "debe tener de 16 a 64 letras, dígitos, '-' o '_'"}}
+
+
+def test_a_refused_security_token_is_explained_in_the_widgets_language(client, page):
+    """Flask-WTF's own reason, inside esu's sentence, in the language the widget sends."""
+    response = client.post("/signup/demo/callback", json={"code": "AQ"}, headers={"Accept-Language": "es"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == ("Falta el token de seguridad del formulario o caducó: Falta el "
+                                            "token de seguridad. Vuelve a cargar la página e inténtalo de nuevo.")
 
 
 def test_a_browser_language_page_asks_for_the_code_in_the_widgets_language(simulator, client, csrf_token, page,

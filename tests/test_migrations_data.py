@@ -72,3 +72,37 @@ def test_stored_prefill_becomes_metas_extras_setup(fresh_database):
     finally:
         db.engine.dispose()
         context.pop()
+
+
+BEFORE_WABA_ASSETS = "b3e5a7c9d1f2"
+WABA_ASSETS = "e5b7d9f1a3c6"
+ONBOARDINGS = sa.table("onboardings", sa.column("id", sa.Integer()), sa.column("event", sa.String()),
+                       sa.column("source", sa.String()), sa.column("status", sa.String()),
+                       sa.column("waba_id", sa.String()), sa.column("created_at", sa.DateTime(timezone=True)),
+                       sa.column("updated_at", sa.DateTime(timezone=True)))
+ASSETS = sa.table("onboarding_assets", sa.column("onboarding_id", sa.Integer()), sa.column("kind", sa.String()),
+                  sa.column("asset_id", sa.String()), sa.column("created_at", sa.DateTime(timezone=True)))
+
+
+def test_every_onboardings_waba_becomes_one_of_its_assets(fresh_database):
+    """Forwarding finds an event's onboardings among their ``waba`` assets: those PARTNER_ADDED made before
+    it kept one (none) get theirs; one that has it already keeps a single row; no WABA, no row."""
+    context, config = migrated_to(fresh_database, BEFORE_WABA_ASSETS)
+    try:
+        with db.engine.begin() as connection:
+            for id_, source, waba_id in ((1, "webhook", "111"), (2, "callback", "222"), (3, "callback", None)):
+                connection.execute(ONBOARDINGS.insert().values(
+                    id=id_, event="FINISH", source=source, status="completed", waba_id=waba_id,
+                    created_at=now_utc(), updated_at=now_utc()))
+            connection.execute(ASSETS.insert().values(onboarding_id=2, kind="waba", asset_id="222",
+                                                      created_at=now_utc()))
+
+        command.upgrade(config, WABA_ASSETS)
+
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.select(ASSETS.c.onboarding_id, ASSETS.c.kind, ASSETS.c.asset_id)
+                                      .order_by(ASSETS.c.onboarding_id)).all()
+        assert [tuple(row) for row in rows] == [(1, "waba", "111"), (2, "waba", "222")]
+    finally:
+        db.engine.dispose()
+        context.pop()

@@ -18,6 +18,12 @@ UNAVAILABLE = N_("We cannot save anything right now. Nothing was lost; please tr
 #: Werkzeug's names of the errors a customer may meet, for the catalogs (shown in the request's language).
 ERROR_NAMES = (N_("Bad Request"), N_("Not Found"), N_("Method Not Allowed"), N_("Request Entity Too Large"),
                N_("Too Many Requests"))
+#: Flask-WTF's reasons for refusing a form's security token, in its own (English) words: for the catalogs, and
+#: said in the request's language inside the CSRF error.
+CSRF_REASONS = (N_("The CSRF token is missing."), N_("The CSRF session token is missing."),
+                N_("The CSRF token has expired."), N_("The CSRF token is invalid."),
+                N_("The CSRF tokens do not match."), N_("The referrer header is missing."),
+                N_("The referrer does not match the host."))
 RETRY_AFTER_SECONDS = 30
 
 
@@ -40,7 +46,7 @@ def error_response(status: int, title: str, message: str):
 def csrf_error(error: CSRFError):
     return error_response(400, gettext("Session expired"), gettext(
         "The form's security token is missing or stale: %(reason)s Reload the page and try again.",
-        reason=error.description))
+        reason=gettext(error.description) if error.description in CSRF_REASONS else error.description))
 
 
 @bp.app_errorhandler(HTTPException)

@@ -42,6 +42,7 @@ FINISH_EVENT = re.compile(r"^FINISH(_[A-Z0-9]+){0,8}\Z")
 #: The most ids of one kind a finish message may list (each list is one customer's selection in the dialog).
 MAX_ASSET_IDS = 50
 ERROR_MESSAGE_MAX_CHARS = 1000
+SEND_JSON = N_("send a JSON object with Content-Type: application/json")
 
 
 class BadInput(Exception):
@@ -52,7 +53,7 @@ class BadInput(Exception):
 
 @bp.errorhandler(BadInput)
 def bad_input(error: BadInput):
-    return jsonify(error="invalid request", fields=error.errors), 400
+    return jsonify(error=gettext("invalid request"), fields=error.errors), 400
 
 
 @bp.errorhandler(onboarding_service.OnboardingError)
@@ -98,7 +99,7 @@ def json_body(limit: int) -> dict[str, Any]:
     """The request's JSON object, refusing bodies over ``limit`` bytes."""
     # The CSRF check has already opened the body stream under the app-wide MAX_CONTENT_LENGTH, so a lower
     # limit set now would not apply to it: count the bytes instead (a chunked body has no length up front).
-    too_large = RequestEntityTooLarge(f"The request body is larger than {limit} bytes.")
+    too_large = RequestEntityTooLarge(gettext("The request body is larger than %(limit)s bytes.", limit=limit))
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     if len(request.get_data(cache=True)) > limit:
@@ -106,11 +107,11 @@ def json_body(limit: int) -> dict[str, Any]:
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # past the parser's own depth limit (silent covers only ValueError)
-        raise BadInput({"body": "is nested too deeply"}) from None
+        raise BadInput({"body": gettext("is nested too deeply")}) from None
     if not isinstance(body, dict):
-        raise BadInput({"body": "send a JSON object with Content-Type: application/json"})
+        raise BadInput({"body": gettext(SEND_JSON)})
     if holds_unstorable_text(body):
-        raise BadInput({"body": "holds a character that is not text (a NUL, or half of a surrogate pair)"})
+        raise BadInput({"body": gettext("holds a character that is not text (a NUL, or half of a surrogate pair)")})
     return body
 
 
@@ -136,7 +137,7 @@ def _optional_id(body: dict[str, Any], name: str, errors: dict[str, str]) -> str
     if value in (None, ""):
         return None
     if not isinstance(value, str) or not NUMERIC_ID.match(value):
-        errors[name] = "must be a string of digits, as Meta sends it"
+        errors[name] = gettext("must be a string of digits, as Meta sends it")
         return None
     return value
 
@@ -147,10 +148,10 @@ def _asset_ids(body: dict[str, Any], name: str, errors: dict[str, str]) -> list[
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_ASSET_IDS:
-        errors[name] = f"must be a list of at most {MAX_ASSET_IDS} ids, as Meta sends it"
+        errors[name] = gettext("must be a list of at most %(count)s ids, as Meta sends it", count=MAX_ASSET_IDS)
         return []
     if not all(isinstance(item, str) and NUMERIC_ID.match(item) for item in value):
-        errors[name] = "must hold only strings of digits, as Meta sends them"
+        errors[name] = gettext("must hold only strings of digits, as Meta sends them")
         return []
     return list(dict.fromkeys(value))
 
@@ -159,13 +160,14 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     code = body.get("code")
     if not isinstance(code, str) or not code.strip():
-        errors["code"] = "is required: the code from FB.login's authResponse"
+        errors["code"] = gettext("is required: the code from FB.login's authResponse")
     elif len(code) > 2048:
-        errors["code"] = "is longer than any code Meta issues"
+        errors["code"] = gettext("is longer than any code Meta issues")
     event = body.get("event") or onboarding_service.FINISH
     if event not in onboarding_service.FINISH_EVENTS and not (
             isinstance(event, str) and len(event) <= 64 and FINISH_EVENT.match(event)):
-        errors["event"] = f"must be one of {', '.join(onboarding_service.FINISH_EVENTS)}, or another FINISH_… event"
+        errors["event"] = gettext("must be one of %(events)s, or another FINISH_… event",
+                                  events=", ".join(onboarding_service.FINISH_EVENTS))
     parsed = {name: _optional_id(body, name, errors) for name in ("waba_id", "phone_number_id", "business_id")}
     assets = {kind: _asset_ids(body, name, errors) for kind, name in ASSET_FIELDS.items()}
     # The WABA the browser named comes first among the onboarding's WABAs; a multi-WABA message may name
@@ -175,10 +177,10 @@ def parse_callback(body: dict[str, Any]) -> dict[str, Any]:
         assets[WABA] = list(dict.fromkeys([parsed["waba_id"], *assets[WABA]]))
     client_ref = body.get("client_ref")
     if client_ref is not None and (not isinstance(client_ref, str) or not CLIENT_REF.match(client_ref)):
-        errors["client_ref"] = "must be 16 to 64 letters, digits, '-' or '_'"
+        errors["client_ref"] = gettext("must be 16 to 64 letters, digits, '-' or '_'")
     if (event == onboarding_service.FINISH and not parsed["waba_id"] and parsed["phone_number_id"]
             and "waba_id" not in errors):
-        errors["waba_id"] = "is required when phone_number_id is given"
+        errors["waba_id"] = gettext("is required when phone_number_id is given")
     if errors:
         raise BadInput(errors)
     return {"code": code.strip(), "event": event, "client_ref": client_ref, **parsed,
@@ -295,26 +297,26 @@ def parse_event(body: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     kind = body.get("kind")
     if kind not in signup_events.KINDS:
-        errors["kind"] = f"must be one of {', '.join(signup_events.KINDS)}"
+        errors["kind"] = gettext("must be one of %(kinds)s", kinds=", ".join(signup_events.KINDS))
     fields: dict[str, Any] = {
         "current_step": _optional_text(body, "current_step", FLOW_SCREEN, errors,
-                                       "must be the screen name Meta sent, e.g. PHONE_NUMBER_SETUP"),
+                                       gettext("must be the screen name Meta sent, e.g. PHONE_NUMBER_SETUP")),
         "error_code": _optional_text(body, "error_code", ERROR_CODE, errors,
-                                     "must be up to 32 letters, digits, '.', '-' or '_'"),
+                                     gettext("must be up to 32 letters, digits, '.', '-' or '_'")),
         "session_id": _optional_text(body, "session_id", SESSION_ID, errors,
-                                     "must be up to 64 letters, digits, '.', ':', '-' or '_'"),
+                                     gettext("must be up to 64 letters, digits, '.', ':', '-' or '_'")),
     }
     message = body.get("error_message")
     if message not in (None, "") and (not isinstance(message, str) or len(message) > ERROR_MESSAGE_MAX_CHARS):
-        errors["error_message"] = f"must be text of at most {ERROR_MESSAGE_MAX_CHARS} characters"
+        errors["error_message"] = gettext("must be text of at most %(count)s characters", count=ERROR_MESSAGE_MAX_CHARS)
     fields["error_message"] = message.strip() if isinstance(message, str) and message.strip() else None
     allowed = {signup_events.CANCEL: {"current_step"},
                signup_events.ERROR: {"error_message", "error_code", "session_id"}}.get(kind, set())
     for name, value in fields.items():
         if value is not None and name not in allowed and name not in errors and "kind" not in errors:
-            errors[name] = f"does not belong to a '{kind}' event"
+            errors[name] = gettext("does not belong to a '%(kind)s' event", kind=kind)
     if kind == signup_events.ERROR and not (fields["error_message"] or fields["error_code"]):
-        errors["error_message"] = "an error event needs error_message or error_code"
+        errors["error_message"] = gettext("an error event needs error_message or error_code")
     if errors:
         raise BadInput(errors)
     return {"kind": kind, **fields}
@@ -331,7 +333,7 @@ def events(slug: str):
     # send it, and a cross-site fetch with it needs a CORS preflight, which we never grant. Validation, the
     # size limit and the rate limit still hold.
     if request.mimetype != "application/json":
-        return jsonify(error="send a JSON object with Content-Type: application/json"), 415
+        return jsonify(error=gettext(SEND_JSON)), 415
     signup_page = enabled_page(slug)
     fields = parse_event(json_body(EVENT_MAX_BYTES))
     signup_events.record(signup_page, **fields)
@@ -417,7 +419,7 @@ def existing_pin(slug: str, ref: str):
     onboarding = owned_onboarding(slug, ref)
     pin = json_body(1024).get("pin")
     if not isinstance(pin, str) or not VERIFICATION_CODE.match(pin.strip()):
-        raise BadInput({"pin": "is the 6-digit two-step verification PIN of the number"})
+        raise BadInput({"pin": gettext("is the 6-digit two-step verification PIN of the number")})
     onboarding = onboarding_service.enter_existing_pin(onboarding, pin.strip())
     return jsonify(onboarding_service.summary(onboarding))
 
@@ -429,7 +431,7 @@ def verify_code(slug: str, ref: str):
     onboarding = owned_onboarding(slug, ref)
     code = str(json_body(1024).get("code", "")).strip()
     if not VERIFICATION_CODE.match(code):
-        raise BadInput({"code": "is the 6-digit code Meta sent"})
+        raise BadInput({"code": gettext("is the 6-digit code Meta sent")})
     onboarding = onboarding_service.verify_phone(onboarding, code)
     return jsonify(onboarding_answer(onboarding))
 

@@ -36,7 +36,7 @@ def resume(slug: str):
     page = enabled_page(slug)
     token = json_body(current_app.config["CALLBACK_MAX_BYTES"]).get("token")
     if not isinstance(token, str) or not token:
-        raise BadInput({"token": "is required: the resume token the widget kept or the link brought"})
+        raise BadInput({"token": gettext("is required: the resume token the widget kept or the link brought")})
     try:
         onboarding = resume_links.onboarding_for(token, page)
     except resume_links.ResumeRefused as refused:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from ..extensions import db
 from ..models import now_utc
@@ -26,9 +27,10 @@ def send_now(delivery: ForwardDelivery, *, clock: Callable[[], datetime] = now_u
     The delivery is leased to this request first, in its own commit, exactly as a worker claims it: a
     worker sending it right now, or one that claims it meanwhile, never sends it twice. Commits."""
     if delivery.status != DeliveryStatus.PENDING:
-        raise ForwardingError(f"only a delivery waiting to be sent can be sent now; this one is {delivery.status}")
+        raise ForwardingError(gettext("only a delivery waiting to be sent can be sent now; this one is %(status)s",
+                                      status=delivery.status))
     if not delivery.target.enabled:
-        raise ForwardingError("the target is disabled: enable it before sending its deliveries")
+        raise ForwardingError(gettext("the target is disabled: enable it before sending its deliveries"))
     now = clock()
     lease = timedelta(seconds=current_app.config["FORWARD_LEASE_SECONDS"])
     leased = db.session.scalar(
@@ -44,7 +46,7 @@ def send_now(delivery: ForwardDelivery, *, clock: Callable[[], datetime] = now_u
     )
     if leased is None:
         db.session.rollback()
-        raise ForwardingError("a worker is sending it right now; its outcome shows here in a moment")
+        raise ForwardingError(gettext("a worker is sending it right now; its outcome shows here in a moment"))
     return send_leased(delivery, clock)
 
 
@@ -53,10 +55,10 @@ def replay_since(target: ForwardingTarget, since: datetime, *, now: datetime | N
     start), each from a fresh retry window with its own ``webhook-id``; answers how many. Flushes, does not
     commit."""
     if not target.enabled:
-        raise ForwardingError("the target is disabled: enable it before replaying its deliveries")
+        raise ForwardingError(gettext("the target is disabled: enable it before replaying its deliveries"))
     now = now or now_utc()
     if since > now:
-        raise ForwardingError("that time is in the future: nothing has failed since then yet")
+        raise ForwardingError(gettext("that time is in the future: nothing has failed since then yet"))
     result = db.session.execute(
         sa.update(ForwardDelivery)
         .where(

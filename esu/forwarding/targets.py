@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from ..extensions import db
 from ..models import SignupPage, now_utc
@@ -34,7 +35,8 @@ def _normalise_fields(fields: Iterable[str] | None) -> list[str]:
     for name in fields or ():
         name = str(name).strip()
         if not FIELD_NAME.match(name):
-            raise ForwardingError(f"'{name}' is not a webhook field name (lowercase letters, digits and _)")
+            raise ForwardingError(gettext("'%(name)s' is not a webhook field name (lowercase letters, digits and _)",
+                                              name=name))
         if name not in chosen:
             chosen.append(name)
     return chosen
@@ -101,14 +103,14 @@ def delete_target(target: ForwardingTarget, *, now: datetime | None = None) -> N
     (disabling first is the confirmation) or while a worker holds one of its deliveries, whose outcome
     would then have nowhere to go. Flushes, does not commit."""
     if target.enabled:
-        raise ForwardingError("disable the target before deleting it")
+        raise ForwardingError(gettext("disable the target before deleting it"))
     sending = db.session.scalar(
         sa.select(ForwardDelivery.id)
         .where(ForwardDelivery.target_id == target.id, ForwardDelivery.lease_until > (now or now_utc()))
         .limit(1)
     )
     if sending is not None:
-        raise ForwardingError("a worker is sending one of its deliveries right now; try again in a minute")
+        raise ForwardingError(gettext("a worker is sending one of its deliveries right now; try again in a minute"))
     db.session.delete(target)  # the database deletes its deliveries and attempts (ON DELETE CASCADE)
     db.session.flush()
 

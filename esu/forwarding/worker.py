@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
@@ -228,7 +229,7 @@ def send_test_event(target: ForwardingTarget, *, clock: Callable[[], datetime] =
     worker. A test event is tried once: it reports, it does not retry.
     """
     if not target.enabled:
-        raise ForwardingError("the target is disabled: enable it before sending a test event")
+        raise ForwardingError(gettext("the target is disabled: enable it before sending a test event"))
     now = clock()
     lease = timedelta(seconds=current_app.config["FORWARD_LEASE_SECONDS"])
     delivery = ForwardDelivery(target_id=target.id, event_id=None, message_id=new_message_id(),

@@ -38,6 +38,11 @@ def assets_of(onboarding_id: int) -> dict[str, list[str]]:
     return {kind: ids for kind, ids in found.items() if ids}
 
 
+def waba_ids_of(onboarding: Onboarding) -> list[str]:
+    """Every WABA of the onboarding, its own ``waba_id`` first, then the others in the order kept."""
+    return ([onboarding.waba_id] if onboarding.waba_id else []) + more_waba_ids(onboarding)
+
+
 def more_waba_ids(onboarding: Onboarding) -> list[str]:
     """The onboarding's WABAs other than its own ``waba_id`` (a multi-WABA flow's), in the order kept."""
     if onboarding.id is None:

@@ -1,11 +1,14 @@
 """A number added after signup: the customer finished without one (``FINISH_ONLY_WABA``, or any finish since
-v3), so the onboarding is connected with a number to add. ``look_for_numbers`` reads the WABA's numbers
-with the stored token and, when one is there, runs the number steps for it."""
+v3), so the onboarding is connected with a number to add. ``look_for_numbers`` reads the numbers of each of
+its WABAs with the stored token and, when one is there, runs the number steps for it."""
 
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from .. import graph
 from ..models import Onboarding, OnboardingStatus, StepStatus
+from .assets import waba_ids_of
 from .errors import OnboardingError
 from .runner import claim, not_now, run, step_record
 from .steps import STEPS
@@ -26,22 +29,26 @@ def needs_number(onboarding: Onboarding) -> bool:
 
 
 def look_for_numbers(onboarding: Onboarding) -> str | None:
-    """Read the onboarding's WABA's numbers; onboard the first one (the number steps run for it, with the
-    stored token) and answer its id, or None when Meta lists none yet. A GraphError goes to the caller."""
+    """Read the numbers of the onboarding's WABAs, its own ``waba_id`` first, until one lists a number; onboard
+    that number (the number steps run for it, with the stored token: ``read_phone_number`` also reads the
+    numbers of the other WABAs, and ``register_phone`` registers them) and answer its id, or None when Meta
+    lists none on any WABA yet. A GraphError goes to the caller."""
     if not needs_number(onboarding):
-        raise OnboardingError(not_now(onboarding, "there is no number to look for")
+        raise OnboardingError(not_now(onboarding, gettext("there is no number to look for"))
                               if onboarding.status != OnboardingStatus.COMPLETED
-                              else "this onboarding already has its number", status=409)
+                              else gettext("this onboarding already has its number"), status=409)
     if not onboarding.business_token or not onboarding.waba_id:
-        raise OnboardingError("no business token or WABA is stored for this onboarding", status=409)
-    numbers = graph.client().list_phone_numbers(onboarding.waba_id, onboarding.business_token)
-    if not numbers:
+        raise OnboardingError(gettext("no business token or WABA is stored for this onboarding"), status=409)
+    api = graph.client()
+    listed = (api.list_phone_numbers(waba_id, onboarding.business_token) for waba_id in waba_ids_of(onboarding))
+    found = next((str(numbers[0]["id"]) for numbers in listed if numbers), None)
+    if found is None:
         return None
     if not claim(onboarding, OnboardingStatus.COMPLETED):
-        raise OnboardingError(not_now(onboarding, "not looked for numbers"), onboarding=onboarding, status=409)
-    onboarding.phone_number_id = str(numbers[0]["id"])
+        raise OnboardingError(not_now(onboarding, gettext("not looked for numbers")), onboarding=onboarding, status=409)
+    onboarding.phone_number_id = found
     for name in number_steps():
         record = step_record(onboarding, name)
         record.status, record.detail = StepStatus.PENDING, None
     run(onboarding, code=None)
-    return str(numbers[0]["id"])
+    return found

@@ -66,6 +66,25 @@ def phone_record(ctx: Context, phone_id: str) -> PhoneNumber:
     return phone
 
 
+def save_phone_read(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> PhoneNumber:
+    """Save a number as ``read_phone_number`` read it (``result``: Graph's answer and the number's ``waba_id``)."""
+    waba_id = str(result["waba_id"])
+    waba_record(ctx, waba_id)
+    phone = phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
+    phone.waba_id = waba_id
+    result = {key: value for key, value in result.items() if key != "waba_id"}
+    for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
+        if result.get(name) is not None:
+            setattr(phone, name, str(result[name]))
+    if isinstance(result.get("is_on_biz_app"), bool):
+        phone.is_on_biz_app = result["is_on_biz_app"]
+    naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
+    if naming:
+        save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
+    phone.details = result
+    return phone
+
+
 def save_templates(waba_id: str, fetched: list[dict[str, Any]], asked_at: datetime) -> None:
     """Save the WABA's templates as a Graph read asked at ``asked_at`` found them."""
     templates = {str(data["id"]): {

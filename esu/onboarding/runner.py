@@ -28,6 +28,7 @@ from ..extensions import db
 from ..graph import GraphClient, GraphError
 from ..logs import carrying_request_id
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, SignupPage, StepStatus, now_utc
+from ..models.assets import WABA
 from .assets import keep_assets, more_waba_ids
 from .context import Context
 from .deadline import stuck_condition
@@ -88,19 +89,23 @@ def start(page: SignupPage, *, code: str, event: str, waba_id: str | None, phone
         existing = db.session.scalar(sa.select(Onboarding).where(Onboarding.code_digest == code_digest(code)))
         raise DuplicateCode("this signup code was already received; its onboarding is under way or done",
                             onboarding=existing) from None
-    keep_assets(onboarding, assets or {})
+    assets = dict(assets or {})
+    if waba_id:
+        # Its own WABA is among its assets whatever the caller listed: forwarding finds an event's onboardings there.
+        assets[WABA] = [waba_id, *assets.get(WABA, [])]
+    keep_assets(onboarding, assets)
     return run(onboarding, code=code)
 
 
 def retry(onboarding: Onboarding) -> Onboarding:
     """Run again every step that did not succeed, with the stored token."""
     if onboarding.status == OnboardingStatus.OFFBOARDED:
-        raise OnboardingError("the customer was offboarded; they need to sign up again", status=409)
+        raise OnboardingError(gettext("the customer was offboarded; they need to sign up again"), status=409)
     if not onboarding.business_token:
-        raise OnboardingError("the signup code could not be exchanged and cannot be reused; the customer needs "
-                              "to go through signup again", status=409)
+        raise OnboardingError(gettext("the signup code could not be exchanged and cannot be reused; the customer "
+                                      "needs to go through signup again"), status=409)
     if not claim(onboarding, OnboardingStatus.FAILED, abandoned=True):
-        raise OnboardingError(not_now(onboarding, "nothing to retry"), onboarding=onboarding, status=409)
+        raise OnboardingError(not_now(onboarding, gettext("nothing to retry")), onboarding=onboarding, status=409)
     return run(onboarding, code=None)
 
 

@@ -41,7 +41,7 @@ from .finishes import (
     syncs,
 )
 from .outcomes import Skip, StepFailed, Wait
-from .records import phone_record, save_read_fact, save_templates, step_asked_at, waba_record
+from .records import phone_record, save_phone_read, save_read_fact, save_templates, step_asked_at, waba_record
 
 # Logged under the package's name, which log filters and searches already know.
 log = logging.getLogger(__package__)
@@ -281,42 +281,35 @@ def save_share_credit_line(onboarding: Onboarding, ctx: Context, result: dict[st
 
 
 def run_read_phone(ctx: Context, api: GraphClient) -> dict[str, Any]:
+    """The onboarding's number, and every number of its other WABAs (a multi-WABA flow's), each with its WABA.
+
+    The onboarding's own number is the one the browser reported (or "Look for numbers" found), else the first
+    Meta lists on the first of its WABAs that has one. So a customer whose first WABA has no number yet while
+    another has is onboarded with that number as theirs: the admin sees the number, never "number to add"
+    beside numbers that were onboarded. With no number on any WABA the step skips (NO_NUMBER_YET)."""
+    listed = {waba_id: api.list_phone_numbers(waba_id, ctx.token) for waba_id in ctx.more_waba_ids}
     if not ctx.phone_number_id:
-        numbers = api.list_phone_numbers(ctx.waba_id, ctx.token)
-        if not numbers:
+        first = api.list_phone_numbers(ctx.waba_id, ctx.token)
+        found = next((numbers[0] for numbers in (first, *listed.values()) if numbers), None)
+        if found is None:
             raise Skip(NO_NUMBER_YET)
-        ctx.phone_number_id = str(numbers[0]["id"])
-    result = api.get_phone_number(ctx.phone_number_id, ctx.token)
-    # A multi-WABA flow's other WABAs: each of their numbers is read (and registered) too.
+        ctx.phone_number_id = str(found["id"])
+    # The number's WABA: the other one that lists it, else the first (whose list is not read for a number
+    # the browser reported).
+    its_waba = next((waba_id for waba_id, numbers in listed.items()
+                     if any(str(number["id"]) == ctx.phone_number_id for number in numbers)), ctx.waba_id)
+    result = {**api.get_phone_number(ctx.phone_number_id, ctx.token), "waba_id": its_waba}
     more = [{**api.get_phone_number(str(number["id"]), ctx.token), "waba_id": waba_id}
-            for waba_id in ctx.more_waba_ids for number in api.list_phone_numbers(waba_id, ctx.token)]
+            for waba_id, numbers in listed.items() for number in numbers if str(number["id"]) != ctx.phone_number_id]
     return {**result, "more_numbers": more} if more else result
 
 
 def save_read_phone(onboarding: Onboarding, ctx: Context, result: dict[str, Any]) -> None:
     for more in result.get("more_numbers") or []:
-        _save_phone_read(onboarding, ctx, str(more["waba_id"]), more)
-    phone = _save_phone_read(onboarding, ctx, ctx.waba_id, {key: value for key, value in result.items()
-                                                            if key != "more_numbers"})
+        save_phone_read(onboarding, ctx, more)
+    phone = save_phone_read(onboarding, ctx, {key: value for key, value in result.items() if key != "more_numbers"})
     onboarding.phone_number_id = phone.id
     onboarding.display_phone_number = phone.display_phone_number
-
-
-def _save_phone_read(onboarding: Onboarding, ctx: Context, waba_id: str, result: dict[str, Any]) -> PhoneNumber:
-    waba_record(ctx, waba_id)
-    phone = phone_record(ctx, str(result.get("id") or ctx.phone_number_id))
-    phone.waba_id = waba_id
-    result = {key: value for key, value in result.items() if key != "waba_id"}
-    for name in ("display_phone_number", "code_verification_status", "status", "quality_rating", "platform_type"):
-        if result.get(name) is not None:
-            setattr(phone, name, str(result[name]))
-    if isinstance(result.get("is_on_biz_app"), bool):
-        phone.is_on_biz_app = result["is_on_biz_app"]
-    naming = {key: str(result[key]) for key in ("verified_name", "name_status") if result.get(key) is not None}
-    if naming:
-        save_read_fact(phone, "name_updated_at", step_asked_at(onboarding, "read_phone_number"), **naming)
-    phone.details = result
-    return phone
 
 
 def before_register(onboarding: Onboarding, ctx: Context) -> None:

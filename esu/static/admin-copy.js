@@ -1,4 +1,5 @@
-/* Admin: a button[data-copy="<input id>"] copies that input's text to the clipboard, and says so. */
+/* Admin: a button[data-copy="<input id>"] copies that input's text to the clipboard, and says so in the
+   words its [data-copied] element carries (data-done, data-failed: translated by the template). */
 (() => {
   'use strict';
   document.querySelectorAll('button[data-copy]').forEach((button) => {
@@ -14,7 +15,7 @@
       } catch (error) {
         copied = document.execCommand && document.execCommand('copy');
       }
-      if (said) said.textContent = copied ? 'Copied.' : 'Select the link and copy it.';
+      if (said) said.textContent = copied ? said.dataset.done : said.dataset.failed;
     });
   });
 })();

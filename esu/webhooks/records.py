@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import MessageTemplate, Onboarding, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount
+from ..models.assets import WABA, OnboardingAsset
 from .sql import LOCK_WAIT_SECONDS
 from .values import (
     APPLIED,
@@ -176,11 +177,14 @@ class Records:
         partner_wabas = {event.waba_id for event in events if event.waba_id and event.field == "account_update"}
         self.onboardings: dict[str, list[Onboarding]] = {}
         if partner_wabas:
-            for onboarding in db.session.scalars(_locked(
-                sa.select(Onboarding).where(Onboarding.waba_id.in_(partner_wabas))
-                .order_by(Onboarding.created_at.desc(), Onboarding.id.desc())
-            )):
-                self.onboardings.setdefault(onboarding.waba_id, []).append(onboarding)
+            # Every onboarding that counts the WABA among its own (its ``waba`` assets: a multi-WABA signup's
+            # other WABAs too), newest first.
+            held = (sa.select(OnboardingAsset.asset_id, Onboarding)
+                    .join(Onboarding, Onboarding.id == OnboardingAsset.onboarding_id)
+                    .where(OnboardingAsset.kind == WABA, OnboardingAsset.asset_id.in_(partner_wabas))
+                    .order_by(Onboarding.created_at.desc(), Onboarding.id.desc()))
+            for waba_id, onboarding in db.session.execute(_locked(held, of=Onboarding)):
+                self.onboardings.setdefault(waba_id, []).append(onboarding)
 
     def write(self) -> None:
         """Write back what the appliers changed: one UPDATE per table and set of columns."""
@@ -287,12 +291,12 @@ def _loaded_columns(table: sa.Table) -> list[sa.Column]:
     return [column for column in table.c if column.name not in _NOT_LOADED]
 
 
-def _locked(query: sa.Select) -> sa.Select:
-    """``query`` locking the rows it reads until the transaction ends, and reading them as they are then
-    (not as this session may have loaded them before). ``FOR NO KEY UPDATE`` on PostgreSQL: the lock an
-    UPDATE of these rows takes anyway, which still lets others insert rows referring to them. SQLite has
-    no row locks and needs none: its writers are already one at a time."""
-    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+def _locked(query: sa.Select, of: Any = None) -> sa.Select:
+    """``query`` locking the rows it reads (of ``of`` only, when given) until the transaction ends, and reading
+    them as they are then (not as this session may have loaded them before). ``FOR NO KEY UPDATE`` on
+    PostgreSQL: the lock an UPDATE of these rows takes anyway, which still lets others insert rows referring
+    to them. SQLite has no row locks and needs none: its writers are already one at a time."""
+    return query.with_for_update(key_share=True, of=of).execution_options(populate_existing=True)
 
 
 @functools.cache

@@ -17,6 +17,7 @@ import pytest
 from esu import forwarding
 from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep, WebhookEvent
+from esu.onboarding.assets import add_waba
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -149,6 +150,8 @@ def onboard(page, waba_id: str | None = None, *, confirmed: bool = True) -> str:
     onboarding.steps.append(OnboardingStep(name="confirm_ids", status="ok" if confirmed else "failed"))
     onboarding.steps.append(OnboardingStep(name="read_waba", status="ok"))
     db.session.add(onboarding)
+    db.session.flush()
+    add_waba(onboarding, waba_id)  # as the callback keeps it
     db.session.commit()
     return waba_id
 

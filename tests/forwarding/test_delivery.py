@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from esu import forwarding
 from esu.cli import create_page
 from esu.extensions import db
-from esu.forwarding import ForwardingError, recording, signing, worker
+from esu.forwarding import ForwardingError, outbox, recording, signing, worker
 from esu.models import Onboarding, now_utc
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery, ForwardingTarget
+from esu.onboarding.assets import add_waba
 
 from .conftest import Receiver, add_target, onboard, store_events, verify_webhook
 
@@ -62,8 +63,11 @@ def test_enqueue_picks_the_owning_pages_targets_and_their_fields(page):
     db.session.commit()
     reported = create_page("reported", "Found by Meta's PARTNER_ADDED")
     from_meta, _ = forwarding.create_target(reported, "http://127.0.0.1:9/reported")
-    db.session.add(Onboarding(page_id=reported.id, event="PARTNER_ADDED", source="webhook", status="completed",
-                              waba_id="777"))
+    placeholder = Onboarding(page_id=reported.id, event="PARTNER_ADDED", source="webhook", status="completed",
+                             waba_id="777")
+    db.session.add(placeholder)
+    db.session.flush()
+    add_waba(placeholder, "777")  # as the PARTNER_ADDED applier keeps it
     db.session.commit()
     ours = onboard(page)
     theirs = onboard(other)
@@ -92,6 +96,21 @@ def test_enqueue_picks_the_owning_pages_targets_and_their_fields(page):
     assert len(set(message_ids)) == 5
     assert all(re.fullmatch(r"msg_[0-9a-f]{32}", message_id) for message_id in message_ids), message_ids
     assert re.fullmatch(r"msg_[0-9a-f]{32}", signing.new_message_id())
+
+
+def test_the_outbox_goes_from_the_batchs_events_to_their_wabas_onboardings(app):
+    """SQLite keeps no statistics: the routing must start from the batch's few events and find their WABA's
+    onboardings by the assets' index (kind and asset id), not walk every WABA asset of every onboarding and
+    look up each one's events (28 ms a batch instead of 0.05 with 20,000 onboardings)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans from the statistics it keeps")
+    statement, names, constants, process_time = outbox._outbox_insert(connection.dialect)
+    values = {**constants, "event_ids": "[1, 2]", "now": process_time(now_utc())}
+    plan = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                         tuple(values[name] for name in names))]
+    assert "SEARCH webhook_events USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    assert "SEARCH onboarding_assets USING INDEX ix_onboarding_assets_kind_asset_id (kind=? AND asset_id=?)" in plan
 
 
 def test_disabling_a_target_stops_its_pending_deliveries(page):

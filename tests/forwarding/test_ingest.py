@@ -14,6 +14,7 @@ from esu import forwarding
 from esu.extensions import db
 from esu.models import MessageTemplate, Onboarding
 from esu.models.forwarding import ForwardDelivery
+from esu.onboarding.assets import assets_of
 
 from ..conftest import APP_SECRET
 from .conftest import add_target, onboard
@@ -99,3 +100,60 @@ def test_a_callback_naming_someone_elses_waba_never_gets_its_events(client, page
         "field": "account_review_update", "value": {"decision": "APPROVED"}}], "time": 1764000000}]})
 
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ForwardDelivery)) == 0
+
+
+def test_a_webhook_for_the_second_waba_of_a_multi_waba_signup_reaches_the_pages_target(
+        client, page, receiver, clock, simulator, post_callback):
+    """A multi-WABA flow (embedded-signup/implementation.md: ``waba_ids``, "only included for multi-WABA
+    flows"): every WABA the customer shared is theirs, so each one's events reach the page's targets."""
+    signup = simulator.signup(wabas=2)
+    first, second = signup["data"]["waba_ids"]
+    add_target(page, receiver, fields=["messages"])
+    body = post_callback(signup, waba_ids=[first, second]).get_json()
+    assert body["status"] == "completed" and body["waba_id"] == first
+
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [message(second, "wamid.SECOND")]})
+
+    assert forwarding.run_worker(10, once=True, clock=clock, poll_interval=0.01).counts == {"delivered": 1}
+    (request,) = receiver.received
+    assert request.verified and json.loads(request.body)["waba_id"] == second
+
+
+def partner_added(waba_id: str) -> dict:
+    """Meta's PARTNER_ADDED, in the partner's business entry (account-update-webhook-reference.md)."""
+    return {"id": "1715120619246906", "time": 1764000000, "changes": [{"field": "account_update", "value": {
+        "event": "PARTNER_ADDED", "waba_info": {"waba_id": waba_id, "owner_business_id": "1000001"}}}]}
+
+
+def test_the_onboarding_partner_added_made_is_found_by_its_waba(client, page, receiver):
+    """The onboarding PARTNER_ADDED makes (``source='webhook'``) has its WABA among its assets, as every
+    onboarding has, so forwarding, which finds an event's onboardings there, routes to it when it has a page."""
+    waba_id = "100200300400500"
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [partner_added(waba_id)]})
+    placeholder = db.session.scalars(sa.select(Onboarding).where(Onboarding.waba_id == waba_id)).one()
+    assert placeholder.source == "webhook"
+    assert assets_of(placeholder.id) == {"waba": [waba_id]}
+    placeholder.page_id = page.id
+    db.session.commit()
+    add_target(page, receiver)
+
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [message(waba_id, "wamid.ANNOUNCED")]})
+
+    assert queued_fields() == ["messages"]
+
+
+def test_a_code_alone_that_finds_its_waba_through_partner_added_gets_its_events(
+        client, page, receiver, simulator, post_callback):
+    """The browser sent only the code; confirm_ids finds the WABA that PARTNER_ADDED announced and keeps it
+    among the onboarding's assets, and the placeholder is folded in: the WABA's events reach the page."""
+    signup = simulator.signup()
+    post_signed(client, {"object": "whatsapp_business_account", "entry": [partner_added(signup["waba_id"])]})
+    simulator.fault("assigned_whatsapp_business_accounts", 100)  # so the announcement is what finds it
+    add_target(page, receiver)
+    body = post_callback({"code": signup["code"]}).get_json()
+    assert body["status"] == "completed" and body["waba_id"] == signup["waba_id"]
+
+    post_signed(client, {"object": "whatsapp_business_account",
+                         "entry": [message(signup["waba_id"], "wamid.CODE_ONLY")]})
+
+    assert queued_fields() == ["messages"]

@@ -232,6 +232,55 @@ def test_look_for_numbers_onboards_a_number_added_since(simulator, admin, csrf_t
     assert "Not looked for: this onboarding already has its number" in again.text
 
 
+def add_number(simulator, waba_id: str, display: str) -> Phone:
+    """A number the customer has on ``waba_id`` at Meta (added in WhatsApp Manager, or before signup)."""
+    number = Phone(simulator.state.new_id(), waba_id, display_phone_number=display, verified_name="Simulated Business")
+    simulator.state.add("phone", number.id, number, parent=waba_id)
+    return number
+
+
+def test_several_wabas_where_only_the_second_has_a_number(partner, simulator, admin, csrf_token, page):
+    """A multi-WABA flow (implementation.md: ``waba_ids``) finished with no number on the first WABA
+    (versions.md: a finish without a number) while the second has one: that number is the onboarding's,
+    read, saved under its own WABA and registered; nothing is left "to add"."""
+    signup = simulator.signup(wabas=2, finish="FINISH", phone=False)
+    first, second = signup["data"]["waba_ids"]
+    number = add_number(simulator, second, "+1 555-010-4040")
+
+    body = finish(admin.client, csrf_token, page, signup).get_json()
+
+    assert body["status"] == "completed", body
+    assert statuses(body)["read_phone_number"] == statuses(body)["register_phone"] == "ok"
+    onboarding = db.session.get(Onboarding, body["id"])
+    assert (onboarding.waba_id, onboarding.phone_number_id) == (first, number.id)
+    saved = db.session.get(PhoneNumber, number.id)
+    assert saved.waba_id == second and saved.registered_at is not None
+    assert simulator.state.phones[number.id].pin == saved.pin
+    assert db.session.scalars(sa.select(PhoneNumber.id).where(PhoneNumber.waba_id == first)).all() == []
+    page_text = admin.get(f"/admin/onboardings/{body['id']}").text
+    assert "number to add" not in page_text and "+1 555-010-4040" in page_text
+
+
+def test_look_for_numbers_finds_a_number_added_to_the_second_waba(simulator, admin, csrf_token, page):
+    """A multi-WABA customer who finished without a number adds one to their second WABA: "Look for numbers"
+    reads every WABA of the onboarding, not only the first, and onboards it."""
+    signup = simulator.signup(wabas=2, finish="FINISH_ONLY_WABA")
+    first, second = signup["data"]["waba_ids"]
+    body = finish(admin.client, csrf_token, page, signup).get_json()
+    assert body["status"] == "completed" and body["phone_number_id"] is None
+    number = add_number(simulator, second, "+1 555-010-5050")
+
+    found = admin.post(f"/admin/onboardings/{body['id']}/look-for-numbers", follow_redirects=True)
+
+    assert "Found number +1 555-010-5050. The onboarding is now completed." in found.text
+    assert "number to add" not in found.text
+    onboarding = db.session.get(Onboarding, body["id"])
+    assert (onboarding.waba_id, onboarding.phone_number_id) == (first, number.id)
+    saved = db.session.get(PhoneNumber, number.id)
+    assert saved.waba_id == second and saved.registered_at is not None
+    assert {onboarding.step(name).status for name in NUMBER_STEPS} == {"ok"}
+
+
 def test_a_coexistence_finish_names_the_waba_alone_and_esu_finds_the_number_among_its_numbers(
         simulator, admin, csrf_token, page):
     """onboard-whatsapp-business-app-users.md, "Onboarding business customers": the session message of

@@ -147,6 +147,32 @@ def test_a_callback_naming_someone_elses_waba_leaves_their_waiting_onboarding_al
     assert [item.status for item in onboardings(victim["waba_id"])] == ["failed", "completed"]
 
 
+def test_partner_added_for_another_waba_of_a_multi_waba_signup_links_its_onboarding(
+        deliver, simulator, post_callback):
+    """Meta sends PARTNER_ADDED for each WABA shared (account-update-webhook-reference.md); in a multi-WABA
+    flow (embedded-signup/implementation.md, ``waba_ids``) the second one's belongs to the onboarding that
+    counts it among its WABAs: no second onboarding waits for a callback that never comes. Its removal
+    leaves the onboarding, whose own WABA stays, onboarded."""
+    signup = simulator.signup(wabas=2)
+    first, second = signup["data"]["waba_ids"]
+    body = post_callback(signup, waba_ids=[first, second]).get_json()
+    assert body["status"] == "completed", body
+
+    deliver(partner("PARTNER_ADDED", second, 1750000000, owner=signup["business_id"]))
+
+    db.session.expire_all()
+    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()
+    assert (onboarding.id, onboarding.status, onboarding.waba_id) == (body["id"], "completed", first)
+    assert onboarding.partner_added_at.timestamp() == 1750000000
+    assert [event.onboarding_id for event in events()] == [body["id"]]
+
+    deliver(partner("PARTNER_REMOVED", second, 1750000500, owner=signup["business_id"]))
+
+    db.session.expire_all()
+    assert db.session.get(Onboarding, body["id"]).status == "completed"
+    assert db.session.get(WhatsAppBusinessAccount, second).state == "offboarded"
+
+
 def test_partner_removed_offboards_the_customer(deliver, simulator, post_callback):
     signup = simulator.signup()
     post_callback(signup)

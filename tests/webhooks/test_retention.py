@@ -13,6 +13,7 @@ from esu.cli import RETENTION_EVERY, retention_chores
 from esu.extensions import db
 from esu.models import WABA_PROOF_STEPS, Onboarding, OnboardingStep, WebhookEvent, now_utc
 from esu.models.forwarding import ForwardAttempt, ForwardDelivery
+from esu.onboarding.assets import add_waba
 
 from .conftest import PHONE_ID, WABA_ID, envelope, text_message
 
@@ -53,6 +54,8 @@ def forwarded(page):
     onboarding = Onboarding(page_id=page.id, event="FINISH", status="completed", waba_id=WABA_ID)
     onboarding.steps += [OnboardingStep(name=name, status="ok") for name in WABA_PROOF_STEPS]
     db.session.add(onboarding)
+    db.session.flush()
+    add_waba(onboarding, WABA_ID)  # as the callback keeps it
     target, _secret = forwarding.create_target(page, "http://127.0.0.1:9/hooks", ())
     db.session.commit()
     return target

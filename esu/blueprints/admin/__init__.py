@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, abort, g, redirect, request, url_for
+from flask_babel import gettext
 
 from ... import phones
 from ...extensions import db
 from ...models import Onboarding, SignupPage
 from ...models.admin import AdminAction
 from .forms import EmptyForm
+from .labels import status_label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group="admin")
 
@@ -35,7 +37,7 @@ def require_login():
         return None
     if request.method in ("GET", "HEAD"):
         return redirect(url_for("admin.login", next=auth.requested_path()))
-    abort(401, description="Log in to the admin first.")
+    abort(401, description=gettext("Log in to the admin first."))
 
 
 @bp.before_request
@@ -44,7 +46,7 @@ def refuse_nul_characters():
     one would fail in the database instead of answering."""
     for values in (request.args, request.form):
         if any("\x00" in key or "\x00" in value for key, value in values.items(multi=True)):
-            abort(400, description="The request holds a NUL character, which no field or search may contain.")
+            abort(400, description=gettext("The request holds a NUL character, which no field or search may contain."))
 
 
 @bp.after_request
@@ -61,12 +63,18 @@ def admin_templates():
 
 #: Every number the admin shows, in international format (as the widget shows it too).
 bp.add_app_template_filter(phones.international, "phone")
+bp.add_app_template_filter(status_label, "status_label")
 
 
 @bp.app_template_filter("when")
 def when(value: datetime | None) -> str:
     """A UTC time as people read it in a list: 2026-11-25 21:55 UTC."""
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def field_errors(label: str, errors: list) -> str:
+    """A filter field's refusal for a 400: the field's label, then what is wrong with it."""
+    return gettext("%(field)s: %(errors)s", field=label, errors=" ".join(map(str, errors)))
 
 
 def record(action: str, *, detail: str | None = None, onboarding: Onboarding | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import flash, redirect, url_for
+from flask_babel import gettext
 
 from ...extensions import db
 from ...models import Onboarding, now_utc
@@ -22,7 +23,7 @@ def shown(choice: str | None):
 
 
 def _onboarding_or_404(onboarding_id: int) -> Onboarding:
-    return db.get_or_404(Onboarding, onboarding_id, description="There is no such onboarding.")
+    return db.get_or_404(Onboarding, onboarding_id, description=gettext("There is no such onboarding."))
 
 
 @bp.post("/onboardings/<int:onboarding_id>/archive")
@@ -33,7 +34,8 @@ def archive_onboarding(onboarding_id: int):
         onboarding.archived_at = now_utc()
         record("archived_onboarding", onboarding=onboarding)
         db.session.commit()
-    flash("Archived: this onboarding no longer shows in lists, charts or funnels. Unarchive it to bring it back.", "ok")
+    flash(gettext("Archived: this onboarding no longer shows in lists, charts or funnels. Unarchive it to bring it "
+                  "back."), "ok")
     return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
 
 
@@ -45,5 +47,5 @@ def unarchive_onboarding(onboarding_id: int):
         onboarding.archived_at = None
         record("unarchived_onboarding", onboarding=onboarding)
         db.session.commit()
-    flash("Unarchived: this onboarding shows in lists, charts and funnels again.", "ok")
+    flash(gettext("Unarchived: this onboarding shows in lists, charts and funnels again."), "ok")
     return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))

@@ -17,6 +17,7 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from flask_babel import gettext
 
 from ...extensions import db, limiter
+from ...i18n import N_
 from ...models import now_utc
 from ...models.admin import (
     MIN_PASSWORD_LENGTH,
@@ -31,7 +32,7 @@ from . import bp, record
 from .forms import LoginForm
 
 #: Whatever went wrong, a failed login says only this.
-LOGIN_FAILED = "That password is not right."
+LOGIN_FAILED = N_("That password is not right.")
 
 
 def logged_in_admin() -> AdminAccount | None:
@@ -105,7 +106,7 @@ def login():
     failed = request.method == "POST"
     if failed:
         form.password.errors = []  # one message for every failure
-    return render_template("admin/login.html", form=form, error=LOGIN_FAILED if failed else None,
+    return render_template("admin/login.html", form=form, error=gettext(LOGIN_FAILED) if failed else None,
                            configured=admin_account() is not None), 401 if failed else 200
 
 

@@ -8,23 +8,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from flask_babel import format_date, gettext
+
 from ...models import OnboardingStatus
 from ...reports import REFUSED_CODE, Day, Funnel
+from .labels import STATUS_LABELS
 
 #: Bottom to top in the stacked columns: the outcomes people hope for first, codes Meta refused last.
 STATUS_ORDER = (OnboardingStatus.COMPLETED, OnboardingStatus.AWAITING_VERIFICATION, OnboardingStatus.AWAITING_PIN,
                 OnboardingStatus.RATE_LIMITED, OnboardingStatus.RUNNING, OnboardingStatus.FAILED,
                 OnboardingStatus.OFFBOARDED, REFUSED_CODE)
-STATUS_LABELS = {
-    OnboardingStatus.COMPLETED: "completed",
-    OnboardingStatus.AWAITING_VERIFICATION: "awaiting verification",
-    OnboardingStatus.AWAITING_PIN: "awaiting the number's PIN",
-    OnboardingStatus.RATE_LIMITED: "waiting for Meta (rate limit)",
-    OnboardingStatus.RUNNING: "running",
-    OnboardingStatus.FAILED: "failed",
-    OnboardingStatus.OFFBOARDED: "offboarded",
-    REFUSED_CODE: "code refused by Meta",
-}
 
 
 @dataclass
@@ -85,10 +78,11 @@ def day_chart(days: list[Day]) -> DayChart:
             y -= band
             rects.append(Rect(round(left + index * slot + (slot - bar) / 2, 2), round(y, 2), round(bar, 2),
                               round(band, 2), f"status-{status}",
-                              f"{day.day.isoformat()}: {count} {STATUS_LABELS[status]}"))
+                              gettext("%(day)s: %(count)s %(status)s", day=day.day.isoformat(), count=count,
+                                      status=STATUS_LABELS[status])))
     y_ticks = [Tick(round(top + plot_height - plot_height * index / 4, 2), str(step * index)) for index in range(5)]
     label_every = max(1, math.ceil(len(days) / 6))
-    x_ticks = [Tick(round(left + index * slot + slot / 2, 2), day.day.strftime("%b %d"))
+    x_ticks = [Tick(round(left + index * slot + slot / 2, 2), format_date(day.day, "MMM dd"))
                for index, day in enumerate(days) if (len(days) - 1 - index) % label_every == 0]
     legend = [(f"status-{status}", STATUS_LABELS[status], sum(day.counts.get(status, 0) for day in days))
               for status in STATUS_ORDER]
@@ -110,12 +104,12 @@ class FunnelRow:
 def funnel_rows(funnel: Funnel) -> list[FunnelRow]:
     """The funnel's stages in order, then where people left the dialog and the errors they reported."""
     stages = [
-        ("Page views", funnel.views, "stage"),
-        ("Opened Meta's dialog", funnel.launches, "stage"),
-        *[(f"Left at: {screen}", count, "abandoned") for screen, count in funnel.abandoned],
-        ("Reported an error", funnel.errors, "error"),
-        ("Finished in Meta's dialog", funnel.finished, "stage"),
-        ("Fully onboarded", funnel.onboarded, "done"),
+        (gettext("Page views"), funnel.views, "stage"),
+        (gettext("Opened Meta's dialog"), funnel.launches, "stage"),
+        *[(gettext("Left at: %(screen)s", screen=screen), count, "abandoned") for screen, count in funnel.abandoned],
+        (gettext("Reported an error"), funnel.errors, "error"),
+        (gettext("Finished in Meta's dialog"), funnel.finished, "stage"),
+        (gettext("Fully onboarded"), funnel.onboarded, "done"),
     ]
     largest = max((count for _, count, _ in stages), default=0) or 1
     return [FunnelRow(label, count, round(100 * count / largest, 2), css,

@@ -4,10 +4,12 @@ know, a number still to add, and **Look for numbers**, which onboards a number a
 from __future__ import annotations
 
 from flask import flash, redirect, url_for
+from flask_babel import gettext
 
 from ... import onboarding as onboarding_service
 from ...extensions import db
 from ...graph import GraphError
+from ...i18n import lazy_gettext as _l
 from ...models.assets import ASSET_FIELDS
 from ...onboarding.assets import assets_of
 from ...onboarding.finishes import FINISH_EVENTS
@@ -16,8 +18,8 @@ from . import bp, record
 from .onboardings import onboarding_or_404, outcome_of
 
 #: What the admin reads for each kind of asset.
-ASSET_LABELS = {"waba": "WhatsApp Business Accounts", "ad_account": "Ad accounts", "page": "Facebook Pages",
-                "dataset": "Datasets", "catalog": "Catalogs", "instagram_account": "Instagram accounts"}
+ASSET_LABELS = {"waba": _l("WhatsApp Business Accounts"), "ad_account": _l("Ad accounts"), "page": _l("Facebook Pages"),
+                "dataset": _l("Datasets"), "catalog": _l("Catalogs"), "instagram_account": _l("Instagram accounts")}
 assert set(ASSET_LABELS) == set(ASSET_FIELDS)
 
 
@@ -41,22 +43,24 @@ def look_for_numbers(onboarding_id: int):
     except onboarding_service.OnboardingError as error:
         record("looked_for_numbers", detail=f"refused: {error.message}", onboarding=onboarding)
         db.session.commit()
-        flash(f"Not looked for: {error.message}", "error")
+        flash(gettext("Not looked for: %(reason)s", reason=error.message), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     except GraphError as error:
         db.session.rollback()
         record("looked_for_numbers", detail=f"Meta refused: {error}", onboarding=onboarding)
         db.session.commit()
-        flash(f"Meta did not list the numbers: {error}", "error")
+        flash(gettext("Meta did not list the numbers: %(error)s", error=error), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     if found is None:
         record("looked_for_numbers", detail="Meta lists no number yet", onboarding=onboarding)
         db.session.commit()
-        flash("Meta lists no phone number on this WhatsApp Business Account yet.", "error")
+        flash(gettext("Meta lists no phone number on any of this onboarding's WhatsApp Business Accounts "
+                      "yet."), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     outcome = outcome_of(onboarding)
     record("looked_for_numbers", detail=f"number {found}: {outcome}", onboarding=onboarding)
     db.session.commit()
-    flash(f"Found number {onboarding.display_phone_number or found}. The onboarding is now {outcome}.",
+    flash(gettext("Found number %(number)s. The onboarding is now %(outcome)s.",
+                  number=onboarding.display_phone_number or found, outcome=outcome),
           "error" if onboarding.failure_reason else "ok")
     return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))

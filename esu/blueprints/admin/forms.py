@@ -162,7 +162,7 @@ class SignupPageForm(FlaskForm):
 
     slug = StringField(_l("Slug"), filters=[_strip], validators=[DataRequired(), Regexp(
         SLUG, message=_l("Use lowercase letters, digits and '-' (not first or last), at most 64 characters."))],
-        description="The page's address: /signup/<slug>.")
+        description=_l("The page's address: /signup/<slug>."))
     title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(), Length(max=200)])
     client_name = StringField(_l("Client"), filters=[_strip], validators=[Optional(), Length(max=200)])
     intro = TextAreaField(_l("Introduction"), filters=[_strip], validators=[Optional(), Length(max=2000)])

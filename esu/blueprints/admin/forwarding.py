@@ -15,7 +15,7 @@ from ...forwarding import DestinationRefused, ForwardingError
 from ...models import now_utc
 from ...models.forwarding import DeliveryStatus, ForwardDelivery, ForwardingTarget
 from .. import MAX_ID
-from . import bp, record, shown_once
+from . import bp, field_errors, record, shown_once
 from .forms import DeliveryFilterForm, EmptyForm, ForwardingTargetForm, once_is_used, use_once
 from .pages import page_or_404, render_page
 from .paging import BAD_CURSOR, PAGE_SIZE
@@ -25,7 +25,7 @@ VERIFY_HINT = "README, “Forwarding to clients' own systems”"
 
 
 def target_or_404(target_id: int) -> ForwardingTarget:
-    return db.get_or_404(ForwardingTarget, target_id, description="There is no such forwarding target.")
+    return db.get_or_404(ForwardingTarget, target_id, description=gettext("There is no such forwarding target."))
 
 
 def describe(target: ForwardingTarget) -> str:
@@ -37,7 +37,7 @@ def describe(target: ForwardingTarget) -> str:
 def refused(form: ForwardingTargetForm, error: ForwardingError) -> None:
     """Show the policy's refusal on the field it is about."""
     field = form.url if isinstance(error, DestinationRefused) else form.fields
-    field.errors = [*field.errors, f"Not allowed: {error}."]
+    field.errors = [*field.errors, gettext("Not allowed: %(reason)s.", reason=error)]
 
 
 def status_filter(value: str | None) -> str | tuple[str, ...] | None:
@@ -52,11 +52,11 @@ def render_target(target: ForwardingTarget, form: ForwardingTargetForm | None = 
     """The target's page; ``revealed_secret`` only in the one view the POST that made it granted."""
     filters_form = DeliveryFilterForm(formdata=request.args)
     if not filters_form.validate():
-        abort(400, description="; ".join(f"{filters_form[name].label.text}: {' '.join(map(str, errors))}"
+        abort(400, description="; ".join(field_errors(filters_form[name].label.text, errors)
                                          for name, errors in filters_form.errors.items()))
     after = request.args.get("after", "")
     if after and not (after.isascii() and after.isdigit() and int(after) <= MAX_ID):
-        abort(400, description=BAD_CURSOR)
+        abort(400, description=gettext(BAD_CURSOR))
     before_id = int(after) if after else None
     rows = forwarding_service.deliveries(target, status=status_filter(filters_form.status.data), limit=PAGE_SIZE + 1,
                                          before_id=before_id, with_attempts=True)
@@ -203,7 +203,8 @@ def send_test_event(target_id: int):
     outcome = f"delivered (HTTP {delivery.last_status_code})" if delivered else f"failed: {delivery.last_error}"
     record("sent_forwarding_test", detail=f"{describe(forwarding_target)}, {outcome}", page=forwarding_target.page)
     db.session.commit()
-    flash(gettext("Test event %(outcome)s.", outcome=outcome), "ok" if delivered else "error")
+    flash(gettext("Test event delivered (HTTP %(status)s).", status=delivery.last_status_code) if delivered
+          else gettext("Test event failed: %(error)s.", error=delivery.last_error), "ok" if delivered else "error")
     return redirect(url_for("admin.target", target_id=target_id))
 
 
@@ -234,9 +235,9 @@ def replay_failed(target_id: int):
 
 def delivery_of_target(target_id: int, delivery_id: int) -> ForwardDelivery:
     """The delivery with this id, of this target; 404 otherwise."""
-    delivery = db.get_or_404(ForwardDelivery, delivery_id, description="There is no such delivery.")
+    delivery = db.get_or_404(ForwardDelivery, delivery_id, description=gettext("There is no such delivery."))
     if delivery.target_id != target_id:
-        abort(404, description="There is no such delivery.")
+        abort(404, description=gettext("There is no such delivery."))
     return delivery
 
 

@@ -28,7 +28,7 @@ from ...models import (
 from ...models.admin import AdminAction
 from ...reports import TROUBLED_TEMPLATE_STATUSES
 from ...webhooks.appliers.waba import STATES
-from . import archive, bp, record, shown_once
+from . import archive, bp, field_errors, record, shown_once
 from .forms import EmptyForm, OnboardingFilterForm
 from .paging import newest_first, requested_cursor
 from .search import search_condition
@@ -47,9 +47,10 @@ PHONE_LIKE = re.compile(r"^\+[0-9 ()-]+\Z")
 
 def filter_form(pages: list[SignupPage]) -> OnboardingFilterForm:
     form = OnboardingFilterForm(formdata=request.args)
-    form.page.choices = [SelectChoice("", "Any page")] + [SelectChoice(str(page.id), page.slug) for page in pages]
+    form.page.choices = [SelectChoice("", gettext("Any page"))] + [
+        SelectChoice(str(page.id), page.slug) for page in pages]
     if not form.validate():
-        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(map(str, errors))}"
+        abort(400, description="; ".join(field_errors(form[name].label.text, errors)
                                          for name, errors in form.errors.items()))
     return form
 
@@ -133,7 +134,7 @@ def outcome_of(onboarding: Onboarding) -> str:
 
 
 def onboarding_or_404(onboarding_id: int) -> Onboarding:
-    return db.get_or_404(Onboarding, onboarding_id, description="There is no such onboarding.")
+    return db.get_or_404(Onboarding, onboarding_id, description=gettext("There is no such onboarding."))
 
 
 def latest_events(onboarding: Onboarding) -> list[WebhookEvent]:

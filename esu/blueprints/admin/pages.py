@@ -21,7 +21,7 @@ bp.add_app_template_global(embedding.embed_snippet, "embed_snippet")  # the ifra
 
 
 def page_or_404(page_id: int) -> SignupPage:
-    return db.get_or_404(SignupPage, page_id, description="There is no such signup page.")
+    return db.get_or_404(SignupPage, page_id, description=gettext("There is no such signup page."))
 
 
 @bp.get("/pages")

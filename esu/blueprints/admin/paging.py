@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import abort, request
+from flask_babel import gettext
 
 from ...extensions import db
+from ...i18n import N_
 from .. import MAX_ID
 
 PAGE_SIZE = 50
@@ -43,7 +45,7 @@ class Cursor:
 
 
 #: What a page link esu did not make answers (a typo, an id past any row, another script's digits).
-BAD_CURSOR = "This page link is not one esu made: open the list again from its first page."
+BAD_CURSOR = N_("This page link is not one esu made: open the list again from its first page.")
 
 
 def requested_cursor() -> Cursor | None:
@@ -53,7 +55,7 @@ def requested_cursor() -> Cursor | None:
         return None
     cursor = Cursor.decode(after)
     if cursor is None:
-        abort(400, description=BAD_CURSOR)
+        abort(400, description=gettext(BAD_CURSOR))
     return cursor
 
 

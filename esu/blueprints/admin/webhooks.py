@@ -6,10 +6,11 @@ import json
 
 import sqlalchemy as sa
 from flask import abort, render_template, request, url_for
+from flask_babel import gettext, ngettext
 
 from ...extensions import db
 from ...models import WebhookEvent
-from . import bp
+from . import bp, field_errors
 from .forms import WebhookFilterForm
 from .paging import newest_first, requested_cursor
 
@@ -27,14 +28,14 @@ def summarize(event: WebhookEvent) -> str:
     if event.field == "messages":
         parts = []
         if value.get("messages"):
-            parts.append(f"{len(value['messages'])} message(s) in")
+            parts.append(ngettext("%(num)d message in", "%(num)d messages in", len(value["messages"])))
         for status in value.get("statuses") or []:
             if isinstance(status, dict) and status.get("status"):
-                parts.append(f"status {status['status']}")
-        return ", ".join(parts) or "messages"
+                parts.append(gettext("status %(status)s", status=status["status"]))
+        return ", ".join(parts) or gettext("messages")
     for key in ("event", "decision", "new_category", "message_template_name"):
         if isinstance(value.get(key), str):
-            return f"{key.replace('_', ' ')}: {value[key]}"
+            return gettext("%(key)s: %(value)s", key=key.replace("_", " "), value=value[key])
     return ""
 
 
@@ -43,7 +44,7 @@ def webhooks():
     """Webhook events, newest first, with whether each was applied to the records."""
     form = WebhookFilterForm(formdata=request.args)
     if not form.validate():
-        abort(400, description="; ".join(f"{form[name].label.text}: {' '.join(map(str, errors))}"
+        abort(400, description="; ".join(field_errors(form[name].label.text, errors)
                                          for name, errors in form.errors.items()))
     statement = sa.select(WebhookEvent)
     if form.field.data:
@@ -63,6 +64,6 @@ def webhooks():
 @bp.get("/webhooks/<int:event_id>")
 def webhook(event_id: int):
     """One webhook event: what Meta sent (or the raw body when it could not be read) and what came of it."""
-    event = db.get_or_404(WebhookEvent, event_id, description="There is no such webhook event.")
+    event = db.get_or_404(WebhookEvent, event_id, description=gettext("There is no such webhook event."))
     value = json.dumps(event.value, indent=2, ensure_ascii=False, sort_keys=True) if event.value is not None else None
     return render_template("admin/webhook.html", event=event, value=value, summary=summarize(event))

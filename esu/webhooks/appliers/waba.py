@@ -9,21 +9,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...extensions import db
+from ...i18n import N_
 from ...models import Onboarding, OnboardingStatus
+from ...models.assets import WABA, OnboardingAsset
 from ..records import Event, Record, Records, set_if_newer, value_of
 from ..values import meta_code, meta_reason, node_id, short_text, unix_time
 
-#: What each state of an account means, and whether it needs a person (shown on the dashboard).
+#: What each state of an account means (in the admin, through gettext), and whether it needs a person (shown on
+#: the dashboard).
 STATES: dict[str, tuple[str, bool]] = {
-    "active": ("connected and able to message", False),
-    "disconnected": ("esu's access is gone: the customer uninstalled the app or revoked its token", True),
-    "offboarded": ("the customer removed the agency as partner", True),
-    "paused": ("the WhatsApp Business app customer is offboarded (device change or re-registration)", True),
-    "deleted": ("the WhatsApp Business Account was deleted", True),
-    "banned": ("Meta disabled the account", True),
-    "ban_scheduled": ("Meta scheduled the account to be disabled", True),
-    "restricted": ("Meta restricted what the account can do", True),
-    "violation": ("Meta found a policy violation", True),
+    "active": (N_("connected and able to message"), False),
+    "disconnected": (N_("esu's access is gone: the customer uninstalled the app or revoked its token"), True),
+    "offboarded": (N_("the customer removed the agency as partner"), True),
+    "paused": (N_("the WhatsApp Business app customer is offboarded (device change or re-registration)"), True),
+    "deleted": (N_("the WhatsApp Business Account was deleted"), True),
+    "banned": (N_("Meta disabled the account"), True),
+    "ban_scheduled": (N_("Meta scheduled the account to be disabled"), True),
+    "restricted": (N_("Meta restricted what the account can do"), True),
+    "violation": (N_("Meta found a policy violation"), True),
 }
 NEEDS_A_PERSON = tuple(state for state, (_meaning, needs) in STATES.items() if needs)
 
@@ -148,6 +151,8 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
                                 waba_id=waba.id, business_id=waba.business_id)
         db.session.add(onboarding)
         db.session.flush()
+        # Its WABA among its assets, as every onboarding's: forwarding finds an event's onboardings there.
+        db.session.add(OnboardingAsset(onboarding_id=onboarding.id, kind=WABA, asset_id=waba.id))
         onboardings.insert(0, onboarding)
     if onboarding.partner_added_at is None or event.occurred_at > onboarding.partner_added_at:
         onboarding.partner_added_at = event.occurred_at
@@ -157,6 +162,8 @@ def _partner_added(event: Event, waba: Record, records: Records) -> None:
 def _partner_removed(event: Event, waba: Record, records: Records) -> None:
     onboardings = records.onboardings.get(waba.id) or []
     for onboarding in onboardings:
+        if onboarding.waba_id != waba.id:
+            continue  # another WABA of a multi-WABA onboarding left: the onboarding's own stays
         # Meta's times are whole seconds: compare ours at the same grain.
         began = (onboarding.partner_added_at or onboarding.created_at).replace(microsecond=0)
         if onboarding.status != OnboardingStatus.OFFBOARDED and began <= event.occurred_at:
