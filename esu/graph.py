@@ -421,8 +421,11 @@ class GraphClient:
         )
 
     def list_phone_numbers(self, waba_id: str, token: str) -> list[dict[str, Any]]:
+        """The WABA's numbers, each with its id and display number (the edge's defaults are not documented;
+        each number is read in full with ``get_phone_number``)."""
         return list(
-            self._pages(f"{waba_id}/phone_numbers", operation="phone_numbers", token=token, params={})
+            self._pages(f"{waba_id}/phone_numbers", operation="phone_numbers", token=token,
+                        params={"fields": "id,display_phone_number"})
         )
 
     def register_phone(self, phone_number_id: str, pin: str, token: str,

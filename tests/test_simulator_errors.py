@@ -123,14 +123,60 @@ def test_an_unknown_field_fails_the_whole_call(simulator, node, node_type):
     assert error["code"] == 100
 
 
+# Edges too: reference/whatsapp-business-account/whatsapp-business-api-phone-number-management-api.md (``fields``
+# of GET /{WABA-ID}/phone_numbers), templates/template-management.md (``message_templates?fields=…``),
+# reference/webhooks/whatsapp-business-assigned-whatsapp-business-accounts-api.md ("Available fields: id, name").
+@pytest.mark.parametrize(("edge", "node_type"), [
+    ("{waba_id}/phone_numbers", "WhatsAppBusinessPhoneNumber"),
+    ("{waba_id}/message_templates", "WhatsAppMessageTemplate"),
+    ("{user_id}/assigned_whatsapp_business_accounts", "WhatsAppBusinessAccount"),
+])
+def test_an_unknown_field_fails_a_whole_edge_call(simulator, edge, node_type):
+    signup, token = business_token(simulator)
+    user_id = simulator.state.tokens[token].user_id
+    path = edge.format(waba_id=signup["waba_id"], user_id=user_id)
+
+    response = graph(simulator, "GET", path, token, fields="id,nmae")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        f"(#100) Tried accessing nonexisting field (nmae) on node type ({node_type})")
+    assert graph(simulator, "GET", path, token, fields="id,name" if "phone" not in edge else "id,verified_name").ok
+
+
+def test_an_edge_answers_the_fields_asked_for(simulator):
+    signup, token = business_token(simulator)
+
+    numbers = graph(simulator, "GET", f"{signup['waba_id']}/phone_numbers", token, fields="display_phone_number")
+    templates = graph(simulator, "GET", f"{signup['waba_id']}/message_templates", token, fields="name,status")
+
+    assert set(numbers.json()["data"][0]) == {"id", "display_phone_number"}
+    assert {frozenset(item) for item in templates.json()["data"]} == {frozenset({"id", "name", "status"})}
+
+
+def test_phone_numbers_without_fields_answers_each_numbers_fields(simulator):
+    """The edge's reference says "If not specified, default fields will be returned" without naming them; its
+    example, asked without ``fields``, shows status and code_verification_status among them."""
+    signup, token = business_token(simulator)
+    [number] = graph(simulator, "GET", f"{signup['waba_id']}/phone_numbers", token).json()["data"]
+    assert {"id", "display_phone_number", "verified_name", "quality_rating", "status",
+            "code_verification_status"} <= set(number)
+
+
 def test_the_fields_esu_asks_for_exist(app, simulator):
-    """esu's own requests name only documented fields (the simulator would refuse a misspelt one)."""
+    """esu's own requests name only documented fields (the simulator would refuse a misspelt one), on every node
+    and edge esu reads."""
     from esu.graph import GraphClient
 
     signup, token = business_token(simulator)
     api = GraphClient.from_config(app.config)
     assert api.get_waba(signup["waba_id"], token)["id"] == signup["waba_id"]
     assert api.get_phone_number(signup["phone_number_id"], token)["id"] == signup["phone_number_id"]
+    assert [number["id"] for number in api.list_phone_numbers(signup["waba_id"], token)] == [
+        signup["phone_number_id"]]
+    assert api.list_message_templates(signup["waba_id"], token)[0]["components"]
+    user_id = simulator.state.tokens[token].user_id
+    assert [waba["id"] for waba in api.assigned_wabas(user_id, token)] == [signup["waba_id"]]
 
 
 # reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-verification-verify-code-api.md
@@ -169,3 +215,74 @@ def test_business_verification_status_as_meta_may_spell_it(simulator):
     signup, token = business_token(simulator, business_verification_status="not_verified")
     waba = graph(simulator, "GET", signup["waba_id"], token, fields="business_verification_status").json()
     assert waba["business_verification_status"] == "not_verified"
+
+
+# The simulator's own refusals carry the words Meta gives people (Graph API "Handling errors":
+# error_user_title and error_user_msg, "the message to display to the user"; issue 17: Meta's envelopes carry
+# them; the WhatsApp error codes page names each code).
+def test_the_simulators_own_refusals_carry_words_for_people(simulator):
+    signup, token = business_token(simulator, two_step_pin="246810", code_verification_status="VERIFIED")
+    phone_id = signup["phone_number_id"]
+    proof = hmac.new(META["META_APP_SECRET"].encode(), token.encode(), hashlib.sha256).hexdigest()
+
+    mismatch = requests.post(f"{simulator.url}/_meta/graph/{VERSION}/{phone_id}/register",
+                             params={"appsecret_proof": proof}, headers={"Authorization": f"Bearer {token}"},
+                             json={"messaging_product": "whatsapp", "pin": "135790"}, timeout=5).json()["error"]
+    verified = graph(simulator, "POST", f"{phone_id}/request_code", token, code_method="SMS",
+                     language="en").json()["error"]
+
+    assert mismatch["code"] == 133005 and mismatch["error_user_title"] == "Two-Step Verification PIN Mismatch"
+    assert "6-digit PIN" in mismatch["error_user_msg"]
+    assert verified["code"] == 136024 and verified["error_user_title"] == "Phone Number Already Verified"
+
+
+def test_a_mistyped_code_and_an_unverified_number_carry_words_for_people(simulator):
+    signup, token = business_token(simulator, code_verification_status="NOT_VERIFIED")
+    phone_id = signup["phone_number_id"]
+    graph(simulator, "POST", f"{phone_id}/request_code", token, code_method="SMS", language="en").raise_for_status()
+    proof = hmac.new(META["META_APP_SECRET"].encode(), token.encode(), hashlib.sha256).hexdigest()
+
+    unverified = requests.post(f"{simulator.url}/_meta/graph/{VERSION}/{phone_id}/register",
+                               params={"appsecret_proof": proof}, headers={"Authorization": f"Bearer {token}"},
+                               json={"messaging_product": "whatsapp", "pin": "135790"}, timeout=5).json()["error"]
+    mistyped = graph(simulator, "POST", f"{phone_id}/verify_code", token, code="000000").json()["error"]
+
+    assert (unverified["code"], unverified["error_subcode"]) == (100, 2388001)
+    assert unverified["error_user_title"] == "Phone Number Not Verified" and unverified["error_user_msg"]
+    assert mistyped["code"] == 136025 and mistyped["error_user_title"] == "Verification Code Mismatch"
+    assert mistyped["error_user_msg"].endswith("Check it and try again.")
+
+
+def test_a_fault_carries_only_the_words_it_was_given(simulator):
+    signup, token = business_token(simulator)
+    simulator.fault("waba", 133016)
+    error = graph(simulator, "GET", signup["waba_id"], token).json()["error"]
+    assert "error_user_title" not in error and "error_user_msg" not in error
+
+
+# code_verification_status in each spelling the docs show: VERIFIED/UNVERIFIED (the phone number reference's
+# values), NOT_VERIFIED (solution-providers/client-phone-numbers.md); quality_rating GREEN, YELLOW, RED, NA
+# (the reference) and UNKNOWN (the phone_numbers edge's example for a pending number).
+@pytest.mark.parametrize("status", ["VERIFIED", "NOT_VERIFIED", "UNVERIFIED", "EXPIRED"])
+def test_each_documented_code_verification_status(simulator, status):
+    signup, token = business_token(simulator, code_verification_status=status)
+    phone = graph(simulator, "GET", signup["phone_number_id"], token, fields="code_verification_status").json()
+    assert phone["code_verification_status"] == status
+
+
+@pytest.mark.parametrize("rating", ["GREEN", "YELLOW", "RED", "NA", "UNKNOWN"])
+def test_each_documented_quality_rating(simulator, rating):
+    signup, token = business_token(simulator, quality_rating=rating)
+    assert graph(simulator, "GET", signup["phone_number_id"], token).json()["quality_rating"] == rating
+
+
+def test_an_undocumented_quality_rating_is_refused(simulator):
+    response = requests.post(f"{simulator.url}/_meta/signup", json={"quality_rating": "BLUE"}, timeout=5)
+    assert response.status_code == 400
+
+
+def test_meta_changing_a_number_keeps_to_the_documented_quality_ratings(simulator):
+    signup = simulator.signup()
+    url = f"{simulator.url}/_meta/phone_numbers/{signup['phone_number_id']}"
+    assert requests.post(url, json={"quality_rating": "BLUE"}, timeout=5).status_code == 400
+    assert requests.post(url, json={"quality_rating": "NA"}, timeout=5).json()["phone"]["quality_rating"] == "NA"

@@ -22,12 +22,30 @@ def test_a_finish_answers_code_event_and_metas_data_with_the_old_ids_beside(simu
     assert simulator.state.phones[data["phone_number_id"]].waba_id == data["waba_id"]
 
 
-@pytest.mark.parametrize("finish", ["FINISH", "FINISH_ONLY_WABA", "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING",
-                                    "FINISH_OBO_MIGRATION", "FINISH_GRANT_ONLY_API_ACCESS"])
-def test_each_finish_event(simulator, finish):
+@pytest.mark.parametrize(("finish", "keys"), [
+    # implementation.md, "Successful flow completion structure"
+    ("FINISH", {"phone_number_id", "waba_id", "business_id"}),
+    ("FINISH_OBO_MIGRATION", {"phone_number_id", "waba_id", "business_id"}),
+    # app-only-install.md
+    ("FINISH_GRANT_ONLY_API_ACCESS", {"phone_number_id", "waba_id", "business_id"}),
+    # onboard-whatsapp-business-app-users.md, "Onboarding business customers": the WABA alone
+    ("FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING", {"waba_id"}),
+    # bypassing-the-phone-number-addition-screen.md: the number and the WABA, no business
+    ("FINISH_ONLY_WABA", {"phone_number_id", "waba_id"}),
+])
+def test_each_finish_event_carries_what_its_page_shows(simulator, finish, keys):
     signup = sign_up(simulator, finish=finish).json()
     assert signup["event"] == finish
-    assert ("phone_number_id" in signup["data"]) is (finish != "FINISH_ONLY_WABA")
+    assert set(signup["data"]) == keys
+    assert signup["data"]["waba_id"] == signup["waba_id"]
+
+
+def test_a_finish_only_waba_without_a_number_names_none(simulator):
+    """bypassing-the-phone-number-addition-screen.md shows ``phone_number_id`` in FINISH_ONLY_WABA's data; the
+    person added no number, so it names none."""
+    signup = sign_up(simulator, finish="FINISH_ONLY_WABA").json()
+    assert signup["data"] == {"phone_number_id": "", "waba_id": signup["waba_id"]}
+    assert not simulator.state.listed("phone", signup["waba_id"])
 
 
 def test_no_number_leaves_it_out_of_the_message(simulator):
@@ -64,3 +82,22 @@ def test_the_dialog_offers_the_same_choices(simulator):
     assert 'name="wabas"' in html and 'name="no_phone"' in html
     for asset in ("ad_accounts", "pages", "datasets", "catalogs", "instagram_accounts"):
         assert f'name="asset" value="{asset}"' in html
+    assert 'name="two_step_pin"' in html and 'name="currency"' in html  # the options two_step_pin, currency
+    assert 'name="as_event" value="ERROR"' in html  # implementation.md: the ERROR event
+
+
+@pytest.mark.parametrize(("extras", "version"), [
+    # Pages whose flows launch with sessionInfoVersion '3' show their messages with version: 3
+    # (onboard-whatsapp-business-app-users.md, bypassing-the-phone-number-addition-screen.md,
+    # embedded-signup-flow-errors.md)
+    ('{"sessionInfoVersion": "3"}', 'data-session-info-version="3"'),
+    # implementation.md's messages of a v4 flow (extras empty, versions.md) carry none
+    ("{}", None),
+])
+def test_the_session_messages_version_follows_the_launch(simulator, extras, version):
+    html = requests.get(f"{simulator.url}/_meta/dialog/oauth", params={"origin": "http://127.0.0.1:5000",
+                                                                       "extras": extras}, timeout=5).text
+    if version:
+        assert version in html
+    else:
+        assert "data-session-info-version" not in html

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext
 
-from .. import phones
+from .. import i18n, phones
 from ..graph import RATE_LIMIT_CODES, TRANSIENT_CODES, GraphError
 from ..i18n import N_
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
@@ -50,17 +50,24 @@ def plain_words_of(error: GraphError) -> str:
 
 
 def _plain(user_message: str | None, code: int | None, subcode: int | None, is_transient: bool) -> str:
-    """In the request's language: Meta's words for people (``error_user_msg``, in the language Meta chose),
-    else ours for the code."""
-    if user_message:
+    """In the request's language: Meta's words for people (``error_user_msg``) when the person reads the
+    language Meta wrote them in, else ours for the code. Graph writes them in "the locale of the API request";
+    esu's calls name none, so they come in English: another reader gets ours, Meta's only for a code we
+    have no words for."""
+    if user_message and (i18n.current().startswith("en") or not _ours(code, subcode)):
         return user_message
+    return _ours(code, subcode) or gettext(UNAVAILABLE if is_transient else OTHER)
+
+
+def _ours(code: int | None, subcode: int | None) -> str | None:
+    """esu's own words for the error, when it has some for this code."""
     if subcode == 33:
         return gettext(MISSING_OBJECT)
     if code in RATE_LIMIT_CODES:
         return gettext(RATE_LIMITED)
     if code in PLAIN_WORDS:
         return gettext(PLAIN_WORDS[code])
-    return gettext(UNAVAILABLE if is_transient else OTHER)
+    return None
 
 
 def transient(record: OnboardingStep) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from . import graph, meta_app, sdk, store, webhooks
+from .objects import QUALITY_RATINGS
 from .signup import sign_up
 from .state import OPERATIONS, SimulatorState
 
@@ -63,12 +64,13 @@ def signup():
     """What a person finishing the Embedded Signup dialog produces: ``{code, event, data}``, ``data`` as Meta's
     ``WA_EMBEDDED_SIGNUP`` message carries it, and the first WABA's ``waba_id``, ``phone_number_id`` and
     ``business_id`` beside them. As Meta does when the person finishes, before any code exchange, it sends
-    ``PARTNER_ADDED`` (and ``PARTNER_APP_INSTALLED``) for each WABA, once this answer is out.
+    ``PARTNER_ADDED`` (``PARTNER_APP_INSTALLED`` for App-Only Install) for each WABA, once this answer is out.
 
     Options: ``finish`` (one of the five FINISH events; default FINISH), ``wabas`` (how many, default 1),
     ``phone`` (false: no number), ``assets`` (any of ad_accounts, pages, datasets, catalogs,
     instagram_accounts), ``phone_verified`` (false: the number waits for the code 123456),
-    ``code_verification_status`` (VERIFIED, NOT_VERIFIED, or EXPIRED: a number already CONNECTED on Cloud API),
+    ``code_verification_status`` (VERIFIED, NOT_VERIFIED or UNVERIFIED, or EXPIRED: a number already CONNECTED
+    on Cloud API), ``quality_rating`` (as Meta's docs spell it; default UNKNOWN),
     ``business_verification_status`` (as Meta spells it, in either case), ``expires_in`` (the exchanged
     token's lifetime), ``coexistence`` (its syncs then send Meta's ``smb_app_state_sync`` and ``history``
     webhooks; ``share_history`` false: the business declined, error 2593109), ``business_name``, ``currency``,
@@ -83,7 +85,7 @@ def signup():
     except ValueError as error:
         return jsonify(error=str(error)), 400
     wabas = signed_up["data"].get("waba_ids") or [signed_up["waba_id"]]
-    webhooks.send_partner_added_after_response(signed_up["business_id"], wabas, int(sim.clock()))
+    webhooks.send_partner_added_after_response(signed_up["business_id"], wabas, int(sim.clock()), signed_up["event"])
     return jsonify(signed_up)
 
 
@@ -156,7 +158,7 @@ def calls():
 
 
 #: What Meta may change about a number without any webhook: reference/whatsapp-business-phone-number/
-#: whatsapp-business-account-phone-number-api.md (quality_rating GREEN, YELLOW, RED, UNKNOWN; status;
+#: whatsapp-business-account-phone-number-api.md (quality_rating as objects.QUALITY_RATINGS; status;
 #: name_status) and business-phone-numbers (messaging_limit_tier TIER_50 … TIER_UNLIMITED).
 PHONE_CHANGES = ("quality_rating", "messaging_limit_tier", "status", "name_status")
 
@@ -169,6 +171,8 @@ def change_phone(phone_id: str):
     changes = {name: body[name] for name in PHONE_CHANGES if isinstance(body.get(name), str) and body[name]}
     if not changes or set(body) - set(PHONE_CHANGES):
         return jsonify(error=f"give one or more of {', '.join(PHONE_CHANGES)}, each a string"), 400
+    if changes.get("quality_rating", "NA") not in QUALITY_RATINGS:
+        return jsonify(error=f"quality_rating must be one of {', '.join(QUALITY_RATINGS)}"), 400
 
     def change(phone) -> dict:
         for name, value in changes.items():

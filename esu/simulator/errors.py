@@ -28,6 +28,26 @@ ERROR_TEXTS: dict[int, tuple[int, str, str]] = {
     136024: (400, "OAuthException", "(#136024) Phone number already verified"),
 }
 
+#: The words for a person Meta's envelope carries (``error_user_title``, ``error_user_msg``) with the simulator's
+#: own refusals, by code (and subcode). Graph API "Handling errors": the message to show the user, "based on the
+#: locale of the API request"; the error codes page (support/error-codes, not in meta-docs) gives each code's
+#: title and description, which these follow. English only: the simulator does not translate (a ``locale``
+#: parameter changes nothing), so a caller that shows them to people must mind the language.
+USER_TEXTS: dict[tuple[int, int | None], tuple[str, str]] = {
+    (133005, None): ("Two-Step Verification PIN Mismatch",
+                     "The PIN doesn't match the two-step verification PIN of this phone number. Enter the number's "
+                     "current 6-digit PIN, or turn two-step verification off in WhatsApp Manager."),
+    (133016, None): ("Too Many Registration Attempts",
+                     "This phone number was registered or deregistered too many times in a short period. "
+                     "Try again in 72 hours."),
+    (136024, None): ("Phone Number Already Verified",
+                     "This phone number is already verified, so no code was sent."),
+    (136025, None): ("Verification Code Mismatch",
+                     "The code you entered doesn't match the one sent to this phone number. Check it and try again."),
+    (100, 2388001): ("Phone Number Not Verified",
+                     "Verify this phone number with a code before registering it."),
+}
+
 #: The codes Meta's envelope marks ``is_transient: true`` (temporary downtime and throttling); every
 #: other one answers ``false``. Graph errors page ("Error codes": API Unknown, API Service, rate limits).
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 131056, 133004})
@@ -44,7 +64,7 @@ class SimError(Exception):
     def __init__(self, code: int, message: str | None = None, *, subcode: int | None = None,
                  http_status: int | None = None, error_type: str | None = None, is_transient: bool | None = None,
                  user_title: str | None = None, user_msg: str | None = None, details: Any = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, plain: bool = True):
         default_status, default_type, default_message = ERROR_TEXTS.get(
             code, (400, "OAuthException", f"(#{code}) Simulated error")
         )
@@ -55,9 +75,10 @@ class SimError(Exception):
         self.http_status = http_status or default_status
         self.error_type = error_type or default_type
         self.is_transient = code in TRANSIENT_CODES if is_transient is None else bool(is_transient)
-        # Meta's docs give no person's words for the simulated codes: only a fault adds them.
-        self.user_title = user_title
-        self.user_msg = user_msg
+        # A refusal of the simulator's own carries Meta's words for people; a fault carries what it was given.
+        default_title, default_msg = (USER_TEXTS.get((code, subcode)) or (None, None)) if plain else (None, None)
+        self.user_title = user_title or default_title
+        self.user_msg = user_msg or default_msg
         self.details = details
         self.headers = headers or {}
 

@@ -16,6 +16,15 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import business_app, meta_app
 from .errors import SimError, no_such_object
+from .fields import (
+    ASSIGNED_WABA_FIELDS,
+    PHONE_FIELDS,
+    PHONE_LIST_FIELDS,
+    TEMPLATE_FIELDS,
+    WABA_FIELDS,
+    listed_fields,
+    select_fields,
+)
 from .objects import LOCAL_STORAGE_REGIONS, Grant, Phone, Waba
 from .state import CODE_TTL_SECONDS, REGISTER_LIMIT, REGISTER_WINDOW_SECONDS, VERIFICATION_CODE, SimulatorState
 
@@ -247,52 +256,22 @@ def assigned_wabas(sim: SimulatorState, user_id: str, _edge):
     grant = sim.tokens.get(_presented_token() or "")
     if grant is None or grant.user_id != user_id:
         raise no_such_object(user_id)
-    return {"data": [{"id": waba_id, "name": sim.wabas[waba_id].name} for waba_id in reversed(grant.waba_ids)]}
+    wabas = [{"id": waba_id, "name": sim.wabas[waba_id].name} for waba_id in reversed(grant.waba_ids)]
+    return {"data": listed_fields(wabas, ASSIGNED_WABA_FIELDS, "WhatsAppBusinessAccount")}
 
 
 def read_node(sim: SimulatorState, node_id: str, *, node: tuple[str, Any] | None):
     kind, node = node or (None, None)
     if kind == "phone":
         _authorise(waba_id=node.waba_id)
-        return _select_fields(node.fields(), PHONE_FIELDS, "WhatsAppBusinessPhoneNumber")
+        return select_fields(node.fields(), PHONE_FIELDS, "WhatsAppBusinessPhoneNumber")
     if kind == "waba":
         _authorise(waba_id=node_id)
-        return _select_fields(node.fields(sim.businesses[node.business_id]), WABA_FIELDS, "WhatsAppBusinessAccount")
+        return select_fields(node.fields(sim.businesses[node.business_id]), WABA_FIELDS, "WhatsAppBusinessAccount")
     if kind == "allocation":
         _authorise(system_user=True)
         return {"id": node_id, "receiving_credential": {"id": node["credential_id"]}}
     raise _no_such_node(node_id)
-
-
-#: The fields Meta's reference documents for each node. Graph fails the whole call that asks for any other
-#: one (``(#100) Tried accessing nonexisting field (…) on node type (…)``), so a misspelt field fails here too.
-#: WABA: reference/whatsapp-business-account/whatsapp-business-account-api.md (with the sample app's list).
-WABA_FIELDS = frozenset({
-    "id", "name", "timezone_id", "message_template_namespace", "account_review_status",
-    "business_verification_status", "country", "ownership_type", "primary_business_location", "currency",
-    "owner_business_info", "primary_funding_id", "on_behalf_of_business_info", "phone_numbers", "subscribed_apps",
-    "message_templates", "is_enabled_for_insights", "purchase_order_number", "schedules", "audiences",
-})
-#: Phone number: reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-api.md and
-#: business-phone-numbers/business-phone-numbers.md.
-PHONE_FIELDS = frozenset({
-    "id", "display_phone_number", "verified_name", "quality_rating", "code_verification_status", "name_status",
-    "new_name_status", "status", "platform_type", "throughput", "webhook_configuration", "is_on_biz_app",
-    "account_mode", "certificate", "last_onboarded_time", "is_official_business_account",
-    "messaging_limit_tier", "health_status", "new_certificate", "is_pin_enabled", "search_visibility",
-})
-
-
-def _select_fields(node: dict[str, Any], known: frozenset[str], node_type: str) -> dict[str, Any]:
-    wanted = request.args.get("fields")
-    if not wanted:
-        return {key: node[key] for key in ("id", "name", "display_phone_number", "verified_name",
-                                           "quality_rating") if key in node}
-    names = {name.strip().split("{")[0] for name in wanted.split(",")} | {"id"}
-    unknown = sorted(names - known)
-    if unknown:
-        raise SimError(100, f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node type ({node_type})")
-    return {key: value for key, value in node.items() if key in names and value is not None}
 
 
 def _waba(sim: SimulatorState, waba_id: str):
@@ -377,7 +356,10 @@ def share_credit(sim: SimulatorState, credit_line_id: str, _edge):
 def list_phone_numbers(sim: SimulatorState, waba_id: str, _edge):
     _authorise(waba_id=waba_id)
     _waba(sim, waba_id)
-    return {"data": [phone.fields() for phone in sim.listed("phone", waba_id)]}
+    # Without ``fields`` the edge answers "default fields" that its reference does not name (its example,
+    # asked without ``fields``, shows most of a number's): every field of each number, here.
+    return {"data": listed_fields([phone.fields() for phone in sim.listed("phone", waba_id)], PHONE_LIST_FIELDS,
+                                   "WhatsAppBusinessPhoneNumber")}
 
 
 def _phone_for_write(sim: SimulatorState, phone_id: str) -> Phone:
@@ -407,7 +389,9 @@ def register(sim: SimulatorState, phone_id: str, _edge):
             raise SimError(133016)
         phone.register_calls.append(now)
         if phone.is_on_biz_app:
-            return SimError(100, "(#100) This phone number is already registered on the WhatsApp Business app")
+            return SimError(100, "(#100) This phone number is already registered on the WhatsApp Business app",
+                            user_title="Number Used in the WhatsApp Business App",
+                            user_msg="This phone number is already connected through the WhatsApp Business app.")
         if phone.code_verification_status != "VERIFIED":
             return SimError(100, "(#100) The phone number must be verified before it can be registered",
                             subcode=2388001)
@@ -481,7 +465,9 @@ def list_templates(sim: SimulatorState, waba_id: str, _edge):
     limit = min(max(int(request.args.get("limit", 25) or 25), 1), 100)
     start = int(request.args.get("after") or 0) if (request.args.get("after") or "0").isdigit() else 0
     page = templates[start:start + limit]
-    body: dict[str, Any] = {"data": [t.fields() for t in page]}
+    # Unknown fields fail the call (Graph; the node type as Graph names it in third-party logs).
+    body: dict[str, Any] = {"data": listed_fields([t.fields() for t in page], TEMPLATE_FIELDS,
+                                                   "WhatsAppMessageTemplate")}
     if page:
         body["paging"] = {"cursors": {"before": str(start), "after": str(start + len(page))}}
         if start + len(page) < len(templates):

@@ -13,9 +13,16 @@ from .errors import SimError
 #: ``debug_token``'s ``granular_scopes`` for Embedded Signup tokens: "current" is what Meta has answered
 #: since June 2026 (no WABA ``target_ids``), "legacy" the documented shape with them.
 SCOPE_SHAPES = ("current", "legacy")
-#: A number's ``code_verification_status`` at signup. EXPIRED is what recorded responses show on numbers
-#: already CONNECTED on Cloud API (platform_type CLOUD_API): the simulator makes such a number connected.
-CODE_VERIFICATION_STATUSES = ("VERIFIED", "NOT_VERIFIED", "EXPIRED")
+#: A number's ``code_verification_status`` at signup, in each spelling Meta's docs show: VERIFIED and
+#: UNVERIFIED (reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-api.md, the
+#: field's values), NOT_VERIFIED (solution-providers/client-phone-numbers.md and the ``phone_numbers`` edge's
+#: examples, what an unverified number reads by default here). EXPIRED is what recorded responses show on
+#: numbers already CONNECTED on Cloud API (platform_type CLOUD_API): the simulator makes such a number connected.
+CODE_VERIFICATION_STATUSES = ("VERIFIED", "NOT_VERIFIED", "UNVERIFIED", "EXPIRED")
+#: ``quality_rating``: GREEN, YELLOW, RED, NA in the phone number reference; UNKNOWN in the ``phone_numbers``
+#: edge's example for a PENDING number (reference/whatsapp-business-account/
+#: whatsapp-business-api-phone-number-management-api.md), what a new number reads here.
+QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "NA", "UNKNOWN")
 #: ``data_localization_region`` values the register call takes (register-a-business-phone-number.md).
 LOCAL_STORAGE_REGIONS = frozenset({"AU", "ID", "IN", "JP", "SG", "KR", "DE", "CH", "GB", "BR", "BH", "ZA", "AE", "CA"})
 
@@ -163,7 +170,7 @@ class Fault:
                 "total_time": 100, "estimated_time_to_regain_access": self.wait_minutes}]})
         return SimError(self.error_code, subcode=self.subcode, is_transient=self.is_transient,
                         user_title=self.user_title, user_msg=self.user_msg, details=self.error_data,
-                        headers=headers)
+                        headers=headers, plain=False)
 
 
 #: Each kind of object the simulator keeps, and the type it is read back as.

@@ -1,13 +1,15 @@
 """The simulator's stand-in for Meta's JavaScript SDK and the Embedded Signup dialog.
 
-``/_meta/sdk.js`` (and ``/_meta/<locale>/sdk.js``, as Meta serves one per locale) defines ``window.FB`` (``init``, ``login``, ``getLoginStatus``) and calls
-``window.fbAsyncInit`` as the real SDK does. ``FB.login`` opens ``/_meta/dialog/oauth`` in a popup
-that walks through the screens of Meta's flow; on Finish it gets a code from ``POST /_meta/signup``
-(the same issuing tests use), posts the ``WA_EMBEDDED_SIGNUP`` session message to the page from its
-own window, and hands the code to ``sdk.js``, which calls the login callback. Options on the dialog
-reach every path: an unverified number, no number, a WhatsApp Business app number, each finish event,
-several WABAs, the v4 assets, a reported error, either order of code and session message, or no session
-message at all. The dialog speaks the SDK's locale (``locale``, which the SDK passes on), as Meta's does.
+``/_meta/sdk.js`` (and ``/_meta/<locale>/sdk.js``, as Meta serves one per locale) defines ``window.FB``
+(``init``, ``login``, ``getLoginStatus``) and calls ``window.fbAsyncInit`` as the real SDK does. ``FB.login``
+opens ``/_meta/dialog/oauth`` in a popup that walks through the screens of Meta's flow; on Finish it gets a
+code from ``POST /_meta/signup`` (the same issuing tests use), posts the ``WA_EMBEDDED_SIGNUP`` session
+message to the page from its own window, and hands the code to ``sdk.js``, which calls the login callback.
+Options on the dialog reach every path: an unverified number, no number, a WhatsApp Business app number, each
+finish event, several WABAs, the v4 assets, a number's existing two-step verification PIN, the WABA's
+currency, a reported error (CANCEL) or an ERROR ending, either order of code and session message, or no
+session message at all. The dialog speaks the SDK's locale (``locale``, which the SDK passes on), as Meta's
+does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from flask_babel import gettext
 
 from ..i18n import N_
 from ..security import allow_any_opener
+from .meta_app import CURRENCIES
 from .signup import ASSET_LISTS, FINISH_EVENTS, MAX_WABAS
 
 bp = Blueprint("simulator_sdk", __name__, url_prefix="/_meta", static_folder="static",
@@ -103,4 +106,14 @@ def dialog():
         finish_events=FINISH_EVENTS,
         max_wabas=MAX_WABAS,
         assets=[(asset, gettext(label)) for asset, label in ASSETS],
+        currencies=CURRENCIES,
+        session_info_version=_session_info_version(extras),
     )
+
+
+def _session_info_version(extras: dict[str, Any]) -> int | None:
+    """The ``version`` the session messages carry: 3 for a flow launched with ``sessionInfoVersion: '3'``, as
+    the pages that launch so show their messages (onboard-whatsapp-business-app-users.md, bypassing-the-phone-
+    number-addition-screen.md, embedded-signup-flow-errors.md); none otherwise, as implementation.md shows the
+    messages of a v4 flow (extras empty, versions.md)."""
+    return 3 if str(extras.get("sessionInfoVersion")) == "3" else None

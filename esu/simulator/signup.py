@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .objects import CODE_VERIFICATION_STATUSES, SCOPE_SHAPES, Business, Grant, Phone, Template, Waba
+from .objects import CODE_VERIFICATION_STATUSES, QUALITY_RATINGS, SCOPE_SHAPES, Business, Grant, Phone, Template, Waba
 from .objects import as_data as _data
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class SignupOptions:
     two_step_pin: str | None = None
     #: A WhatsApp Business app number's owner shares the chat history (false: they declined).
     share_history: bool = True
+    #: The number's ``quality_rating``, one of QUALITY_RATINGS.
+    quality_rating: str = "UNKNOWN"
 
 
 def signup_options(options: dict[str, Any]) -> SignupOptions:
@@ -81,6 +83,9 @@ def signup_options(options: dict[str, Any]) -> SignupOptions:
     share_history = options.get("share_history", True)
     if not isinstance(share_history, bool):
         raise ValueError("share_history must be true or false")
+    quality_rating = options.get("quality_rating") or "UNKNOWN"
+    if quality_rating not in QUALITY_RATINGS:
+        raise ValueError(f"quality_rating must be one of {', '.join(QUALITY_RATINGS)}")
     assets = options.get("assets") or []
     if not isinstance(assets, list) or any(asset not in ASSET_LISTS for asset in assets):
         raise ValueError(f"assets must be a list of {', '.join(ASSET_LISTS)}")
@@ -92,7 +97,7 @@ def signup_options(options: dict[str, Any]) -> SignupOptions:
         business_verification_status=str(options.get("business_verification_status") or "NOT_VERIFIED"),
         display_phone_number=options.get("display_phone_number"), templates=int(options.get("templates", 3)),
         coexistence=coexistence or finish == "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING",
-        two_step_pin=two_step_pin(options), share_history=share_history,
+        two_step_pin=two_step_pin(options), share_history=share_history, quality_rating=quality_rating,
     )
 
 
@@ -144,7 +149,8 @@ def _make_phone(sim: SimulatorState, chosen: SignupOptions, waba: Waba, *, first
     display = chosen.display_phone_number if first and chosen.display_phone_number else None
     phone = Phone(sim.new_id(), waba.id,
                   display_phone_number=str(display or f"1555{secrets.randbelow(10**7):07d}"),
-                  verified_name=waba.name, code_verification_status=chosen.verification)
+                  verified_name=waba.name, code_verification_status=chosen.verification,
+                  quality_rating=chosen.quality_rating)
     if chosen.verification == "EXPIRED" or chosen.finish in NUMBER_IN_USE:
         phone.platform_type = "CLOUD_API"
         phone.status = "CONNECTED"
@@ -161,12 +167,22 @@ def finish_message(chosen: SignupOptions, business: Business, wabas: list[Waba],
                    assets: dict[str, list[str]]) -> dict[str, Any]:
     """The ``data`` of Meta's ``WA_EMBEDDED_SIGNUP`` message (implementation.md, "Successful flow completion
     structure"): the number (absent without one), the WABA and the business; each picked asset's list;
-    ``waba_ids`` only for a multi-WABA flow."""
+    ``waba_ids`` only for a multi-WABA flow. Two finishes carry less, as their own pages show them:
+    coexistence only the WABA (onboard-whatsapp-business-app-users.md, "Onboarding business customers"), so
+    the partner lists the WABA's numbers to find it; FINISH_ONLY_WABA the number and the WABA, no business
+    (bypassing-the-phone-number-addition-screen.md), the number's id empty when the person added none (the
+    page names the key without saying what it holds then)."""
     data: dict[str, Any] = {}
-    if phones:
-        data["phone_number_id"] = phones[0].id
-    data["waba_id"] = wabas[0].id
-    data["business_id"] = business.id
+    if chosen.finish == "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING":
+        data["waba_id"] = wabas[0].id
+    elif chosen.finish == "FINISH_ONLY_WABA":
+        data["phone_number_id"] = phones[0].id if phones else ""
+        data["waba_id"] = wabas[0].id
+    else:
+        if phones:
+            data["phone_number_id"] = phones[0].id
+        data["waba_id"] = wabas[0].id
+        data["business_id"] = business.id
     data.update(assets)
     if len(wabas) > 1:
         data["waba_ids"] = [waba.id for waba in wabas]

@@ -4,8 +4,8 @@ Mounted in the app, deliveries go straight to the app's WSGI callable through :c
 socket: a single-threaded server would otherwise wait on itself). Run on its own, they go to
 ``SIMULATOR_WEBHOOK_URL`` when that is set, and nowhere otherwise.
 
-A finished signup (``POST /_meta/signup``) makes it send PARTNER_ADDED and PARTNER_APP_INSTALLED itself, from a
-background thread once the signup has been answered, before any code exchange, as Meta does;
+A finished signup (``POST /_meta/signup``) makes it send PARTNER_ADDED (PARTNER_APP_INSTALLED for App-Only
+Install) itself, from a background thread once the signup has been answered, before any code exchange, as Meta does;
 :meth:`WebhookSender.flush` waits for them (tests, scripts). As Meta does, a background delivery the app
 does not answer with 200 is sent again (``SIMULATOR_WEBHOOK_RETRY_SECONDS``, the waits between tries; Meta
 keeps trying for days, the simulator for under a minute). ``/_meta/webhooks/send`` sends once and answers
@@ -121,7 +121,7 @@ class WebhookSender:
                 self._worker.start()
 
     def _work(self) -> None:
-        # One thread at a time, in order (PARTNER_ADDED before PARTNER_APP_INSTALLED); it ends when idle.
+        # One thread at a time, in order; it ends when idle.
         while True:
             with self._condition:
                 if not self._queue:
@@ -166,17 +166,20 @@ def partner_business_id() -> str:
     return current_app.config.get("META_PARTNER_BUSINESS_ID") or SIMULATED_PARTNER_BUSINESS_ID
 
 
-def send_partner_added_after_response(business_id: str, waba_ids: list[str], at: int) -> None:
-    """What Meta sends when a customer finishes Embedded Signup: PARTNER_ADDED and PARTNER_APP_INSTALLED,
-    in the partner's business entry, for each WABA shared."""
+def send_partner_added_after_response(business_id: str, waba_ids: list[str], at: int,
+                                      finish: str = "FINISH") -> None:
+    """What Meta sends when a customer finishes Embedded Signup, in the partner's business entry, for each
+    WABA shared: PARTNER_ADDED (solution-providers/managing-webhooks.md, "triggered … when a client
+    successfully completes the Embedded Signup flow"); for App-Only Install (FINISH_GRANT_ONLY_API_ACCESS)
+    PARTNER_APP_INSTALLED instead, with the app's id (embedded-signup/app-only-install.md;
+    webhooks/reference/account-update-webhook-reference.md: ``partner_app_id`` only in that event)."""
     app_id = current_app.config["META_APP_ID"]
     for waba_id in waba_ids:
         info = {"waba_id": waba_id, "owner_business_id": business_id}
-        sender().send_after_response(envelope(partner_business_id(), [
-            {"field": "account_update", "value": {"event": "PARTNER_ADDED", "waba_info": info}},
-            {"field": "account_update",
-             "value": {"event": "PARTNER_APP_INSTALLED", "waba_info": {**info, "partner_app_id": app_id}}},
-        ], at))
+        value = ({"event": "PARTNER_APP_INSTALLED", "waba_info": {**info, "partner_app_id": app_id}}
+                 if finish == "FINISH_GRANT_ONLY_API_ACCESS" else {"event": "PARTNER_ADDED", "waba_info": info})
+        sender().send_after_response(envelope(partner_business_id(), [{"field": "account_update", "value": value}],
+                                              at))
 
 
 @bp.post("/send")

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from esu.extensions import db
 from esu.models import Onboarding, OnboardingStep
 from esu.models.admin import set_admin_password
+from esu.simulator.errors import USER_TEXTS
 
 from ..admin_support import PASSWORD
 from .test_journeys import log_in
@@ -121,7 +122,7 @@ def test_the_admin_copies_a_resume_link_and_the_customer_finishes_through_it(
         form.get_by_label("6-digit code").fill("654321")
         form.get_by_role("button", name="Verify").click()
         expect(tab.locator("[data-esu-verify-error]")).to_have_text(
-            "That code did not work: The code does not match. Check it and try again."
+            f"That code did not work: {USER_TEXTS[(136025, None)][1]}"  # Meta's words for people
         )
         enter_the_code(tab)
         expect_success(tab, "Simulated Business")

@@ -12,26 +12,21 @@ import json
 from playwright.sync_api import expect
 
 from esu import phones
-from esu.models import Onboarding, PhoneNumber
+from esu.models import Onboarding, PhoneNumber, WhatsAppBusinessAccount
 
 from .test_widget import add_page, expect_success, finish, launch, open_signup, records
 
 EXISTING_PIN = "246810"
 
 
-def with_two_step_pin(route) -> None:
-    """The person's number has two-step verification: the dialog's signup makes the number with this PIN."""
-    options = json.loads(route.request.post_data or "{}")
-    route.continue_(post_data=json.dumps({**options, "two_step_pin": EXISTING_PIN}))
-
-
-def test_the_customer_types_the_numbers_pin_and_registration_completes(live_server, browser_context, browser_page):
+def test_the_customer_types_the_numbers_pin_and_registration_completes(live_server, browser_page):
     add_page(live_server, "shop", "Connect the shop")
-    browser_context.route("**/_meta/signup", with_two_step_pin)
     page = browser_page
     open_signup(page, live_server, "shop")
 
-    finish(launch(page))
+    # The person's number has two-step verification, and their WABA bills in euros: chosen in the simulated
+    # dialog, as POST /_meta/signup's ``two_step_pin`` and ``currency`` options.
+    finish(launch(page), two_step_pin=EXISTING_PIN, currency="EUR")
 
     form = page.locator("[data-esu-pin]")
     expect(form).to_be_visible()
@@ -55,6 +50,8 @@ def test_the_customer_types_the_numbers_pin_and_registration_completes(live_serv
     assert onboarding.status == "completed"
     [phone] = records(live_server, PhoneNumber)
     assert phone.registered_at is not None and phone.pin == EXISTING_PIN
+    [waba] = records(live_server, WhatsAppBusinessAccount)
+    assert waba.currency == "EUR"  # as Meta's WABA reads (esu shares no credit line here)
 
 
 def test_the_widget_asks_for_the_pin_of_the_second_wabas_number_by_its_number(

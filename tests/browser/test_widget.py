@@ -90,10 +90,15 @@ def walk_to(dialog, screen: str) -> None:
     expect(dialog.locator(f"[data-screen={screen}]")).to_be_visible()
 
 
-def finish(dialog, *, unverified=False, no_phone=False, order="session-first", no_session=False) -> None:
+def finish(dialog, *, unverified=False, no_phone=False, order="session-first", no_session=False,
+           two_step_pin: str | None = None, currency: str | None = None) -> None:
     walk_to(dialog, "PERMISSIONS")
+    if currency:
+        dialog.get_by_label("Currency").select_option(currency)
     if unverified:
         dialog.get_by_label("Finish with an unverified number").check()
+    if two_step_pin:
+        dialog.get_by_label("Two-step verification PIN").fill(two_step_pin)
     if no_phone:
         dialog.get_by_label("Finish without a phone number").check()
     dialog.locator(f"[name=order][value={order}]").check()
@@ -287,6 +292,32 @@ def test_reported_error_is_shown_and_stored(live_server, browser_page):
     expect(message).to_contain_text(error.session_id)
     expect(launch_button(page)).to_be_enabled()
     assert records(live_server, SignupEvent, kind="cancel") == []
+
+
+def test_an_error_ending_in_metas_dialog_is_shown_in_plain_words(live_server, browser_page):
+    """implementation.md lists ERROR among the events ("the user encountered an error during the flow"); the
+    person ends the simulated dialog with one, and the customer reads plain words."""
+    add_page(live_server, "shop", "Connect the shop")
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    open_signup(page, live_server, "shop")
+    page.evaluate("window.received = []; addEventListener('message', (event) => received.push(event.data))")
+    dialog = launch(page)
+    walk_to(dialog, "WABA_PHONE_PROFILE_PICKER")
+    dialog.get_by_role("button", name="Report a problem").click()
+    dialog.get_by_label("What went wrong?").select_option("2388098")
+    with page.expect_response(posted("error")), dialog.expect_event("close"):
+        dialog.get_by_role("button", name="End with this error (ERROR)").click()
+
+    sessions = [json.loads(data) for data in page.evaluate("received") if "WA_EMBEDDED_SIGNUP" in data]
+    assert [(message["event"], message["data"]["error_code"]) for message in sessions] == [("ERROR", "2388098")]
+    [error] = records(live_server, SignupEvent, kind="error")
+    assert error.error_code == "2388098" and error.error_message.startswith("You can only create a limited number")
+    message = page.locator("[data-esu-message]")
+    expect(message).to_contain_text("Meta reported a problem: You can only create a limited number")
+    expect(launch_button(page)).to_be_enabled()
+    assert records(live_server, SignupEvent, kind="cancel") == [] and errors == []
 
 
 @pytest.mark.parametrize(("event", "data", "stored"), [

@@ -55,9 +55,10 @@ def test_finish_runs_every_step(partner, simulator, admin, csrf_token, page):
 
 
 def test_finish_only_waba_ends_connected_with_a_number_to_add(simulator, admin, csrf_token, page):
-    """FINISH_ONLY_WABA (implementation.md): the customer finished without a number; never failed."""
+    """FINISH_ONLY_WABA (implementation.md; bypassing-the-phone-number-addition-screen.md: data
+    ``{phone_number_id, waba_id}``): the customer finished without a number; never failed."""
     signup = simulator.signup(finish="FINISH_ONLY_WABA")
-    assert "phone_number_id" not in signup["data"]
+    assert signup["data"] == {"phone_number_id": "", "waba_id": signup["waba_id"]}
     body = finish(admin.client, csrf_token, page, signup).get_json()
     assert body["status"] == "completed" and body["phone_number_id"] is None
     assert statuses(body)["read_phone_number"] == statuses(body)["register_phone"] == "skipped"
@@ -278,3 +279,21 @@ def test_look_for_numbers_finds_a_number_added_to_the_second_waba(simulator, adm
     saved = db.session.get(PhoneNumber, number.id)
     assert saved.waba_id == second and saved.registered_at is not None
     assert {onboarding.step(name).status for name in NUMBER_STEPS} == {"ok"}
+
+
+def test_a_coexistence_finish_names_the_waba_alone_and_esu_finds_the_number_among_its_numbers(
+        simulator, admin, csrf_token, page):
+    """onboard-whatsapp-business-app-users.md, "Onboarding business customers": the session message of
+    FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING carries ``data: {waba_id}`` alone. esu lists the WABA's numbers to
+    find the business app number, syncs it and never registers it ("skip the phone number registration
+    step")."""
+    signup = simulator.signup(finish="FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING")
+    assert signup["data"] == {"waba_id": signup["waba_id"]}
+    body = finish(admin.client, csrf_token, page, signup).get_json()
+    assert body["status"] == "completed", body
+    assert body["phone_number_id"] == signup["phone_number_id"]
+    assert simulator.calls("phone_numbers")  # found by listing the WABA's numbers
+    assert statuses(body)["register_phone"] == "skipped"
+    assert statuses(body)["sync_contacts"] == statuses(body)["sync_history"] == "ok"
+    assert simulator.calls("register") == []
+    assert simulator.state.phones[signup["phone_number_id"]].synced == ["smb_app_state_sync", "history"]

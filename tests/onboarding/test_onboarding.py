@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from esu.extensions import db
 from esu.graph import GraphClient, GraphError
 from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
+from esu.simulator.errors import USER_TEXTS
 
 from ..conftest import CREDIT_LINE_ID
 from ..helpers import browser_session, new_ref, statuses, step
@@ -298,8 +299,9 @@ def test_an_unverified_number_is_registered_once_the_code_is_entered(simulator, 
 
     wrong = client.post(endpoint(ref, "verify-code"), json={"code": "654321"}, headers=headers)
     assert wrong.status_code == 400
-    # The person reads plain words, never Meta's "(#136025) …"; the step keeps Meta's whole error for the admin.
-    assert wrong.get_json()["error"] == "The code does not match. Check it and try again."
+    # The person reads plain words (Meta's for people), never Meta's "(#136025) …"; the step keeps Meta's
+    # whole error for the admin.
+    assert wrong.get_json()["error"] == USER_TEXTS[(136025, None)][1]
     kept = db.session.scalar(sa.select(OnboardingStep).where(OnboardingStep.name == "verify_code"))
     assert (kept.error_code, kept.error_message) == (
         136025, "(#136025) Verification code mismatch. Check the code and try again.")

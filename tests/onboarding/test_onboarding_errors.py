@@ -41,6 +41,37 @@ def test_the_step_keeps_metas_whole_envelope_and_the_person_reads_metas_words(si
     assert kept.fbtrace_id and kept.error_type == "OAuthException"
 
 
+@pytest.mark.parametrize(("language", "plain"), [
+    ("en", "Share the account with the app again."),  # Meta's words, in the English Meta wrote them in
+    ("es", "Meta no nos permite hacer esto en tu cuenta. Comprueba que la compartiste con nosotros durante el "
+           "registro."),
+])
+def test_a_person_reading_another_language_gets_our_words_for_a_code_we_know(app, language, plain):
+    """Graph writes ``error_user_msg`` in "the locale of the API request"; esu's calls name none, so a Spanish
+    reader gets esu's translated words for a code it knows, not Meta's English."""
+    from esu import i18n
+    from esu.graph import GraphError
+    from esu.onboarding.progress import plain_words_of
+
+    error = GraphError("(#200) Permissions error", operation="subscribed_apps", code=200,
+                       user_message="Share the account with the app again.")
+    with app.test_request_context("/"):
+        i18n.use_page_language(language)
+        assert plain_words_of(error) == plain
+
+
+def test_metas_words_are_kept_for_a_code_we_have_none_for(app):
+    from esu import i18n
+    from esu.graph import GraphError
+    from esu.onboarding.progress import plain_words_of
+
+    error = GraphError("(#131009) Parameter value is not valid", operation="waba", code=131009,
+                       user_message="Check the value.")
+    with app.test_request_context("/"):
+        i18n.use_page_language("es")
+        assert plain_words_of(error) == "Check the value."
+
+
 @pytest.mark.parametrize(("operation", "code", "failing"), [
     ("register", 133016, "register_phone"), ("waba", 100, "read_waba"), ("phone_number", 190, "read_phone_number"),
     ("subscribed_apps", 200, "subscribe_webhooks"), ("subscribed_apps", 10, "subscribe_webhooks"),

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from esu import phones
 from esu.extensions import db
 from esu.models import Onboarding, PhoneNumber, SignupPage
-from esu.onboarding.progress import PLAIN_WORDS
+from esu.simulator.errors import USER_TEXTS
 
 from ..conftest import APP_SECRET, CREDIT_LINE_ID
 from ..helpers import new_ref, statuses, step
@@ -159,7 +159,7 @@ def test_a_number_with_a_pin_waits_for_it_and_registers_with_it(simulator, clien
     assert body["status"] == "awaiting_pin", body
     register = step(body, "register_phone")
     assert register["status"] == "waiting" and register["error"]["code"] == 133005
-    assert register["error"]["plain"] == PLAIN_WORDS[133005]
+    assert register["error"]["plain"] == USER_TEXTS[(133005, None)][1]  # Meta's words for people, in English
     assert db.session.get(PhoneNumber, signup["phone_number_id"]).pin is None  # esu's PIN is not the number's
     url = f"/signup/demo/onboardings/{ref}/pin"
 
@@ -352,3 +352,16 @@ def test_the_credit_line_is_shared_in_the_pages_currency(simulator, post_callbac
     html = admin.get(f"/admin/onboardings/{body['id']}").get_data(as_text=True)
     assert f"{shared} ({'this page' if page_currency else 'the default'})" in html
     assert "the WABA's own currency: USD" in html
+
+
+@pytest.mark.parametrize("status", ["NOT_VERIFIED", "UNVERIFIED"])
+def test_every_documented_spelling_of_an_unverified_number_asks_for_the_code(simulator, post_callback, status):
+    """code_verification_status: VERIFIED or UNVERIFIED in the phone number reference
+    (reference/whatsapp-business-phone-number/whatsapp-business-account-phone-number-api.md), NOT_VERIFIED in
+    solution-providers/client-phone-numbers.md: either unverified spelling sends the number into the code flow."""
+    signup = simulator.signup(code_verification_status=status)
+
+    body = post_callback(signup).get_json()
+
+    assert body["status"] == "awaiting_verification", body
+    assert simulator.calls("register") == []

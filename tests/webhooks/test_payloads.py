@@ -91,7 +91,7 @@ def check_account_update(value, entry, stored):
     assert {key: item for key, item in recorded.items() if key != "occurred_at"} == {
         key: item for key, item in value.items() if key != "event"}
     onboardings = db.session.scalars(sa.select(Onboarding).where(Onboarding.waba_id == waba_id)).all()
-    if value["event"] == "PARTNER_ADDED":
+    if value["event"] in ("PARTNER_ADDED", "PARTNER_APP_INSTALLED"):  # the latter: App-Only Install's announcement
         [onboarding] = onboardings
         assert (onboarding.source, onboarding.status, onboarding.business_token) == (
             "webhook", "awaiting_callback", None)

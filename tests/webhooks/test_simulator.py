@@ -68,25 +68,47 @@ def test_standalone_sends_to_the_configured_url(simulator, live_app, standalone_
 
 def test_a_finished_signup_sends_partner_added_to_the_mounted_app_before_any_exchange(mounted, request):
     """Meta sends PARTNER_ADDED when the person finishes the flow, whether or not the code is ever exchanged
-    (embedded-signup/onboarding-business-customers-as-a-tech-provider-or-tech-partner.md; app-only-install.md
-    for PARTNER_APP_INSTALLED)."""
+    (embedded-signup/onboarding-business-customers-as-a-tech-provider-or-tech-partner.md;
+    solution-providers/managing-webhooks.md: "triggered with event set to PARTNER_ADDED when a client
+    successfully completes the Embedded Signup flow"); PARTNER_APP_INSTALLED belongs to App-Only Install."""
     client = mounted.test_client()
     answer = client.post("/_meta/signup", json={})
     signup = answer.get_json()
     answer.close()  # as a server does once the answer is out: the webhook goes then
     assert sender(mounted).flush()
     [delivery] = sender(mounted).deliveries
-    assert (delivery["status"], delivery["events"]) == (200, ["PARTNER_ADDED", "PARTNER_APP_INSTALLED"])
+    assert (delivery["status"], delivery["events"]) == (200, ["PARTNER_ADDED"])
     assert delivery["entry_ids"] == [mounted.config["META_PARTNER_BUSINESS_ID"]]
     [waiting] = db.session.scalars(sa.select(Onboarding)).all()
     assert (waiting.status, waiting.waba_id) == ("awaiting_callback", signup["waba_id"])
     response = request.getfixturevalue("post_callback")(signup)
     assert response.status_code == 201 and response.get_json()["status"] == "completed"
     stored = events()
-    assert [event.value["event"] for event in stored] == ["PARTNER_ADDED", "PARTNER_APP_INSTALLED"]
+    assert [event.value["event"] for event in stored] == ["PARTNER_ADDED"]
     db.session.expire_all()
     [onboarding] = db.session.scalars(sa.select(Onboarding)).all()  # the waiting one folded into the callback's
     assert stored[0].onboarding_id == onboarding.id == response.get_json()["id"]
+
+
+def test_an_app_only_install_sends_partner_app_installed_and_esu_waits_for_its_callback(mounted, request):
+    """embedded-signup/app-only-install.md: when the customer completes the flow (FINISH_GRANT_ONLY_API_ACCESS)
+    "you receive an account_update webhook with event set to PARTNER_APP_INSTALLED", with ``partner_app_id``
+    (webhooks/reference/account-update-webhook-reference.md); it tells esu of the customer as PARTNER_ADDED
+    does."""
+    client = mounted.test_client()
+    answer = client.post("/_meta/signup", json={"finish": "FINISH_GRANT_ONLY_API_ACCESS"})
+    signup = answer.get_json()
+    answer.close()
+    assert sender(mounted).flush()
+    [delivery] = sender(mounted).deliveries
+    assert (delivery["status"], delivery["events"]) == (200, ["PARTNER_APP_INSTALLED"])
+    [waiting] = db.session.scalars(sa.select(Onboarding)).all()
+    assert (waiting.status, waiting.waba_id) == ("awaiting_callback", signup["waba_id"])
+    response = request.getfixturevalue("post_callback")(signup)
+    assert response.status_code == 201 and response.get_json()["status"] == "completed"
+    db.session.expire_all()
+    [onboarding] = db.session.scalars(sa.select(Onboarding)).all()  # the waiting one folded into the callback's
+    assert onboarding.id == response.get_json()["id"]
     waba = db.session.get(WhatsAppBusinessAccount, signup["waba_id"])
     assert waba.account_events["PARTNER_APP_INSTALLED"]["waba_info"]["partner_app_id"] == mounted.config["META_APP_ID"]
 

@@ -1,6 +1,7 @@
 /* The simulator's Embedded Signup dialog: one screen at a time, Continue / Cancel / Finish, a way
-   to report an error, and options that decide what Finish produces. It posts Meta's session
-   messages (WA_EMBEDDED_SIGNUP, version 3) to the page that opened it, and the code to sdk.js. */
+   to report an error or end with one, and options that decide what Finish produces. It posts Meta's
+   session messages (WA_EMBEDDED_SIGNUP; version 3 when launched with sessionInfoVersion '3') to the page
+   that opened it, and the code to sdk.js. */
 (() => {
   'use strict';
   const root = document.querySelector('[data-dialog]');
@@ -28,13 +29,15 @@
   function post(message) {
     if (window.opener) window.opener.postMessage(JSON.stringify(message), openerOrigin);
   }
-  const session = (event, data) => post({ data, type: 'WA_EMBEDDED_SIGNUP', event, version: 3 });
+  const version = root.dataset.sessionInfoVersion ? Number(root.dataset.sessionInfoVersion) : null;
+  const session = (event, data) => post(version === null
+    ? { data, type: 'WA_EMBEDDED_SIGNUP', event } : { data, type: 'WA_EMBEDDED_SIGNUP', event, version });
   const loginResult = (code) => post({ type: 'ESU_SIMULATOR_LOGIN_RESULT', code });
 
-  function leave(data) {
+  function leave(data, event = 'CANCEL') {
     if (done) return;
     done = true;
-    session('CANCEL', data);
+    session(event, data);
     loginResult(null);
   }
 
@@ -57,6 +60,8 @@
       assets: Array.from(root.querySelectorAll('[name="asset"]:checked'), (box) => box.value),
     };
     if (field('finish').value) options.finish = field('finish').value;
+    if (field('two_step_pin').value.trim()) options.two_step_pin = field('two_step_pin').value.trim();
+    options.currency = field('currency').value;
     if (code && number) options.display_phone_number = `+${code} ${number}`;
     let signup;
     try {
@@ -95,8 +100,11 @@
   reportForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const choice = field('error').selectedOptions[0];
+    // A report is a CANCEL with the error (implementation.md, "User reported errors"); the page shows no
+    // data for an ERROR ending, which carries the same fields here.
+    const asError = event.submitter && event.submitter.name === 'as_event';
     leave({ error_message: choice.textContent.trim(), error_code: choice.value, session_id: sessionId,
-      timestamp: String(Math.floor(Date.now() / 1000)) });
+      timestamp: String(Math.floor(Date.now() / 1000)) }, asError ? 'ERROR' : 'CANCEL');
   });
   // Closing the window part-way is abandoning the flow, which Meta reports with the screen left.
   window.addEventListener('pagehide', () => leave({ current_step: screens[index].dataset.screen }));

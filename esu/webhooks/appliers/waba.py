@@ -37,7 +37,7 @@ CERTIFICATION_STATUS = {"APPROVED": "VERIFIED", "FAILED": "REJECTED", "PENDING":
 
 def apply_account_update(event: Event, records: Records) -> None:
     """Record the event on the WABA (the latest of each kind) and the state or verification it sets;
-    PARTNER_ADDED links or creates the onboarding, PARTNER_REMOVED offboards it."""
+    PARTNER_ADDED (or PARTNER_APP_INSTALLED) links or creates the onboarding, PARTNER_REMOVED offboards it."""
     value = value_of(event)
     name = meta_code(value.get("event"), "event", 64)
     waba = records.waba(event)
@@ -57,7 +57,8 @@ def apply_account_update(event: Event, records: Records) -> None:
     verification = _verification(name, value)
     if verification is not None:
         set_if_newer(event, waba, "business_verification_updated_at", business_verification_status=verification)
-    if name == "PARTNER_ADDED":
+    if name in ("PARTNER_ADDED", "PARTNER_APP_INSTALLED"):
+        # App-Only Install announces its customer with PARTNER_APP_INSTALLED alone (app-only-install.md).
         _partner_added(event, waba, records)
     elif name == "PARTNER_REMOVED":
         _partner_removed(event, waba, records)
