@@ -2,7 +2,8 @@
 
 Meta tells esu what happens to a customer by webhooks, and never resends one after 7 days; a webhook lost
 on the way leaves the records wrong for good. So, every ``ESU_HEALTH_SWEEP_HOURS`` (the forwarding worker)
-or on demand (``flask --app wsgi health``), for each customer's WhatsApp Business Account:
+or on demand (``flask --app wsgi health``), for each WhatsApp Business Account of each customer (every one
+of a multi-WABA onboarding's):
 
 1. ``debug_token`` with the business token: is it still valid, and still granted the WABA? Since June 2026
    Embedded Signup tokens list no granted WABAs (no ``target_ids``): then reading the WABA with the token,
@@ -39,6 +40,7 @@ from .extensions import db
 from .graph import GraphClient, GraphError
 from .graph import client as graph_client
 from .models import Onboarding, OnboardingStatus, PhoneNumber, now_utc
+from .models.assets import WABA, OnboardingAsset
 from .onboarding.steps import granted_waba_ids
 from .webhooks.appliers.graph_reads import GRAPH_READS
 from .webhooks.records import Event, Records
@@ -91,25 +93,36 @@ class SweepReport:
 
     def __str__(self) -> str:
         return (
-            f"{self.checked} customers checked, {len(self.findings)} need a person, "
+            f"{self.checked} WABAs checked, {len(self.findings)} need a person, "
             f"{len(self.unchecked)} could not be checked"
         )
 
 
 def customers() -> list[Customer]:
-    """Each onboarded customer once (their latest onboarding of each WABA), with the token and numbers."""
-    onboardings = db.session.scalars(
+    """Each onboarded WABA once, every WABA of a multi-WABA onboarding among them, with the token of its
+    latest onboarding and its numbers."""
+    onboardings = list(db.session.scalars(
         sa.select(Onboarding)
-        .where(
-            Onboarding.status.in_(SWEPT_STATUSES),
-            Onboarding.waba_id.is_not(None),
-            Onboarding.business_token.is_not(None),
-        )
+        .where(Onboarding.status.in_(SWEPT_STATUSES), Onboarding.business_token.is_not(None))
         .order_by(Onboarding.created_at.desc(), Onboarding.id.desc())
-    )
-    latest: dict[str, Onboarding] = {}
+    ))
+    # One query for every onboarding's other WABAs, not one per onboarding.
+    others: dict[int, list[str]] = {}
+    if onboardings:
+        for onboarding_id, waba_id in db.session.execute(
+            sa.select(OnboardingAsset.onboarding_id, OnboardingAsset.asset_id)
+            .join(Onboarding, Onboarding.id == OnboardingAsset.onboarding_id)
+            .where(OnboardingAsset.kind == WABA, Onboarding.status.in_(SWEPT_STATUSES),
+                   Onboarding.business_token.is_not(None))
+            .order_by(OnboardingAsset.id)
+        ):
+            others.setdefault(onboarding_id, []).append(waba_id)
+    latest: dict[str, tuple[Onboarding, bool]] = {}
     for onboarding in onboardings:
-        latest.setdefault(onboarding.waba_id, onboarding)
+        first = [onboarding.waba_id] if onboarding.waba_id else []
+        waba_ids = list(dict.fromkeys(first + others.get(onboarding.id, [])))
+        for waba_id in waba_ids:
+            latest.setdefault(waba_id, (onboarding, len(waba_ids) > 1))
     phones: dict[str, list[str]] = {}
     if latest:
         for phone_id, waba_id in db.session.execute(
@@ -119,9 +132,15 @@ def customers() -> list[Customer]:
         ):
             phones.setdefault(waba_id, []).append(phone_id)
     return [
-        Customer(waba_id, onboarding.business_name or waba_id, onboarding.business_token, phones.get(waba_id, []))
-        for waba_id, onboarding in latest.items()
+        Customer(waba_id, _name(onboarding, waba_id, several), onboarding.business_token, phones.get(waba_id, []))
+        for waba_id, (onboarding, several) in latest.items()
     ]
+
+
+def _name(onboarding: Onboarding, waba_id: str, several: bool) -> str:
+    """How the report names a customer's WABA: the business name, with the WABA when it has several."""
+    name = onboarding.business_name or waba_id
+    return f"{name} (WABA {waba_id})" if several and name != waba_id else name
 
 
 def read(customer: Customer, api: GraphClient) -> Reading:

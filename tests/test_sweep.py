@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from esu import cli, sweep
 from esu.extensions import db
@@ -69,7 +70,7 @@ def test_the_sweep_finds_a_downgraded_number_and_an_older_webhook_does_not_undo_
     result = runner.invoke(args=["health"])
 
     assert result.exit_code == 0, result.output
-    assert "quality RED" in result.output and "1 customers checked" in result.output
+    assert "quality RED" in result.output and "1 WABAs checked" in result.output
     db.session.expire_all()
     phone = db.session.get(PhoneNumber, onboarded.phone_number_id)
     assert (phone.quality_rating, phone.messaging_limit) == ("RED", "TIER_50")
@@ -100,6 +101,32 @@ def test_the_sweep_finds_a_downgraded_number_and_an_older_webhook_does_not_undo_
     db.session.expire_all()
     phone = db.session.get(PhoneNumber, onboarded.phone_number_id)
     assert (phone.messaging_limit, phone.quality_event) == ("TIER_50", "UPGRADE")
+
+
+def test_the_sweep_reads_every_waba_of_a_multi_waba_onboarding(simulator, runner, admin, post_callback):
+    """Multi-WABA flows (embedded-signup/implementation.md: ``waba_ids``): the second WABA's number, downgraded
+    without a webhook, is read and applied as the first's would be."""
+    signup = simulator.signup(business_name=NAME, wabas=2)
+    first, second = signup["data"]["waba_ids"]
+    body = post_callback(signup, waba_ids=[first, second]).get_json()
+    assert body["status"] == "completed", body
+    [number] = db.session.scalars(sa.select(PhoneNumber).where(PhoneNumber.waba_id == second)).all()
+    changed = requests.post(f"{simulator.url}/_meta/phone_numbers/{number.id}", json={"quality_rating": "RED"},
+                            timeout=5)
+    assert changed.status_code == 200, changed.text
+    read_before = len(simulator.calls("waba"))
+
+    result = runner.invoke(args=["health"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 WABAs checked" in result.output
+    assert f"needs a person: {NAME} (WABA {second}): " in result.output and "quality RED" in result.output
+    assert len(simulator.calls("waba")) == read_before + 2
+    db.session.expire_all()
+    assert db.session.get(PhoneNumber, number.id).quality_rating == "RED"
+    assert all(db.session.get(WhatsAppBusinessAccount, waba_id).health_checked_at for waba_id in (first, second))
+    card = signal_card(admin.get("/admin/").get_data(as_text=True), "quality")
+    assert card is not None and NAME in card and "quality RED" in card
 
 
 def test_the_sweep_backs_off_when_graph_rate_limits_it(simulator, app, onboarded):
