@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -35,7 +36,9 @@ from .models import (
     WhatsAppBusinessAccount,
     now_utc,
 )
+from .models.assets import WABA, OnboardingAsset
 from .onboarding import deadline
+from .onboarding.assets import has_waba
 
 #: Counts stop here ("1000+"): enough to know it is a lot, cheap on any table size.
 COUNT_CAP = 1000
@@ -136,12 +139,16 @@ def _onboardings_with_status(status: str) -> sa.Select:
         Onboarding.status == status, Onboarding.archived_at.is_(None))
 
 
-def not_archived_only(onboarding_column, record_id) -> sa.ColumnElement:
-    """A WABA or number (``record_id``) not known from archived onboardings alone: test data stays off the
-    dashboard with its onboardings. ``onboarding_column`` is the onboardings' column naming it."""
-    archived = sa.exists().where(onboarding_column == record_id, Onboarding.archived_at.is_not(None))
-    kept = sa.exists().where(onboarding_column == record_id, Onboarding.archived_at.is_(None))
-    return sa.or_(~archived, kept)
+def not_archived_only(known: Callable[..., sa.ColumnElement]) -> sa.ColumnElement:
+    """A WABA or number not known from archived onboardings alone: test data stays off the dashboard with its
+    onboardings. ``known(*conditions)`` says whether an onboarding meeting them knows the record."""
+    return sa.or_(~known(Onboarding.archived_at.is_not(None)), known(Onboarding.archived_at.is_(None)))
+
+
+def number_known(*conditions) -> sa.ColumnElement:
+    """Onboardings know a number as their own, or by its WABA (a WABA by ``has_waba``)."""
+    return sa.or_(sa.exists().where(Onboarding.phone_number_id == PhoneNumber.id, *conditions),
+                  has_waba(PhoneNumber.waba_id, *conditions))
 
 
 def code_refused():
@@ -195,11 +202,14 @@ def awaiting_pin() -> Signal:
                                     lambda row: row.updated_at))
 
 
-def business_name_of(waba_id) -> sa.ScalarSelect:
-    """The customer's business name as its latest onboarding of this WABA knows it."""
-    return (sa.select(Onboarding.business_name).where(Onboarding.waba_id == waba_id,
-                                                      Onboarding.business_name.is_not(None))
-            .order_by(Onboarding.created_at.desc()).limit(1).scalar_subquery())
+def business_name_of(waba_id) -> sa.ColumnElement:
+    """The customer's business name as its latest onboarding of this WABA knows it: one whose own WABA it is,
+    else one that shared it among several."""
+    named, latest = Onboarding.business_name.is_not(None), Onboarding.created_at.desc()
+    own = sa.select(Onboarding.business_name).where(Onboarding.waba_id == waba_id, named)
+    shared = (sa.select(Onboarding.business_name).join(OnboardingAsset, OnboardingAsset.onboarding_id == Onboarding.id)
+              .where(OnboardingAsset.kind == WABA, OnboardingAsset.asset_id == waba_id, named))
+    return sa.func.coalesce(*(query.order_by(latest).limit(1).scalar_subquery() for query in (own, shared)))
 
 
 def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> list[AttentionItem]:
@@ -222,7 +232,7 @@ def _quality_detail(row: PhoneNumber) -> str:
 def quality_dropped() -> Signal:
     query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
                                                 PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)),
-                                         not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
+                                         not_archived_only(number_known))
     return Signal("quality", _("Quality dropped"),
                   _("Meta rates these numbers' recent messages YELLOW or RED, flagged them or lowered their messaging"
                     " limit; RED numbers risk a lower messaging limit."),
@@ -233,7 +243,7 @@ def quality_dropped() -> Signal:
 @signal
 def troubled_numbers() -> Signal:
     query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES),
-                                         not_archived_only(Onboarding.phone_number_id, PhoneNumber.id))
+                                         not_archived_only(number_known))
     return Signal("phone_status", _("Restricted, flagged or banned numbers"),
                   _("Meta reports these numbers as not fully able to message."),
                   capped_count(query),
@@ -247,7 +257,7 @@ def accounts_needing_a_person() -> Signal:
     # A restriction Meta set until a time is over at that time: the account needs no one after it.
     lifted = sa.and_(WhatsAppBusinessAccount.state == "restricted", WhatsAppBusinessAccount.state_until < now_utc())
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON), ~lifted,
-                                                     not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
+                                                     not_archived_only(partial(has_waba, WhatsAppBusinessAccount.id)))
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
@@ -266,7 +276,7 @@ def accounts_needing_a_person() -> Signal:
 @signal
 def troubled_templates() -> Signal:
     query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES),
-                                             not_archived_only(Onboarding.waba_id, MessageTemplate.waba_id))
+                                             not_archived_only(partial(has_waba, MessageTemplate.waba_id)))
     rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
                               .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.waba_id,
@@ -285,7 +295,7 @@ def troubled_templates() -> Signal:
 @signal
 def rejected_accounts() -> Signal:
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED",
-                                                     not_archived_only(Onboarding.waba_id, WhatsAppBusinessAccount.id))
+                                                     not_archived_only(partial(has_waba, WhatsAppBusinessAccount.id)))
     rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(row.name or row.id, _("account review REJECTED"), row.updated_at, search=row.id)
              for row in rows]

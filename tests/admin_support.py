@@ -100,6 +100,19 @@ def gen_onboarding(page: SignupPage | None = None, *, status: str = "completed",
     return onboarding
 
 
+def gen_more_waba(onboarding: Onboarding, **fields) -> tuple[WhatsAppBusinessAccount, PhoneNumber]:
+    """Another WABA of a multi-WABA onboarding (``waba_ids``), kept among its assets as the callback keeps
+    it, with a number of its own."""
+    waba = WhatsAppBusinessAccount(id=gen_digits(), name=fields.pop("name", "Second account"), details={}, **fields)
+    phone = PhoneNumber(id=gen_digits(), waba_id=waba.id, registration_attempts=0, details={},
+                        display_phone_number=f"+1 555-{secrets.randbelow(900) + 100}-{secrets.randbelow(9000) + 1000}")
+    db.session.add_all([waba, phone])
+    db.session.flush()
+    add_waba(onboarding, waba.id)
+    db.session.flush()
+    return waba, phone
+
+
 def gen_webhook_event(*, field: str = "account_update", waba_id: str | None = None, status: str = "applied",
                       value: dict | None = None, received_at: datetime | None = None, **fields) -> WebhookEvent:
     event = WebhookEvent(dedupe_key=secrets.token_hex(20), field=field, waba_id=waba_id, status=status,

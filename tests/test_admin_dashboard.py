@@ -10,9 +10,17 @@ import sqlalchemy as sa
 
 from esu import reports
 from esu.extensions import db
-from esu.models import PhoneNumber, WebhookEvent, WhatsAppBusinessAccount, now_utc
+from esu.models import MessageTemplate, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount, now_utc
 
-from .admin_support import gen_onboarding, gen_page, gen_signup_event, gen_target, gen_webhook_event
+from .admin_support import (
+    gen_digits,
+    gen_more_waba,
+    gen_onboarding,
+    gen_page,
+    gen_signup_event,
+    gen_target,
+    gen_webhook_event,
+)
 from .helpers import new_ref
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
@@ -167,6 +175,26 @@ def test_the_funnel_shows_each_stage_and_where_people_left(admin):
     ]
     assert "No visits in this period" in html.split("Quiet Page")[1].split("</article>")[0]
     assert quiet.enabled
+
+
+def test_a_second_wabas_trouble_is_the_customers_and_leaves_with_an_archived_onboarding(admin):
+    onboarding = gen_onboarding(gen_page("duo"), business_name="Duo Shop")
+    waba, phone = gen_more_waba(onboarding, state="disconnected", state_reason="token revoked", state_at=now_utc(),
+                                account_review_status="REJECTED")
+    phone.quality_rating = "RED"
+    db.session.add(MessageTemplate(id=gen_digits(), waba_id=waba.id, name="second_offer", language="en",
+                                   status="REJECTED", status_reason="PROMOTIONAL", components=[]))
+    db.session.commit()
+
+    html = admin.get("/admin/").get_data(as_text=True)
+    for key in ("account_state", "quality", "templates"):
+        card = signal_card(html, key)
+        assert "Duo Shop" in card and "Second account" not in card, key
+    assert "second_offer" in signal_card(html, "templates") and "REJECTED" in signal_card(html, "waba_review")
+
+    admin.post(f"/admin/onboardings/{onboarding.id}/archive")
+
+    assert reports.needs_attention() == []
 
 
 def test_dashboard_queries_do_not_grow_with_records(admin, count_queries):

@@ -43,6 +43,14 @@ def waba_ids_of(onboarding: Onboarding) -> list[str]:
     return ([onboarding.waba_id] if onboarding.waba_id else []) + more_waba_ids(onboarding)
 
 
+def has_waba(waba_id, *conditions) -> sa.ColumnElement:
+    """SQL: an onboarding meeting ``conditions`` has the WABA ``waba_id`` (a column or a value), as its own
+    ``waba_id`` or among its assets (a multi-WABA onboarding's others); an indexed lookup each way."""
+    return sa.or_(sa.exists().where(Onboarding.waba_id == waba_id, *conditions),
+                  sa.exists().where(OnboardingAsset.kind == WABA, OnboardingAsset.asset_id == waba_id,
+                                    Onboarding.id == OnboardingAsset.onboarding_id, *conditions))
+
+
 def more_waba_ids(onboarding: Onboarding) -> list[str]:
     """The onboarding's WABAs other than its own ``waba_id`` (a multi-WABA flow's), in the order kept."""
     if onboarding.id is None:
