@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from esu.blueprints.admin import onboardings as onboardings_view
 from esu.blueprints.admin import shown_once
 from esu.extensions import db
-from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, now_utc
+from esu.models import MessageTemplate, Onboarding, OnboardingStep, PhoneNumber, WhatsAppBusinessAccount, now_utc
 from esu.models.admin import AdminAction
+from esu.webhooks.appliers.waba import STATES
 
-from .admin_support import gen_onboarding, gen_page, gen_webhook_event
+from .admin_support import gen_digits, gen_more_waba, gen_onboarding, gen_page, gen_webhook_event
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
@@ -332,6 +333,49 @@ def test_detail_queries_do_not_grow_with_steps_events_and_templates(admin, count
 
     small, large = seeded(2), seeded(40)
     admin.get(f"/admin/onboardings/{small}")
+    with count_queries() as few:
+        admin.get(f"/admin/onboardings/{small}")
+    with count_queries() as many:
+        admin.get(f"/admin/onboardings/{large}")
+    assert len(many) == len(few)
+
+
+def test_a_multi_waba_onboarding_shows_each_wabas_state_numbers_and_templates_first_first(admin, count_queries):
+    def seeded(templates: int) -> tuple[Onboarding, list]:
+        onboarding = gen_onboarding(gen_page(f"multi-{templates}"), business_name="Multi Co")
+        db.session.get(WhatsAppBusinessAccount, onboarding.waba_id).state = "active"
+        db.session.add(MessageTemplate(id=gen_digits(), waba_id=onboarding.waba_id, name="first_hello",
+                                       language="en", status="APPROVED", components=[]))
+        others = []
+        for position in (2, 3):
+            waba, phone = gen_more_waba(onboarding, name=f"Account {position}", currency="IDR",
+                                        business_verification_status="VERIFIED", account_review_status="APPROVED",
+                                        state="restricted", state_reason=f"spam {position}", state_at=now_utc())
+            phone.quality_rating = "YELLOW"
+            for index in range(templates):
+                db.session.add(MessageTemplate(id=gen_digits(), waba_id=waba.id, name=f"offer_{position}_{index}",
+                                               language="id", status="PAUSED" if index == 0 else "APPROVED",
+                                               status_reason="low quality" if index == 0 else None,
+                                               category="MARKETING", components=[]))
+            others.append((waba, phone, gen_webhook_event(waba_id=waba.id, value={"event": "ACCOUNT_RESTRICTION"})))
+        db.session.commit()
+        return onboarding, others
+
+    onboarding, others = seeded(2)
+    html = admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
+    first = html.index(onboarding.waba_id)
+    for position, (waba, phone, event) in enumerate(others, start=2):
+        card = html.split(f'id="waba-{waba.id}"')[1].split("</section>")[0]
+        for expected in (f"{position} of 3", f"Account {position}", "IDR", "VERIFIED", "APPROVED",
+                         f"restricted: {STATES['restricted'][0]}", f"spam {position}", phone.id, "YELLOW",
+                         f"offer_{position}_0 (id): PAUSED · low quality", f"offer_{position}_1", "MARKETING",
+                         f"/admin/webhooks?waba={waba.id}"):
+            assert expected in card, expected
+        assert first < html.index(f'id="waba-{waba.id}"')
+        assert f'/admin/webhooks/{event.id}"' in html  # among the onboarding's events too
+    assert "first_hello" in html and "1 of 3" in html and "first_hello" not in card
+
+    small, large = onboarding.id, seeded(40)[0].id
     with count_queries() as few:
         admin.get(f"/admin/onboardings/{small}")
     with count_queries() as many:

@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
@@ -26,6 +27,7 @@ from ...models import (
     now_utc,
 )
 from ...models.admin import AdminAction
+from ...onboarding.assets import more_waba_ids
 from ...reports import TROUBLED_TEMPLATE_STATUSES
 from ...webhooks.appliers.waba import STATES
 from . import archive, bp, field_errors, record, shown_once
@@ -137,16 +139,15 @@ def onboarding_or_404(onboarding_id: int) -> Onboarding:
     return db.get_or_404(Onboarding, onboarding_id, description=gettext("There is no such onboarding."))
 
 
-def latest_events(onboarding: Onboarding) -> list[WebhookEvent]:
-    """The latest webhook events about the onboarding, its WABA or its number, newest first.
+def latest_events(onboarding: Onboarding, more_waba_ids: list[str]) -> list[WebhookEvent]:
+    """The latest webhook events about the onboarding, its WABAs or its number, newest first.
 
     One indexed, limited scan per link, then merged: a busy number's millions of message statuses cost
-    no more than a quiet one's handful (an OR over the three would read and sort them all).
+    no more than a quiet one's handful (an OR over them would read and sort them all).
     """
     newest = (WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
     concerns = [WebhookEvent.onboarding_id == onboarding.id]
-    if onboarding.waba_id:
-        concerns.append(WebhookEvent.waba_id == onboarding.waba_id)
+    concerns += [WebhookEvent.waba_id == waba_id for waba_id in [onboarding.waba_id, *more_waba_ids] if waba_id]
     if onboarding.phone_number_id:
         concerns.append(WebhookEvent.phone_number_id == onboarding.phone_number_id)
     scans = [sa.select(sa.select(WebhookEvent.id).where(concern).order_by(*newest).limit(EVENTS_SHOWN + 1)
@@ -157,21 +158,58 @@ def latest_events(onboarding: Onboarding) -> list[WebhookEvent]:
     ))
 
 
+def templates_of(waba_id: str | None) -> list[MessageTemplate]:
+    """The WABA's templates by name, as many as a page shows."""
+    return list(db.session.scalars(
+        sa.select(MessageTemplate).where(MessageTemplate.waba_id == waba_id)
+        .order_by(MessageTemplate.name, MessageTemplate.language).limit(TEMPLATES_SHOWN)
+    )) if waba_id else []
+
+
+@dataclass
+class MoreWaba:
+    """One of a multi-WABA onboarding's WABAs after its first, as ``admin/_more_wabas.html`` shows it."""
+
+    id: str
+    waba: WhatsAppBusinessAccount | None
+    phones: list[PhoneNumber]
+    templates: list[MessageTemplate]
+    attention_templates: list[MessageTemplate]
+    flagged_templates: list[MessageTemplate]
+
+
+def more_wabas(waba_ids: list[str]) -> list[MoreWaba]:
+    """The other WABAs' records, numbers and templates: one query for the WABAs, one for their numbers,
+    three for each one's templates (whatever the number of templates)."""
+    if not waba_ids:
+        return []
+    wabas = {waba.id: waba for waba in db.session.scalars(
+        sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.id.in_(waba_ids)))}
+    phones: dict[str, list[PhoneNumber]] = {}
+    for phone in db.session.scalars(sa.select(PhoneNumber).where(PhoneNumber.waba_id.in_(waba_ids))
+                                    .order_by(PhoneNumber.display_phone_number, PhoneNumber.id)):
+        phones.setdefault(phone.waba_id, []).append(phone)
+    shown = []
+    for waba_id in waba_ids:
+        facts = lifecycle_facts(waba_id)
+        shown.append(MoreWaba(waba_id, wabas.get(waba_id), phones.get(waba_id, []), templates_of(waba_id),
+                              facts["attention_templates"], facts["flagged_templates"]))
+    return shown
+
+
 def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
     waba = db.session.get(WhatsAppBusinessAccount, onboarding.waba_id) if onboarding.waba_id else None
     phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
-    templates = list(db.session.scalars(
-        sa.select(MessageTemplate).where(MessageTemplate.waba_id == onboarding.waba_id)
-        .order_by(MessageTemplate.name, MessageTemplate.language).limit(TEMPLATES_SHOWN)
-    )) if onboarding.waba_id else []
-    latest = latest_events(onboarding)
+    others = more_waba_ids(onboarding)
+    latest = latest_events(onboarding, others)
     actions = list(db.session.scalars(
         sa.select(AdminAction).where(AdminAction.onboarding_id == onboarding.id)
         .order_by(AdminAction.created_at.desc()).limit(50)
     ))
     return render_template(
         "admin/onboarding.html", onboarding=onboarding, steps=onboarding.steps, labels=onboarding_service.LABELS,
-        waba=waba, phone=phone, templates=templates, events=list(reversed(latest[:EVENTS_SHOWN])),
+        waba=waba, phone=phone, templates=templates_of(onboarding.waba_id), more_wabas=more_wabas(others),
+        events=list(reversed(latest[:EVENTS_SHOWN])),
         more_events=len(latest) > EVENTS_SHOWN, actions=actions, retryable=onboarding_service.can_retry(onboarding),
         revealed_pin=revealed_pin, button=EmptyForm(), summarize=summarize,
         token_stored=onboarding.business_token is not None, pin_stored=bool(phone is not None and phone.pin),
@@ -198,9 +236,9 @@ def lifecycle_facts(waba_id: str | None) -> dict:
 
 @bp.get("/onboardings/<int:onboarding_id>")
 def onboarding(onboarding_id: int):
-    """One onboarding's story: every step with Graph's errors, the WABA, the number, the templates and
-    the webhook events about them, in time order. Never a token; the PIN only on request, in the one view
-    of it that Reveal PIN granted (``?shown=``)."""
+    """One onboarding's story: every step with Graph's errors, each WABA (the first first) with its numbers
+    and templates, and the webhook events about them, in time order. Never a token; the PIN only on request,
+    in the one view of it that Reveal PIN granted (``?shown=``)."""
     onboarding = onboarding_or_404(onboarding_id)
     revealed_pin = None
     if shown_once.PARAM in request.args:
