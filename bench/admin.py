@@ -1,4 +1,5 @@
-"""The admin with years of records: 100,000 onboardings with their steps and 1,000,000 webhook events.
+"""The admin with years of records: 100,000 onboardings with their steps and WABAs (some several) and
+1,000,000 webhook events.
 
 Seeds a fresh database (SQLite file, or a new one on the PostgreSQL server --database-url names) in bulk
 and times the seeding (COPY on PostgreSQL; on both, the secondary indexes are built after the load, then
@@ -49,13 +50,17 @@ PHONE_COLUMNS = ("id", "waba_id", "display_phone_number", "quality_rating", "reg
                  "created_at", "updated_at")
 STEP_COLUMNS = ("onboarding_id", "name", "position", "status", "attempts", "runs", "started_at", "finished_at",
                 "duration_ms", "error_code")
+ASSET_COLUMNS = ("onboarding_id", "kind", "asset_id", "created_at")
+#: One onboarding in this many shared a second WABA (a multi-WABA flow), with a number of its own.
+MULTI_WABA_EVERY = 50
 EVENT_COLUMNS = ("dedupe_key", "field", "waba_id", "phone_number_id", "entry_id", "occurred_at", "value", "raw",
                  "status", "error", "onboarding_id", "received_at", "applied_at")
 
 
 def gen_onboardings(count: int, page_ids: list[int], rng: random.Random, start: datetime, span: float):
-    """The onboardings, their WABAs and their numbers, as rows (tuples in the *_COLUMNS order)."""
-    onboardings, wabas, phones = [], [], []
+    """The onboardings, their WABAs, their numbers and their WABAs kept as assets (as the callback keeps
+    them; every :data:`MULTI_WABA_EVERY`-th has a second), as rows (tuples in the *_COLUMNS order)."""
+    onboardings, wabas, phones, assets = [], [], [], []
     for n in range(count):
         created = start + timedelta(seconds=span * n / count)
         waba_id, phone_id, business_id = str(600000000000000 + n), str(700000000000000 + n), str(800000000000000 + n)
@@ -66,10 +71,16 @@ def gen_onboardings(count: int, page_ids: list[int], rng: random.Random, start: 
                             "Register the phone number: (#133016) limit" if status == "failed" else None,
                             business_id, waba_id, phone_id, business_name, f"1555{n:07d}", None, None,
                             created, created, created if status == "completed" else None, None))
-        wabas.append((waba_id, business_id, f"Business {n}", {}, created, created))
-        phones.append((phone_id, waba_id, f"1555{n:07d}", rng.choice(["GREEN"] * 18 + ["YELLOW", "RED"]), 1, {},
-                       created, created))
-    return onboardings, wabas, phones
+        owned = [(waba_id, phone_id, f"1555{n:07d}")]
+        if n % MULTI_WABA_EVERY == 0:
+            owned.append((str(610000000000000 + n), str(710000000000000 + n), f"1556{n:07d}"))
+        for position, (owned_waba, owned_phone, number) in enumerate(owned):
+            wabas.append((owned_waba, business_id, f"Business {n}" + (f" {position + 1}" if position else ""), {},
+                          created, created))
+            phones.append((owned_phone, owned_waba, number, rng.choice(["GREEN"] * 18 + ["YELLOW", "RED"]), 1, {},
+                           created, created))
+            assets.append((n + 1, "waba", owned_waba, created))
+    return onboardings, wabas, phones, assets
 
 
 def gen_steps(onboardings: list[tuple]):
@@ -145,7 +156,8 @@ def seed(database_url: str, onboardings: int, events: int) -> tuple[float, dict[
             # Building indexes of a million rows with SQLite's default 2 MB page cache reads and writes most
             # pages many times over.
             dbapi_connection.execute("PRAGMA cache_size = -524288")  # 512 MB
-    names = ["signup_pages", "onboardings", "onboarding_steps", "webhook_events", "wabas", "phone_numbers"]
+    names = ["signup_pages", "onboardings", "onboarding_steps", "webhook_events", "wabas", "phone_numbers",
+             "onboarding_assets"]
     metadata = sa.MetaData()
     with warnings.catch_warnings():
         # SQLite's reflection skips the expression index, which is fine: only the columns are used here.
@@ -169,10 +181,11 @@ def seed(database_url: str, onboardings: int, events: int) -> tuple[float, dict[
                   "created_at": start, "updated_at": start} for n in range(20)]
         connection.execute(tables["signup_pages"].insert(), pages)
         page_ids = connection.execute(sa.select(tables["signup_pages"].c.id)).scalars().all()
-        rows, wabas, phones = gen_onboardings(onboardings, page_ids, rng, start, span)
+        rows, wabas, phones, assets = gen_onboardings(onboardings, page_ids, rng, start, span)
         load(connection, tables["onboardings"], ONBOARDING_COLUMNS, rows)
         load(connection, tables["wabas"], WABA_COLUMNS, wabas)
         load(connection, tables["phone_numbers"], PHONE_COLUMNS, phones)
+        load(connection, tables["onboarding_assets"], ASSET_COLUMNS, assets)
         phases["onboardings"] = time.perf_counter() - began
         mark = time.perf_counter()
         load(connection, tables["onboarding_steps"], STEP_COLUMNS, gen_steps(rows))
@@ -248,6 +261,7 @@ def main() -> None:
                 "search WABA id": f"/admin/onboardings?q={600000000000000 + middle}",
                 "search number": f"/admin/onboardings?q=1555{middle:07d}",
                 "detail": f"/admin/onboardings/{middle}",
+                "detail, 2 WABAs": f"/admin/onboardings/{middle // MULTI_WABA_EVERY * MULTI_WABA_EVERY + 1}",
                 "events list": "/admin/webhooks",
                 "events filtered": f"/admin/webhooks?field=account_update&waba={600000000000000 + middle}",
                 "dashboard": "/admin/",

@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -38,7 +37,7 @@ from .models import (
 )
 from .models.assets import WABA, OnboardingAsset
 from .onboarding import deadline
-from .onboarding.assets import has_waba
+from .onboarding.assets import number_not_archived_only, waba_not_archived_only
 
 #: Counts stop here ("1000+"): enough to know it is a lot, cheap on any table size.
 COUNT_CAP = 1000
@@ -139,18 +138,6 @@ def _onboardings_with_status(status: str) -> sa.Select:
         Onboarding.status == status, Onboarding.archived_at.is_(None))
 
 
-def not_archived_only(known: Callable[..., sa.ColumnElement]) -> sa.ColumnElement:
-    """A WABA or number not known from archived onboardings alone: test data stays off the dashboard with its
-    onboardings. ``known(*conditions)`` says whether an onboarding meeting them knows the record."""
-    return sa.or_(~known(Onboarding.archived_at.is_not(None)), known(Onboarding.archived_at.is_(None)))
-
-
-def number_known(*conditions) -> sa.ColumnElement:
-    """Onboardings know a number as their own, or by its WABA (a WABA by ``has_waba``)."""
-    return sa.or_(sa.exists().where(Onboarding.phone_number_id == PhoneNumber.id, *conditions),
-                  has_waba(PhoneNumber.waba_id, *conditions))
-
-
 def code_refused():
     """The onboarding's code was one Meta never issued: its exchange failed with :data:`INVALID_CODE`, so it
     never had a token. Junk, or a forged callback, rather than a customer to help (one row by the unique
@@ -232,7 +219,7 @@ def _quality_detail(row: PhoneNumber) -> str:
 def quality_dropped() -> Signal:
     query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
                                                 PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)),
-                                         not_archived_only(number_known))
+                                         number_not_archived_only())
     return Signal("quality", _("Quality dropped"),
                   _("Meta rates these numbers' recent messages YELLOW or RED, flagged them or lowered their messaging"
                     " limit; RED numbers risk a lower messaging limit."),
@@ -243,7 +230,7 @@ def quality_dropped() -> Signal:
 @signal
 def troubled_numbers() -> Signal:
     query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES),
-                                         not_archived_only(number_known))
+                                         number_not_archived_only())
     return Signal("phone_status", _("Restricted, flagged or banned numbers"),
                   _("Meta reports these numbers as not fully able to message."),
                   capped_count(query),
@@ -257,7 +244,7 @@ def accounts_needing_a_person() -> Signal:
     # A restriction Meta set until a time is over at that time: the account needs no one after it.
     lifted = sa.and_(WhatsAppBusinessAccount.state == "restricted", WhatsAppBusinessAccount.state_until < now_utc())
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON), ~lifted,
-                                                     not_archived_only(partial(has_waba, WhatsAppBusinessAccount.id)))
+                                                     waba_not_archived_only(WhatsAppBusinessAccount.id))
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
@@ -276,7 +263,7 @@ def accounts_needing_a_person() -> Signal:
 @signal
 def troubled_templates() -> Signal:
     query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES),
-                                             not_archived_only(partial(has_waba, MessageTemplate.waba_id)))
+                                             waba_not_archived_only(MessageTemplate.waba_id))
     rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
                               .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.waba_id,
@@ -295,7 +282,7 @@ def troubled_templates() -> Signal:
 @signal
 def rejected_accounts() -> Signal:
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED",
-                                                     not_archived_only(partial(has_waba, WhatsAppBusinessAccount.id)))
+                                                     waba_not_archived_only(WhatsAppBusinessAccount.id))
     rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(row.name or row.id, _("account review REJECTED"), row.updated_at, search=row.id)
              for row in rows]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from esu import reports
 from esu.extensions import db
 from esu.models import MessageTemplate, PhoneNumber, WebhookEvent, WhatsAppBusinessAccount, now_utc
+from esu.onboarding.assets import add_waba
 
 from .admin_support import (
     gen_digits,
@@ -195,6 +196,11 @@ def test_a_second_wabas_trouble_is_the_customers_and_leaves_with_an_archived_onb
     admin.post(f"/admin/onboardings/{onboarding.id}/archive")
 
     assert reports.needs_attention() == []
+    again = gen_onboarding(gen_page("duo-again"), business_name="Duo Again")  # the customer signs up again
+    add_waba(again, waba.id)
+    db.session.commit()
+    assert {signal.key for signal in reports.needs_attention()} == {"account_state", "quality", "templates",
+                                                                    "waba_review"}
 
 
 def test_dashboard_queries_do_not_grow_with_records(admin, count_queries):

@@ -1,13 +1,17 @@
 """The assets a customer shared, kept with their onboarding (``OnboardingAsset``): what the finish message
 listed, and the WABA ``confirm_ids`` found when it listed none. An onboarding's WABAs are read from here,
-its own ``waba_id`` first."""
+its own ``waba_id`` first; and which WABAs and numbers only archived onboardings know (the dashboard leaves
+them out)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import Onboarding
+from ..models import Onboarding, PhoneNumber
 from ..models.assets import ASSET_FIELDS, WABA, OnboardingAsset
 
 
@@ -56,3 +60,46 @@ def more_waba_ids(onboarding: Onboarding) -> list[str]:
     if onboarding.id is None:
         return []
     return [waba_id for waba_id in assets_of(onboarding.id).get(WABA, []) if waba_id != onboarding.waba_id]
+
+
+# -- what the dashboard leaves out with archived onboardings ----------------------------------------
+
+KEPT = Onboarding.archived_at.is_(None)
+
+
+def _archived_only(candidates: sa.Subquery, known: Callable[..., sa.ColumnElement]) -> sa.Select:
+    """The ids among ``candidates`` (records of archived onboardings) no other onboarding knows: found from
+    the archived onboardings, few, then one indexed look-up each, rather than a look-up per record shown."""
+    return sa.select(candidates.c.id).where(~known(candidates, KEPT))
+
+
+def _archived() -> sa.CTE:
+    """The archived onboardings, read once a query (no index serves ``archived_at``: few rows have it)."""
+    return (sa.select(Onboarding.id, Onboarding.waba_id, Onboarding.phone_number_id)
+            .where(Onboarding.archived_at.is_not(None)).cte("archived_onboardings"))
+
+
+def _archived_wabas(archived: sa.CTE) -> sa.Subquery:
+    """The WABAs of archived onboardings, their own or among several (``has_waba``)."""
+    return sa.union(
+        sa.select(archived.c.waba_id.label("id")).where(archived.c.waba_id.is_not(None)),
+        sa.select(OnboardingAsset.asset_id).join(archived, archived.c.id == OnboardingAsset.onboarding_id)
+        .where(OnboardingAsset.kind == WABA)).subquery()
+
+
+def waba_not_archived_only(waba_id) -> sa.ColumnElement:
+    """The WABA ``waba_id`` (a column) is not known from archived onboardings alone: test data stays off the
+    dashboard with its onboardings."""
+    candidates = _archived_wabas(_archived())
+    return waba_id.not_in(_archived_only(candidates, lambda found, *kept: has_waba(found.c.id, *kept)))
+
+
+def number_not_archived_only() -> sa.ColumnElement:
+    """The number is not known from archived onboardings alone, as their own nor by its WABA."""
+    phone, archived = aliased(PhoneNumber), _archived()
+    candidates = sa.union(
+        sa.select(phone.id, phone.waba_id).join(archived, archived.c.phone_number_id == phone.id),
+        sa.select(phone.id, phone.waba_id).where(phone.waba_id.in_(sa.select(_archived_wabas(archived).c.id)))
+    ).subquery()
+    return PhoneNumber.id.not_in(_archived_only(candidates, lambda found, *kept: sa.or_(
+        sa.exists().where(Onboarding.phone_number_id == found.c.id, *kept), has_waba(found.c.waba_id, *kept))))
