@@ -23,6 +23,7 @@ from .admin_support import (
     gen_webhook_event,
 )
 from .helpers import new_ref
+from .test_admin_onboardings import listed_ids
 
 pytest_plugins = ["tests.admin_fixtures"]  # the admin fixtures: admin, stored_admin, count_queries…
 
@@ -192,6 +193,9 @@ def test_a_second_wabas_trouble_is_the_customers_and_leaves_with_an_archived_onb
         card = signal_card(html, key)
         assert "Duo Shop" in card and "Second account" not in card, key
     assert "second_offer" in signal_card(html, "templates") and "REJECTED" in signal_card(html, "waba_review")
+    for record in (waba, phone):  # each card's link finds the onboarding
+        assert f"/admin/onboardings?q={record.id}" in html
+        assert listed_ids(admin.get(f"/admin/onboardings?q={record.id}")) == [onboarding.id]
 
     admin.post(f"/admin/onboardings/{onboarding.id}/archive")
 

@@ -5,7 +5,7 @@
   (``6281234567890``), or national (``081234567890``), read in the country of the onboarding's page;
 - the reference the widget shows the customer (``onboarding 42``, ``#42``, ``42``), and the reference its
   browser chose (``client_ref``);
-- an exact WABA, phone number or business id.
+- an exact WABA, phone number or business id: any WABA of a multi-WABA onboarding, and any of their numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from ... import phones
 from ...extensions import db
-from ...models import Onboarding, SignupPage
+from ...models import Onboarding, PhoneNumber, SignupPage
+from ...models.assets import WABA, OnboardingAsset
 from ...sqlite import UNICODE_LOWER
 from .. import MAX_ID
 from .paging import starts_with
@@ -63,6 +64,14 @@ def number_matches(term: str, pages: list[SignupPage]):
     )
 
 
+def shared_waba_or_number(term: str) -> sa.Select:
+    """The onboardings that have the WABA ``term``, or the WABA of the number ``term``, among their WABAs
+    (the dashboard links a second WABA's trouble here by its id). Indexed: assets by kind and id."""
+    of_number = sa.select(PhoneNumber.waba_id).where(PhoneNumber.id == term).scalar_subquery()
+    return sa.select(OnboardingAsset.onboarding_id).where(
+        OnboardingAsset.kind == WABA, OnboardingAsset.asset_id.in_([term, of_number]))
+
+
 def search_condition(term: str, pages: list[SignupPage]):
     """Rows ``term`` finds (see the module's story)."""
     conditions = [
@@ -73,6 +82,10 @@ def search_condition(term: str, pages: list[SignupPage]):
         conditions.append(starts_with(Onboarding.display_phone_number, "+" + term))
     if DIGITS.match(term):
         conditions += [Onboarding.waba_id == term, Onboarding.phone_number_id == term, Onboarding.business_id == term]
+        # Looked up first: as a subquery, PostgreSQL would probe it for each row the name search reads.
+        shared = db.session.scalars(shared_waba_or_number(term)).all()
+        if shared:
+            conditions.append(Onboarding.id.in_(shared))
     number = number_matches(term, pages)
     if number is not None:
         conditions.append(number)
