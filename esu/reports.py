@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import aliased, defer
 
 from . import forwarding, phones, webhooks
 from .extensions import db
@@ -37,7 +38,7 @@ from .models import (
 )
 from .models.assets import WABA, OnboardingAsset
 from .onboarding import deadline
-from .onboarding.assets import number_not_archived_only, waba_not_archived_only
+from .onboarding.assets import ArchivedOnly, archived_only
 
 #: Counts stop here ("1000+"): enough to know it is a lot, cheap on any table size.
 COUNT_CAP = 1000
@@ -113,9 +114,22 @@ def signal(check: Callable[[], Signal]) -> Callable[[], Signal]:
     return check
 
 
+#: What only archived onboardings know, read once for all the signals of one ``needs_attention``.
+_archived_only: ContextVar[ArchivedOnly | None] = ContextVar("archived_only", default=None)
+
+
 def needs_attention() -> list[Signal]:
     """Every signal that has something to show."""
-    return [found for found in (check() for check in SIGNALS) if found.count]
+    token = _archived_only.set(archived_only())
+    try:
+        return [found for found in (check() for check in SIGNALS) if found.count]
+    finally:
+        _archived_only.reset(token)
+
+
+def kept() -> ArchivedOnly:
+    """The WABAs and numbers to leave out: test data stays off the dashboard with its archived onboardings."""
+    return _archived_only.get() or archived_only()
 
 
 def capped_count(statement: sa.Select) -> int:
@@ -200,8 +214,9 @@ def business_name_of(waba_id) -> sa.ColumnElement:
 
 
 def _phone_items(statement: sa.Select, detail: Callable[[PhoneNumber], str]) -> list[AttentionItem]:
-    rows = db.session.execute(statement.add_columns(business_name_of(PhoneNumber.waba_id))
-                              .order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE))
+    # The business name of the rows shown only: beside the sort, SQLite would look it up for every number.
+    shown = aliased(PhoneNumber, statement.order_by(PhoneNumber.updated_at.desc()).limit(SAMPLE).subquery())
+    rows = db.session.execute(sa.select(shown, business_name_of(shown.waba_id)).order_by(shown.updated_at.desc()))
     return [AttentionItem(business or row.verified_name or phones.international(row.display_phone_number) or row.id,
                           " · ".join(part for part in (phones.international(row.display_phone_number), detail(row))
                                      if part),
@@ -219,7 +234,7 @@ def _quality_detail(row: PhoneNumber) -> str:
 def quality_dropped() -> Signal:
     query = sa.select(PhoneNumber).where(sa.or_(PhoneNumber.quality_rating.in_(DROPPED_QUALITY),
                                                 PhoneNumber.quality_event.in_(DROPPED_QUALITY_EVENTS)),
-                                         number_not_archived_only())
+                                         kept().number_kept(PhoneNumber.id))
     return Signal("quality", _("Quality dropped"),
                   _("Meta rates these numbers' recent messages YELLOW or RED, flagged them or lowered their messaging"
                     " limit; RED numbers risk a lower messaging limit."),
@@ -230,7 +245,7 @@ def quality_dropped() -> Signal:
 @signal
 def troubled_numbers() -> Signal:
     query = sa.select(PhoneNumber).where(PhoneNumber.status.in_(TROUBLED_PHONE_STATUSES),
-                                         number_not_archived_only())
+                                         kept().number_kept(PhoneNumber.id))
     return Signal("phone_status", _("Restricted, flagged or banned numbers"),
                   _("Meta reports these numbers as not fully able to message."),
                   capped_count(query),
@@ -244,7 +259,7 @@ def accounts_needing_a_person() -> Signal:
     # A restriction Meta set until a time is over at that time: the account needs no one after it.
     lifted = sa.and_(WhatsAppBusinessAccount.state == "restricted", WhatsAppBusinessAccount.state_until < now_utc())
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.state.in_(NEEDS_A_PERSON), ~lifted,
-                                                     waba_not_archived_only(WhatsAppBusinessAccount.id))
+                                                     kept().waba_kept(WhatsAppBusinessAccount.id))
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
@@ -263,7 +278,7 @@ def accounts_needing_a_person() -> Signal:
 @signal
 def troubled_templates() -> Signal:
     query = sa.select(MessageTemplate).where(MessageTemplate.status.in_(TROUBLED_TEMPLATE_STATUSES),
-                                             waba_not_archived_only(MessageTemplate.waba_id))
+                                             kept().waba_kept(MessageTemplate.waba_id))
     rows = db.session.execute(query.add_columns(business_name_of(MessageTemplate.waba_id))
                               .order_by(MessageTemplate.status_updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.waba_id,
@@ -282,7 +297,7 @@ def troubled_templates() -> Signal:
 @signal
 def rejected_accounts() -> Signal:
     query = sa.select(WhatsAppBusinessAccount).where(WhatsAppBusinessAccount.account_review_status == "REJECTED",
-                                                     waba_not_archived_only(WhatsAppBusinessAccount.id))
+                                                     kept().waba_kept(WhatsAppBusinessAccount.id))
     rows = db.session.scalars(query.order_by(WhatsAppBusinessAccount.updated_at.desc()).limit(SAMPLE))
     items = [AttentionItem(row.name or row.id, _("account review REJECTED"), row.updated_at, search=row.id)
              for row in rows]

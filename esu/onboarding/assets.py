@@ -6,6 +6,7 @@ them out)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -68,13 +69,12 @@ KEPT = Onboarding.archived_at.is_(None)
 
 
 def _archived_only(candidates: sa.Subquery, known: Callable[..., sa.ColumnElement]) -> sa.Select:
-    """The ids among ``candidates`` (records of archived onboardings) no other onboarding knows: found from
-    the archived onboardings, few, then one indexed look-up each, rather than a look-up per record shown."""
+    """The ids among ``candidates`` (records of archived onboardings) no kept onboarding knows."""
     return sa.select(candidates.c.id).where(~known(candidates, KEPT))
 
 
 def _archived() -> sa.CTE:
-    """The archived onboardings, read once a query (no index serves ``archived_at``: few rows have it)."""
+    """The archived onboardings (a CTE: one scan, however often the query refers to it)."""
     return (sa.select(Onboarding.id, Onboarding.waba_id, Onboarding.phone_number_id)
             .where(Onboarding.archived_at.is_not(None)).cte("archived_onboardings"))
 
@@ -87,19 +87,33 @@ def _archived_wabas(archived: sa.CTE) -> sa.Subquery:
         .where(OnboardingAsset.kind == WABA)).subquery()
 
 
-def waba_not_archived_only(waba_id) -> sa.ColumnElement:
-    """The WABA ``waba_id`` (a column) is not known from archived onboardings alone: test data stays off the
-    dashboard with its onboardings."""
-    candidates = _archived_wabas(_archived())
-    return waba_id.not_in(_archived_only(candidates, lambda found, *kept: has_waba(found.c.id, *kept)))
+@dataclass(frozen=True)
+class ArchivedOnly:
+    """The ids of the WABAs and numbers only archived onboardings know (few: archived onboardings are test
+    data), for the dashboard to leave out with them."""
+
+    wabas: frozenset[str]
+    numbers: frozenset[str]
+
+    def waba_kept(self, waba_id) -> sa.ColumnElement:
+        return waba_id.not_in(self.wabas) if self.wabas else sa.true()
+
+    def number_kept(self, phone_id) -> sa.ColumnElement:
+        return phone_id.not_in(self.numbers) if self.numbers else sa.true()
 
 
-def number_not_archived_only() -> sa.ColumnElement:
-    """The number is not known from archived onboardings alone, as their own nor by its WABA."""
-    phone, archived = aliased(PhoneNumber), _archived()
+def archived_only() -> ArchivedOnly:
+    """Read in one query: the archived onboardings once (no index serves ``archived_at``), then their WABAs
+    (own or among several) and numbers (own, or by their WABA) by index, less those a kept one knows."""
+    archived, phone = _archived(), aliased(PhoneNumber)
+    wabas = _archived_only(_archived_wabas(archived), lambda found, *kept: has_waba(found.c.id, *kept))
     candidates = sa.union(
-        sa.select(phone.id, phone.waba_id).join(archived, archived.c.phone_number_id == phone.id),
+        sa.select(phone.id, phone.waba_id).where(phone.id.in_(sa.select(archived.c.phone_number_id))),
         sa.select(phone.id, phone.waba_id).where(phone.waba_id.in_(sa.select(_archived_wabas(archived).c.id)))
     ).subquery()
-    return PhoneNumber.id.not_in(_archived_only(candidates, lambda found, *kept: sa.or_(
-        sa.exists().where(Onboarding.phone_number_id == found.c.id, *kept), has_waba(found.c.waba_id, *kept))))
+    numbers = _archived_only(candidates, lambda found, *kept: sa.or_(
+        sa.exists().where(Onboarding.phone_number_id == found.c.id, *kept), has_waba(found.c.waba_id, *kept)))
+    rows = db.session.execute(sa.union_all(wabas.add_columns(sa.literal(WABA, sa.String).label("kind")),
+                                           numbers.add_columns(sa.literal("number", sa.String)))).all()
+    return ArchivedOnly(frozenset(id_ for id_, kind in rows if kind == WABA),
+                        frozenset(id_ for id_, kind in rows if kind != WABA))
