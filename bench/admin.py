@@ -42,7 +42,8 @@ PASSWORD = "bench-admin-password-123"
 
 
 ONBOARDING_COLUMNS = ("id", "page_id", "code_digest", "client_ref", "event", "source", "status", "failure_reason",
-                      "business_id", "waba_id", "phone_number_id", "business_name", "display_phone_number",
+                      "business_id", "waba_id", "phone_number_id", "business_name", "business_name_lower",
+                      "display_phone_number",
                       "business_token", "token_expires_at", "created_at", "updated_at", "completed_at",
                       "offboarded_at")
 WABA_COLUMNS = ("id", "business_id", "name", "details", "created_at", "updated_at")
@@ -69,7 +70,8 @@ def gen_onboardings(count: int, page_ids: list[int], rng: random.Random, start: 
         business_name = f"Business {n} {rng.choice(['Shop', 'Café', 'Clinic', 'Studio'])}"
         onboardings.append((n + 1, page_id, f"{n:064x}", None, "FINISH", "callback", status,
                             "Register the phone number: (#133016) limit" if status == "failed" else None,
-                            business_id, waba_id, phone_id, business_name, f"1555{n:07d}", None, None,
+                            business_id, waba_id, phone_id, business_name, business_name.lower(), f"1555{n:07d}",
+                            None, None,
                             created, created, created if status == "completed" else None, None))
         owned = [(waba_id, phone_id, f"1555{n:07d}")]
         if n % MULTI_WABA_EVERY == 0:

@@ -389,14 +389,6 @@ def writer_lock_path(database) -> str | None:
     return str(Path(name).resolve()) + "-writer"
 
 
-#: The SQL function that lower-cases text as PostgreSQL's lower() does (any script, not ASCII only).
-UNICODE_LOWER = "esu_lower"
-
-
-def _unicode_lower(value):
-    return value.lower() if isinstance(value, str) else value
-
-
 def tune(engine) -> None:
     """WAL lets readers (progress polls, the admin) run beside the writer; foreign keys are off by default.
 
@@ -423,8 +415,6 @@ def tune(engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-        # SQLite's own lower() folds ASCII only: the admin's search ignores case in any script, as on PostgreSQL.
-        dbapi_connection.create_function(UNICODE_LOWER, 1, _unicode_lower, deterministic=True)
         record.info[_SHM] = _shm_seen(dbapi_connection)
 
     @event.listens_for(engine, "handle_error")

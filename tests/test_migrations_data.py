@@ -106,3 +106,37 @@ def test_every_onboardings_waba_becomes_one_of_its_assets(fresh_database):
     finally:
         db.engine.dispose()
         context.pop()
+
+
+BEFORE_NAME_SEARCH = "a4c6e8f0b2d4"
+NAME_SEARCH = "b6d8f0a2c4e6"
+
+
+def test_business_names_are_kept_lower_cased_for_the_admins_search(fresh_database):
+    """The admin searches any part of a name in any case and script through ``business_name_lower``: the names
+    stored before it are lower-cased as the model's listener does (not only their ASCII letters), and the
+    search finds them."""
+    context, config = migrated_to(fresh_database, BEFORE_NAME_SEARCH)
+    try:
+        with db.engine.begin() as connection:
+            named = sa.table("onboardings", *(sa.column(column.name, column.type) for column in ONBOARDINGS.c),
+                             sa.column("business_name", sa.String()))
+            for id_, name in ((1, "ÇAFÉ Ñandú"), (2, "Toko BUDI"), (3, None)):
+                connection.execute(named.insert().values(
+                    id=id_, event="FINISH", source="callback", status="completed", business_name=name,
+                    created_at=now_utc(), updated_at=now_utc()))
+
+        command.upgrade(config, NAME_SEARCH)
+
+        lowered = sa.table("onboardings", sa.column("id", sa.Integer()), sa.column("business_name_lower", sa.String()))
+        with db.engine.connect() as connection:
+            rows = dict(connection.execute(sa.select(lowered.c.id, lowered.c.business_name_lower)).all())
+        assert rows == {1: "çafé ñandú", 2: "toko budi", 3: None}
+
+        from esu.blueprints.admin.search import name_contains
+        from esu.models import Onboarding
+        assert db.session.scalars(sa.select(Onboarding.id).where(name_contains("aFÉ Ñ"))).all() == [1]
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+        context.pop()

@@ -126,6 +126,8 @@ class Onboarding(db.Model):
     phone_number_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     #: Denormalised for search and lists: the business name and the number as people know them.
     business_name: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    #: The name lower-cased when it is written (``_keep_business_name_lower``): the admin searches any part of it.
+    business_name_lower: Mapped[str | None] = mapped_column(sa.String(200))
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     #: The number in E.164 (``+6281234567890``), kept from ``display_phone_number``: search by any form of it.
     phone_e164: Mapped[str | None] = mapped_column(sa.String(16), index=True)
@@ -165,11 +167,18 @@ def _keep_phone_e164(onboarding: Onboarding, value: str | None, _old, _initiator
     onboarding.phone_e164 = phones.e164(value)
 
 
-# The admin's search: case-insensitive prefixes of business names, prefixes of display numbers. The
-# pattern operator classes let PostgreSQL serve LIKE 'prefix%' (and equality) from them whatever the
-# collation; SQLite reads them through range conditions (esu.blueprints.admin.paging.starts_with).
-sa.Index("ix_onboardings_business_name_lower", sa.func.lower(Onboarding.business_name).label("business_name_lower"),
-         postgresql_ops={"business_name_lower": "text_pattern_ops"})
+@sa.event.listens_for(Onboarding.business_name, "set")
+def _keep_business_name_lower(onboarding: Onboarding, value: str | None, _old, _initiator) -> None:
+    onboarding.business_name_lower = value.lower() if value is not None else None
+
+
+# The admin's search: any part of a business name in any case, prefixes of display numbers. On PostgreSQL
+# the name's index holds trigrams (pg_trgm, migration b6d8f0a2c4e6), which serve LIKE '%part%' (SQLite
+# scans the lower-cased column, a C loop, its B-tree of no use there); the number's pattern operator class serves LIKE 'prefix%' (and
+# equality) whatever the collation, and SQLite reads it through range conditions
+# (esu.blueprints.admin.paging.starts_with).
+sa.Index("ix_onboardings_business_name_lower", Onboarding.business_name_lower,
+         postgresql_using="gin", postgresql_ops={"business_name_lower": "gin_trgm_ops"})
 sa.Index("ix_onboardings_display_phone_number_pattern", Onboarding.display_phone_number,
          postgresql_ops={"display_phone_number": "varchar_pattern_ops"})
 
@@ -193,7 +202,13 @@ class OnboardingStep(db.Model):
     """One step of an onboarding: its outcome, attempts, timing and, on failure, Graph's error."""
 
     __tablename__ = "onboarding_steps"
-    __table_args__ = (sa.UniqueConstraint("onboarding_id", "name"),)
+    __table_args__ = (
+        sa.UniqueConstraint("onboarding_id", "name"),
+        # The dashboard's failed and refused-code signals look failed steps up by Meta's error; only those
+        # carry one, so the index stays small (migration a4c6e8f0b2d4).
+        sa.Index("ix_onboarding_steps_error_code_error_subcode", "error_code", "error_subcode",
+                 sqlite_where=sa.text("error_code IS NOT NULL"), postgresql_where=sa.text("error_code IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     onboarding_id: Mapped[int] = mapped_column(sa.ForeignKey("onboardings.id", ondelete="CASCADE"))

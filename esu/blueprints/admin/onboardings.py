@@ -65,7 +65,10 @@ def filtered(form: OnboardingFilterForm, pages: list[SignupPage]) -> sa.Select:
     if form.page.data:
         statement = statement.where(Onboarding.page_id == int(form.page.data))
     if form.q.data:
-        statement = statement.where(search_condition(form.q.data, pages))
+        # The matching ids first, then newest first: SQLite otherwise walks the list's time index and tests
+        # every row's OR of conditions as it goes (about 1.6 times the time at 100,000 onboardings).
+        statement = statement.where(Onboarding.id.in_(sa.select(Onboarding.id).where(search_condition(form.q.data,
+                                                                                                       pages))))
     return statement.where(archive.shown(form.archived.data))
 
 

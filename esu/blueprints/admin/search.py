@@ -19,7 +19,6 @@ from ... import phones
 from ...extensions import db
 from ...models import Onboarding, PhoneNumber, SignupPage
 from ...models.assets import WABA, OnboardingAsset
-from ...sqlite import UNICODE_LOWER
 from .. import MAX_ID
 from .paging import starts_with
 
@@ -30,16 +29,10 @@ ONBOARDING_REFERENCE = re.compile(r"^(?:onboarding\s*|#)?([0-9]{1,10})\Z", re.IG
 CLIENT_REF = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 
 
-def lowered(expression):
-    """``expression`` in lower case as PostgreSQL's lower() does it, on SQLite too (whose own is ASCII only)."""
-    name = "lower" if db.session.get_bind().dialect.name == "postgresql" else UNICODE_LOWER
-    return getattr(sa.func, name)(expression, type_=sa.String)
-
-
 def name_contains(term: str):
     """The business name holds ``term`` anywhere, whatever the case; ``%`` and ``_`` are plain characters."""
     escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return lowered(Onboarding.business_name).like(f"%{escaped}%", escape="\\")
+    return Onboarding.business_name_lower.like(f"%{escaped}%", escape="\\")
 
 
 def number_matches(term: str, pages: list[SignupPage]):
