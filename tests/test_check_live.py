@@ -297,7 +297,7 @@ def test_the_dashboard_shows_the_last_live_check(public_url, admin, app, simulat
 
     html = admin.get("/admin/").get_data(as_text=True)
     card = re.search(r'<section class="card live-check[^"]*".*?</section>', html, re.DOTALL).group(0)
-    assert "<strong>1 problem(s)</strong>" in card
+    assert "<strong>1 problem</strong>" in card
     assert "<strong>Fix:</strong> the webhook subscription is not active" in card
     assert "system user token: valid, never expires" in card
     assert "<time datetime=" in card
