@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from esu import phones
 from esu.blueprints.admin import onboardings as onboardings_view
 from esu.blueprints.admin import shown_once
 from esu.extensions import db
@@ -303,6 +304,32 @@ def test_reveal_pin_shows_it_once_and_logs_it(admin, app):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AdminAction)) == 1
     again = admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
     assert "864209" not in again and "revealed pin" in again  # the log shows on the page
+
+
+def test_reveal_pin_of_a_second_wabas_number_shows_that_numbers_pin(admin, app):
+    """Every number a multi-WABA onboarding registered has its own PIN: each is revealed from its row, named,
+    and only a number of the onboarding's own WABAs can be asked for."""
+    onboarding = gen_onboarding(gen_page("pins"), business_name="Two Pins Co")
+    db.session.get(PhoneNumber, onboarding.phone_number_id).pin = "111999"
+    _waba, second = gen_more_waba(onboarding)
+    second.pin = "222888"
+    stranger = gen_onboarding(gen_page("stranger"))
+    db.session.get(PhoneNumber, stranger.phone_number_id).pin = "333777"
+    db.session.commit()
+    page = admin.get(f"/admin/onboardings/{onboarding.id}").get_data(as_text=True)
+    card = page.split(f'id="waba-{second.waba_id}"')[1].split("</section>")[0]
+    assert "Reveal PIN" in card and f'name="number" value="{second.id}"' in card
+
+    revealed = admin.post(f"/admin/onboardings/{onboarding.id}/reveal-pin", data={"number": second.id})
+    location = revealed.headers["Location"]
+    shown = admin.get(location).get_data(as_text=True)
+    assert "222888" in shown and "111999" not in shown
+    assert f"Two-step verification PIN of {phones.international(second.display_phone_number)}" in shown
+    assert db.session.scalar(sa.select(AdminAction.detail)) == f"number {second.display_phone_number}"
+
+    refused = admin.post(f"/admin/onboardings/{onboarding.id}/reveal-pin", data={"number": stranger.phone_number_id},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "333777" not in refused and "No PIN is stored" in refused
 
 
 def test_a_view_of_the_pin_is_for_that_onboarding_only_and_lapses(admin, monkeypatch):

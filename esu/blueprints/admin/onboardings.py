@@ -27,7 +27,7 @@ from ...models import (
     now_utc,
 )
 from ...models.admin import AdminAction
-from ...onboarding.assets import more_waba_ids
+from ...onboarding.assets import more_waba_ids, waba_ids_of
 from ...reports import TROUBLED_TEMPLATE_STATUSES
 from ...webhooks.appliers.waba import STATES
 from . import archive, bp, field_errors, record, shown_once
@@ -200,7 +200,16 @@ def more_wabas(waba_ids: list[str]) -> list[MoreWaba]:
     return shown
 
 
-def render_onboarding(onboarding: Onboarding, revealed_pin: str | None = None):
+def number_of(onboarding: Onboarding, number_id: str | None) -> PhoneNumber | None:
+    """One of the onboarding's numbers: its own (``number_id`` None), or a number of any of its WABAs."""
+    number_id = number_id or onboarding.phone_number_id
+    phone = db.session.get(PhoneNumber, number_id) if number_id else None
+    if phone is None or (phone.id != onboarding.phone_number_id and phone.waba_id not in waba_ids_of(onboarding)):
+        return None
+    return phone
+
+
+def render_onboarding(onboarding: Onboarding, revealed_pin: PhoneNumber | None = None):
     waba = db.session.get(WhatsAppBusinessAccount, onboarding.waba_id) if onboarding.waba_id else None
     phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
     others = more_waba_ids(onboarding)
@@ -245,10 +254,10 @@ def onboarding(onboarding_id: int):
     onboarding = onboarding_or_404(onboarding_id)
     revealed_pin = None
     if shown_once.PARAM in request.args:
-        phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
-        if shown_once.take(f"pin:{onboarding.id}", request.args[shown_once.PARAM]) and phone is not None \
-                and phone.pin:
-            revealed_pin = phone.pin
+        view = shown_once.take(f"pin:{onboarding.id}", request.args[shown_once.PARAM])
+        phone = number_of(onboarding, view.get("number")) if view else None
+        if phone is not None and phone.pin:
+            revealed_pin = phone
         else:
             flash(gettext("The PIN was shown once and is not shown again on reload. Reveal it again to see it "
                           "(that is logged too)."), "error")
@@ -276,14 +285,15 @@ def retry(onboarding_id: int):
 
 @bp.post("/onboardings/<int:onboarding_id>/reveal-pin")
 def reveal_pin(onboarding_id: int):
-    """Log that the number's two-step verification PIN is shown, and show it once: the redirect's GET reads
-    it (the PIN is never in the session or a URL), and a reload of that GET neither shows nor logs it."""
+    """Log that a number's two-step verification PIN is shown (the onboarding's own, or ``number``, one of its
+    other WABAs'), and show it once: the redirect's GET reads it (the PIN is never in the session or a URL),
+    and a reload of that GET neither shows nor logs it."""
     onboarding = onboarding_or_404(onboarding_id)
-    phone = db.session.get(PhoneNumber, onboarding.phone_number_id) if onboarding.phone_number_id else None
+    phone = number_of(onboarding, request.form.get("number"))
     if phone is None or not phone.pin:
         flash(gettext("No PIN is stored for this onboarding's number."), "error")
         return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id))
     record("revealed_pin", detail=f"number {phone.display_phone_number or phone.id}", onboarding=onboarding)
     db.session.commit()
     return redirect(url_for("admin.onboarding", onboarding_id=onboarding_id,
-                            **{shown_once.PARAM: shown_once.grant(f"pin:{onboarding.id}")}))
+                            **{shown_once.PARAM: shown_once.grant(f"pin:{onboarding.id}", number=phone.id)}))
