@@ -254,7 +254,7 @@ def troubled_numbers() -> Signal:
 
 @signal
 def accounts_needing_a_person() -> Signal:
-    from .webhooks.appliers.waba import NEEDS_A_PERSON, STATES
+    from .webhooks.appliers.waba import NEEDS_A_PERSON, state_meaning
 
     # A restriction Meta set until a time is over at that time: the account needs no one after it.
     lifted = sa.and_(WhatsAppBusinessAccount.state == "restricted", WhatsAppBusinessAccount.state_until < now_utc())
@@ -263,7 +263,7 @@ def accounts_needing_a_person() -> Signal:
     rows = db.session.execute(query.add_columns(business_name_of(WhatsAppBusinessAccount.id))
                               .order_by(WhatsAppBusinessAccount.state_at.desc()).limit(SAMPLE))
     items = [AttentionItem(business or row.name or row.id,
-                           " · ".join(part for part in (_(STATES[row.state][0]), row.state_reason,
+                           " · ".join(part for part in (_(state_meaning(row.state, row.state_until)), row.state_reason,
                                                         _("until %(when)s UTC",
                                                           when=row.state_until.strftime("%Y-%m-%d %H:%M"))
                                                         if row.state_until else None) if part),

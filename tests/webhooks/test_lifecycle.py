@@ -263,3 +263,23 @@ def test_a_flagged_number_is_on_the_dashboard_under_the_business_name(deliver, a
     assert card is not None and NAME in card and "Meta: FLAGGED" in card
     page = admin.get(f"/admin/onboardings/{customer.id}").get_data(as_text=True)
     assert re.search(r'<dd class="quality-event">FLAGGED <time', page)
+
+
+@needs_recorded
+@pytest.mark.parametrize(("date", "reads"), [
+    ("January 31, 2021", "likely disabled now (no word from Meta since)"),
+    ("January 31, 2099", "Meta scheduled the account to be disabled"),
+])
+def test_a_scheduled_ban_reads_as_likely_done_once_its_date_has_passed(deliver, admin, customer, date, reads):
+    """DISABLED_UPDATE with ``SCHEDULE_FOR_DISABLE`` names the day the account goes (webhooks/reference/
+    account-update-webhook-reference.md, ``ban_info.waba_ban_date``); Meta sends nothing when that day comes: after it, the page and
+    the dashboard say the account is likely disabled, not still to be."""
+    body = recorded("account_update__bindambc-accountbanned")
+    body["entry"][0]["changes"][0]["value"]["ban_info"]["waba_ban_date"] = date
+    assert deliver(body).status_code == 200
+    assert waba().state == "ban_scheduled"
+    page = admin.get(f"/admin/onboardings/{customer.id}").get_data(as_text=True)
+    card = signal_card(admin.get("/admin/").get_data(as_text=True), "account_state")
+    assert reads in page and reads in card
+    if date.endswith("2099"):
+        assert "likely disabled" not in page and "likely disabled" not in card

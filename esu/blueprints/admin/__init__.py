@@ -17,6 +17,7 @@ from ... import phones
 from ...extensions import db
 from ...models import Onboarding, SignupPage
 from ...models.admin import AdminAction
+from ...webhooks.appliers.waba import state_meaning
 from .forms import EmptyForm
 from .labels import status_label
 
@@ -64,6 +65,7 @@ def admin_templates():
 #: Every number the admin shows, in international format (as the widget shows it too).
 bp.add_app_template_filter(phones.international, "phone")
 bp.add_app_template_filter(status_label, "status_label")
+bp.add_app_template_global(state_meaning, "state_meaning")
 
 
 @bp.app_template_filter("when")

@@ -29,6 +29,19 @@ STATES: dict[str, tuple[str, bool]] = {
     "violation": (N_("Meta found a policy violation"), True),
 }
 NEEDS_A_PERSON = tuple(state for state, (_meaning, needs) in STATES.items() if needs)
+#: A ban Meta scheduled whose date has passed: Meta sends no event when a scheduled ban takes effect.
+BAN_DUE = N_("Meta scheduled the account to be disabled on a date that has passed: it is likely disabled now "
+             "(no word from Meta since)")
+
+
+def state_meaning(state: str | None, until: datetime | None, now: datetime | None = None) -> str | None:
+    """What the account's state means at ``now`` (to be translated where it is shown), or None for a state esu
+    does not know."""
+    if state not in STATES:
+        return None
+    if state == "ban_scheduled" and until is not None and until <= (now or datetime.now(UTC)):
+        return BAN_DUE
+    return STATES[state][0]
 
 #: Partner-led business verification's statuses, in the spelling of ``business_verification_status``.
 CERTIFICATION_STATUS = {"APPROVED": "VERIFIED", "FAILED": "REJECTED", "PENDING": "PENDING",
