@@ -271,9 +271,9 @@ def test_a_flagged_number_is_on_the_dashboard_under_the_business_name(deliver, a
     ("January 31, 2099", "Meta scheduled the account to be disabled"),
 ])
 def test_a_scheduled_ban_reads_as_likely_done_once_its_date_has_passed(deliver, admin, customer, date, reads):
-    """DISABLED_UPDATE with ``SCHEDULE_FOR_DISABLE`` names the day the account goes (webhooks/reference/
-    account-update-webhook-reference.md, ``ban_info.waba_ban_date``); Meta sends nothing when that day comes: after it, the page and
-    the dashboard say the account is likely disabled, not still to be."""
+    """DISABLED_UPDATE with ``SCHEDULE_FOR_DISABLE`` names the day the account goes
+    (webhooks/reference/account-update-webhook-reference.md, ``ban_info.waba_ban_date``); Meta sends nothing
+    when that day comes: after it, the page and the dashboard say the account is likely disabled."""
     body = recorded("account_update__bindambc-accountbanned")
     body["entry"][0]["changes"][0]["value"]["ban_info"]["waba_ban_date"] = date
     assert deliver(body).status_code == 200
