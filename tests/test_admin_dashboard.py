@@ -116,7 +116,7 @@ def test_codes_meta_never_issued_are_kept_apart_from_real_failures(admin, simula
 
 
 def test_counts_stop_at_the_cap(admin, monkeypatch):
-    monkeypatch.setattr(reports, "COUNT_CAP", 3)
+    monkeypatch.setattr(reports.attention, "COUNT_CAP", 3)
     page = gen_page("many")
     for _ in range(5):
         gen_onboarding(page, status="failed", waba=False, phone=False)

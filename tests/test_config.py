@@ -237,6 +237,14 @@ def test_only_the_factory_imports_the_simulator():
     assert importers == []
 
 
+def test_every_module_reads_in_one_sitting():
+    """A module past 500 lines holds more than one concern: it becomes a package of rooms, as webhooks,
+    forwarding, onboarding and reports are."""
+    long = {str(path.relative_to(ROOT)): lines for path in (ROOT / "esu").rglob("*.py")
+            if (lines := len(path.read_text().splitlines())) > 500}
+    assert long == {}
+
+
 # -- settings derived from others ---------------------------------------------------------------------
 
 

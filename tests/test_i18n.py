@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [language for language in LANGUAGES if language != "en"]
 #: The admin speaks English: its strings (its blueprint and templates, the dashboard's reports, the refusals of a
 #: page's embedding settings) go through gettext, but no shipped language has to translate them.
-ADMIN_SOURCES = ("esu/blueprints/admin/", "esu/templates/admin/", "esu/reports.py", "esu/embedding.py",
+ADMIN_SOURCES = ("esu/blueprints/admin/", "esu/templates/admin/", "esu/reports/", "esu/embedding.py",
                  "esu/forwarding/", "esu/onboarding/numbers.py", "esu/webhooks/appliers/waba.py")
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[sd]")
 

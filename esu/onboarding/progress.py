@@ -8,7 +8,7 @@ from flask import current_app
 from flask_babel import gettext
 
 from .. import i18n, phones
-from ..graph import RATE_LIMIT_CODES, TRANSIENT_CODES, GraphError
+from ..graph_errors import RATE_LIMIT_CODES, TRANSIENT_CODES, GraphError
 from ..i18n import N_
 from ..models import Onboarding, OnboardingStatus, OnboardingStep, StepStatus
 from .deadline import is_stuck
