@@ -34,7 +34,7 @@ from .appliers import APPLIERS
 from .applying import ApplyFailed, apply, apply_one_by_one
 from .parsing import parse_delivery, unparseable_row
 from .records import Event
-from .sql import LOCK_WAIT_SECONDS, describe, driver_parameters, insert_new_rows
+from .sql import LOCK_WAIT_SECONDS, describe, driver_parameters, insert_and_queue_alone, insert_new_rows
 from .values import FAILED, STORED
 
 log = logging.getLogger(__name__)
@@ -182,9 +182,7 @@ def store_in_one_statement(deliveries: list[Delivery]) -> list[Receipt] | None:
         return None
     rows, parameters, owners, changes = _unique_rows(deliveries)
     try:
-        with db.engine.connect() as connection:
-            new = insert_new_rows(rows, parameters, queue=True,
-                                  connection=connection.execution_options(isolation_level="AUTOCOMMIT"))
+        new = insert_and_queue_alone(rows, parameters)
     except (sa_exc.SQLAlchemyError, ValueError, TypeError) as error:
         if is_database_unavailable(error):
             raise

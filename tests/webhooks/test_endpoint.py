@@ -431,6 +431,35 @@ def test_a_locked_sqlite_database_gives_503(app, deliver, database_url):
     assert count_events() == 3
 
 
+def test_connections_the_server_dropped_never_cost_a_delivery(app, deliver):
+    """PostgreSQL restarted, or an operator ended our sessions: the pooled connection a batch of messages
+    is stored on (as the driver's own, beneath SQLAlchemy) is gone. Meta hears a 503 and sends it again,
+    or the pool's ping finds it first; the pool replaces the connection either way, never a 500."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's sessions")
+    messages = envelope(("messages", text_message("wamid.DROPPED1")), ("messages", text_message("wamid.DROPPED2")))
+    assert deliver(envelope(("messages", text_message("wamid.BEFORE")))).status_code == 200
+    pooled = db.engine.raw_connection()
+    try:  # given back as the pool's other users expect it: in a transaction of their own
+        assert pooled.driver_connection.autocommit is False
+    finally:
+        pooled.close()
+
+    operator = sa.create_engine(db.engine.url, poolclass=sa.NullPool)
+    with operator.connect() as connection:
+        ended = connection.scalar(sa.text(
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    operator.dispose()
+    assert ended >= 1
+    answers = [deliver(messages).status_code]
+    if answers[0] != 200:
+        answers.append(deliver(messages).status_code)  # Meta's retry
+
+    assert answers in ([200], [503, 200])
+    assert count_events() == 3
+
+
 def deliver_in_thread(deliver, body: dict) -> tuple[threading.Thread, list[int]]:
     """Deliver on a thread of its own, so that a test can hold a lock while it waits; answers the thread
     and the list its status code lands in."""
