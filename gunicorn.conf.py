@@ -19,12 +19,13 @@ bind = os.environ.get("ESU_BIND") or (f"0.0.0.0:{os.environ['PORT']}" if os.envi
 
 # Threads, not more processes: a callback spends nearly all its time waiting on Graph, and its steps
 # already run in their own threads; webhook deliveries a worker receives at once share one commit, so more
-# threads make bigger batches in a burst (bench/webhooks.py: 8 threads took 26 % more deliveries a second
-# than 4 on PostgreSQL, 15 % on SQLite, with a lower p99). 2 workers × 8 threads = 16 requests at once on
-# 2 cores; a worker that dies leaves the other serving.
+# threads make bigger batches in a burst (bench/webhooks.py on PostgreSQL, loaded in turns: 16 threads took
+# 13 % more deliveries a second than 8 at 32 connections and 19 % more at 128, the same at 8; 8 took 26 %
+# more than 4; on SQLite, whose writers go one at a time, 8 and 16 measure alike). 2 workers × 16 threads
+# = 32 requests at once on 2 cores; a worker that dies leaves the other serving.
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 
 # -- how long -------------------------------------------------------------------------------------------
 

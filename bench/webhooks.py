@@ -1,6 +1,6 @@
 """Webhook ingest under load, beside its natural limit.
 
-The app under gunicorn with its production config (gunicorn.conf.py: 2 workers of 8 threads) on
+The app under gunicorn with its production config (gunicorn.conf.py: 2 workers of 16 threads) on
 127.0.0.1 is loaded by wrk at a fixed concurrency with correctly signed, realistic, all-different
 deliveries, and, in the same run and under the same config, a bare Flask route that only answers 200
 (the natural limit) and a minimal handler that only checks the HMAC and inserts one row through

@@ -33,7 +33,7 @@ def settings(monkeypatch, **env) -> dict:
 def test_defaults_suit_two_cores_behind_a_proxy(monkeypatch):
     conf = settings(monkeypatch)
     assert conf["bind"] == "127.0.0.1:8000"
-    assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("gthread", 2, 8)
+    assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("gthread", 2, 16)
     assert conf["accesslog"] == "-"
     assert conf["worker_tmp_dir"] == ("/dev/shm" if os.path.isdir("/dev/shm") else None)
     # gunicorn must not read X-Forwarded-* itself: ProxyFix (ESU_PROXY_HOPS) does.
