@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import current_app
 
-from ..extensions import db
 from .storing import Delivery, Receipt, ready_to_write, store_together
 
 #: The most deliveries one transaction stores (a gunicorn worker's threads bound it first).
@@ -31,20 +30,11 @@ def ingest(body: bytes) -> Receipt:
     """Store a signed delivery's changes, apply the new ones and commit, in one transaction with any other
     delivery this process is receiving at the same moment. Answers once its changes are committed.
 
-    On PostgreSQL the deliveries that change records go in batches of their own, beside those of messages
-    and statuses: a batch that applies takes several round trips while it holds its records' locks, and
-    messages need not wait for it (loaded in turns, 6 % more deliveries a second at 8 connections, 5 % at
-    32). SQLite's writers go one at a time whatever the batch, so there all go together.
-
     Raises what the database raises when it is unavailable (see :func:`is_database_unavailable`).
     """
-    delivery = Delivery.received(body)
-    lane = _GROUP_COMMIT
-    if delivery.applies and db.engine.dialect.name == "postgresql":
-        lane += "_applying"
-    group = current_app.extensions.get(lane) or current_app.extensions.setdefault(
-        lane, GroupCommit(store_together, prepare=ready_to_write))
-    return group.submit(delivery)
+    group = current_app.extensions.get(_GROUP_COMMIT) or current_app.extensions.setdefault(
+        _GROUP_COMMIT, GroupCommit(store_together, prepare=ready_to_write))
+    return group.submit(Delivery.received(body))
 
 
 

@@ -68,11 +68,6 @@ class Delivery:
         rows = parse_delivery(body, received_at)
         return cls(body, received_at, rows, driver_parameters(rows, db.engine.dialect))
 
-    @property
-    def applies(self) -> bool:
-        """Whether any of its changes is one esu applies to its records (unless already stored)."""
-        return any(_to_apply(row) for row in self.rows)
-
 
 def ready_to_write() -> None:
     """Wait for our turn to write: on SQLite, the database's writer lock (see ``esu.sqlite``), which the
