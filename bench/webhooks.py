@@ -12,7 +12,9 @@ stored versus sent, each gunicorn worker's peak RSS and, on SQLite, the WAL file
 
 On PostgreSQL it then loads esu and the honest alternative a user could write instead (bench/handler_app.py:
 about 30 lines of Flask, a pooled psycopg connection, the HMAC and one ``INSERT … ON CONFLICT DO NOTHING``
-per delivery) in turns at 8, 32 and 128 connections, and prints esu's throughput over the handler's.
+per delivery) in turns at 8, 32 and 128 connections, ``--rounds`` turns at each (which of the two goes
+first alternating, both with the same new deliveries), and prints the median of esu's throughput over the
+handler's, for the same reason as above.
 
 Every delivery wrk may have had in flight when it stopped is sent again afterwards, as Meta would
 retry an unacknowledged one, so "stored == sent" means nothing was lost and nothing kept twice.
@@ -202,7 +204,8 @@ def main() -> None:
     postgresql = (args.database_url or "").startswith("postgresql")
     handler_connections = [int(count) for count in args.handler_connections.split(",") if count] if postgresql else []
     with tempfile.TemporaryDirectory() as scratch:
-        bodies_files = [Path(scratch) / f"bodies-{n}.tsv" for n in range(args.rounds + len(handler_connections))]
+        handler_turns = [(connections, turn) for connections in handler_connections for turn in range(args.rounds)]
+        bodies_files = [Path(scratch) / f"bodies-{n}.tsv" for n in range(args.rounds + len(handler_turns))]
         bodies_of_rounds = write_bodies(bodies_files, args.bodies)
         with fresh_database(args.database_url, scratch) as database_url:
             # Production settings behind one TLS proxy, as deployed (wrk sends X-Forwarded-Proto: https).
@@ -219,15 +222,17 @@ def main() -> None:
                     sent += len(bodies) if app_stats["wrapped"] else min(app_stats["sent"], len(bodies))
                     rounds.append((app_stats, load(bare.url, bodies_file, args)))
                 rss = peak_rss_mb(app.process.pid)
-                if handler_connections:
+                if handler_turns:
                     with BareServer("handler_app", {"DATABASE_URL": database_url}, gunicorn_args) as handler:
-                        for connections, bodies_file, bodies in zip(handler_connections, bodies_files[args.rounds:],
-                                                                    bodies_of_rounds[args.rounds:], strict=True):
+                        for (connections, turn), bodies_file, bodies in zip(
+                                handler_turns, bodies_files[args.rounds:], bodies_of_rounds[args.rounds:], strict=True):
                             at = argparse.Namespace(**{**vars(args), "connections": connections})
+                            handler_stats = load(handler.url, bodies_file, at) if turn % 2 else None
                             app_stats = load(app.url, bodies_file, at)
                             resent += resend_in_flight(app.url, bodies, app_stats, args.threads, connections)
                             sent += len(bodies) if app_stats["wrapped"] else min(app_stats["sent"], len(bodies))
-                            against_handler.append((connections, app_stats, load(handler.url, bodies_file, at)))
+                            handler_stats = handler_stats or load(handler.url, bodies_file, at)
+                            against_handler.append((connections, app_stats, handler_stats))
                 stored, queued = stored_count(app.env)
                 # Read while the app still has the database open (the last connection to close deletes it).
                 wal_mb = wal_size(database_url.removeprefix("sqlite:///")) / 2**20 if not postgresql else None
@@ -261,11 +266,18 @@ def main() -> None:
     print(f"  peak RSS per worker: {', '.join(f'{mb:.0f} MB' for mb in rss)}   (target <= 150 MB)")
     if wal_mb is not None:
         print(f"  SQLite WAL after the run: {wal_mb:.1f} MB   (target < 64 MB)")
-    for connections, app_stats, handler_stats in against_handler:
-        print(f"  at {connections:3d} connections: esu {requests_per_second(app_stats):6.0f} req/s (p99 "
-              f"{app_stats['p99_us'] / 1000:5.1f} ms), the 30-line handler {requests_per_second(handler_stats):6.0f} "
-              f"req/s (p99 {handler_stats['p99_us'] / 1000:5.1f} ms): esu/handler "
-              f"{requests_per_second(app_stats) / requests_per_second(handler_stats):.2f}   (target >= 1.00)")
+    for connections in handler_connections:
+        turns = [(app_stats, handler_stats) for at, app_stats, handler_stats in against_handler if at == connections]
+        ratios = [requests_per_second(app_stats) / requests_per_second(handler_stats)
+                  for app_stats, handler_stats in turns]
+        esu_rates = [requests_per_second(app_stats) for app_stats, _handler_stats in turns]
+        handler_rates = [requests_per_second(handler_stats) for _app_stats, handler_stats in turns]
+        print(f"  at {connections:3d} connections: esu {min(esu_rates):.0f}–{max(esu_rates):.0f} req/s (worst p99 "
+              f"{max(app_stats['p99_us'] for app_stats, _ in turns) / 1000:.1f} ms), the 30-line handler "
+              f"{min(handler_rates):.0f}–{max(handler_rates):.0f} req/s (worst p99 "
+              f"{max(handler_stats['p99_us'] for _, handler_stats in turns) / 1000:.1f} ms): esu/handler, median of "
+              f"{len(turns)} turns, {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})   "
+              f"(target >= 1.00)")
 
 
 if __name__ == "__main__":
