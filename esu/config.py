@@ -14,9 +14,10 @@ from pathlib import Path
 
 import click
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 from . import rate_limits
-from .sqlite import QueuedWritersConnection
+from .sqlite import QueuedWritersConnection, writer_lock_path
 
 #: The simulator's own Meta app, used when no real one is configured.
 SIMULATED_APP_ID = "1000000000000001"
@@ -83,6 +84,11 @@ class ConfigError(click.ClickException, RuntimeError):
 
 #: The currencies a shared credit line invoices in (solution-providers/managing-credit-lines.md, ``waba_currency``).
 CREDIT_CURRENCIES = ("AUD", "EUR", "GBP", "IDR", "INR", "USD")
+
+
+#: Each of a gunicorn worker's threads (gunicorn.conf.py) may hold a database connection at once, and the
+#: webhook's storing thread one more: the pool opens up to 64 as they are needed and keeps 5 between bursts.
+POOL = {"pool_size": 5, "max_overflow": 59}
 
 
 def defaults() -> dict:
@@ -172,12 +178,15 @@ def finish(config, instance_path: Path) -> None:
             "pool_pre_ping": False,
             "connect_args": {"timeout": 15, "factory": QueuedWritersConnection},
         }
+        if writer_lock_path(make_url(config["SQLALCHEMY_DATABASE_URI"]).database or "") is not None:  # a file
+            config["SQLALCHEMY_ENGINE_OPTIONS"].update(POOL)
 
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # An unreachable server fails in seconds (health checks, `check`) instead of the OS's minutes. The
         # ping before use is esu.pool's, for connections that sat idle, rather than one before every use.
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            **POOL,
             "pool_pre_ping": False,
             "connect_args": {"connect_timeout": 5, **config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})},
         }

@@ -17,6 +17,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from esu.config import defaults
+from esu.extensions import db
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "gunicorn.conf.py"
@@ -38,6 +39,20 @@ def test_defaults_suit_two_cores_behind_a_proxy(monkeypatch):
     assert conf["worker_tmp_dir"] == ("/dev/shm" if os.path.isdir("/dev/shm") else None)
     # gunicorn must not read X-Forwarded-* itself: ProxyFix (ESU_PROXY_HOPS) does.
     assert conf["forwarded_allow_ips"] == "" and conf["secure_scheme_headers"] == {}
+
+
+def test_every_thread_of_a_worker_can_hold_a_database_connection_at_once(app, monkeypatch):
+    """Sixteen admin pages or callbacks at once in one worker, while a batch of webhooks is stored: none
+    waits for a connection another thread holds (the pool's wait is 30 s)."""
+    threads = settings(monkeypatch)["threads"]
+    held = []
+    try:
+        for _ in range(threads + 1):
+            held.append(db.engine.raw_connection())
+    finally:
+        for connection in held:
+            connection.close()
+    assert len(held) == threads + 1
 
 
 def test_environment_sets_bind_and_concurrency(monkeypatch):
