@@ -89,7 +89,10 @@ def insert_and_queue_alone(rows: list[dict[str, Any]], parameters: list[tuple]) 
     if not rows:
         return []
     dialect = db.engine.dialect
-    pooled = db.engine.raw_connection()
+    try:
+        pooled = db.engine.raw_connection()
+    except dialect.loaded_dbapi.Error as error:  # the server cannot be reached
+        raise sa_exc.DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error, dialect=dialect) from error
     driver = pooled.driver_connection
     ids: dict[str, int] = {}
     statement = None

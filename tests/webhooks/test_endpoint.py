@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from esu import webhooks
+from esu import create_app, webhooks
 from esu.extensions import db
 from esu.models import now_utc
 from esu.sqlite import writer_lock_path
@@ -458,6 +458,16 @@ def test_connections_the_server_dropped_never_cost_a_delivery(app, deliver):
 
     assert answers in ([200], [503, 200])
     assert count_events() == 3
+
+
+def test_a_database_that_cannot_be_reached_gives_503(app, app_config):
+    """PostgreSQL is down (nothing listens where it should): a batch of messages, stored on a connection taken
+    from the pool as the driver's own, is answered 503, which Meta retries, never 500."""
+    unreachable = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://esu@127.0.0.1:9/esu"})
+    raw = encode(envelope(("messages", text_message("wamid.UNREACHABLE"))))
+    response = unreachable.test_client().post(URL, data=raw, headers={"Content-Type": "application/json",
+                                                                      "X-Hub-Signature-256": sign(raw)})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
 
 
 def deliver_in_thread(deliver, body: dict) -> tuple[threading.Thread, list[int]]:
