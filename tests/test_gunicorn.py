@@ -42,8 +42,8 @@ def test_defaults_suit_two_cores_behind_a_proxy(monkeypatch):
 
 
 def test_every_thread_of_a_worker_can_hold_a_database_connection_at_once(app, monkeypatch):
-    """Sixteen admin pages or callbacks at once in one worker, while a batch of webhooks is stored: none
-    waits for a connection another thread holds (the pool's wait is 30 s)."""
+    """As many admin pages or callbacks at once in one worker as it has threads, while a batch of webhooks
+    is stored: none waits for a connection another thread holds (the pool's wait is 30 s)."""
     threads = settings(monkeypatch)["threads"]
     held = []
     try:
