@@ -47,7 +47,7 @@ RECENT_NOTICES = 1000
 
 #: Meta's answer to a code it never issued ("Invalid verification code format."): code 100, subcode 36008.
 INVALID_CODE = (100, 36008)
-#: What :func:`onboardings_by_day` counts those onboardings as, apart from the failed ones.
+#: What the chart of onboardings by day (``activity.onboardings_by_day``) counts those as, apart from the failed ones.
 REFUSED_CODE = "refused_code"
 
 DROPPED_QUALITY = ("YELLOW", "RED")
