@@ -460,6 +460,33 @@ def test_connections_the_server_dropped_never_cost_a_delivery(app, deliver):
     assert count_events() == 3
 
 
+def test_a_session_ended_while_changing_records_gives_503_and_the_retry_applies_once(app, deliver):
+    """The server ends our session in the middle of a batch that changes records (after its INSERT, before
+    the records are locked): Meta hears a 503, never a 500, the pool drops the connection, and Meta's retry
+    stores and applies the change once."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's sessions")
+    ended: list[int] = []
+
+    def end_the_session(connection, cursor, statement, *rest):
+        if statement.startswith("SET LOCAL lock_timeout") and not ended:
+            ended.append(connection.connection.driver_connection.info.backend_pid)
+            with sa.create_engine(db.engine.url, poolclass=sa.NullPool).connect() as operator:
+                operator.scalar(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": ended[0]})
+
+    review = envelope(("account_review_update", {"decision": "APPROVED"}))
+    sa.event.listen(db.engine, "before_cursor_execute", end_the_session)
+    try:
+        answers = [deliver(review).status_code, deliver(review).status_code]
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", end_the_session)
+
+    assert answers == [503, 200] and ended
+    assert [(event.field, event.status) for event in events()] == [("account_review_update", "applied")]
+    with db.engine.connect() as connection:  # the pool no longer holds the ended session
+        assert connection.connection.driver_connection.info.backend_pid != ended[0]
+
+
 def test_a_database_that_cannot_be_reached_gives_503(app, app_config):
     """PostgreSQL is down (nothing listens where it should): a batch of messages, stored on a connection taken
     from the pool as the driver's own, is answered 503, which Meta retries, never 500."""
