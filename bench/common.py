@@ -109,14 +109,37 @@ def serve_in_thread(wsgi_app) -> str:
     return f"http://127.0.0.1:{server.server_port}"
 
 
-def run_wrk(url: str, script: str, script_args: list[str], seconds: int, connections: int, threads: int) -> dict:
-    """wrk at fixed concurrency with one of our Lua scripts; answers the JSON summary the script prints."""
+def run_wrk(url: str, script: str, script_args: list[str], seconds: int, connections: int, threads: int,
+            server: subprocess.Popen | None = None) -> dict:
+    """wrk at fixed concurrency with one of our Lua scripts; answers the JSON summary the script prints.
+
+    Given the gunicorn ``server``, the summary also says whether the load was ``lopsided``: wrk opens all its
+    connections at once, and the first worker awake can accept every one of them while the other is still
+    being scheduled (seen in about one load in five on a 2-core machine, for esu and the bare route alike).
+    Such a load measures one worker, at about 60 % of the rate of two: the race for connections, not the app.
+    """
+    before = worker_cpu(server) if server else {}
     result = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
          "-s", str(ROOT / "bench" / script), url, "--", *script_args],
         capture_output=True, text=True, check=True,
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    if server:
+        used = [ticks - before.get(pid, 0) for pid, ticks in worker_cpu(server).items()]
+        # A worker that did less than half its share of the work had fewer than half its share of connections.
+        stats["lopsided"] = len(used) > 1 and min(used) < sum(used) / len(used) / 2
+    return stats
+
+
+def worker_cpu(server: subprocess.Popen) -> dict[int, int]:
+    """CPU time (clock ticks) each of a gunicorn server's workers has used so far."""
+    master = server.pid
+    used = {}
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used[int(pid)] = int(fields[11]) + int(fields[12])  # utime + stime
+    return used
 
 
 def requests_per_second(stats: dict) -> float:
