@@ -113,10 +113,11 @@ def run_wrk(url: str, script: str, script_args: list[str], seconds: int, connect
             server: subprocess.Popen | None = None) -> dict:
     """wrk at fixed concurrency with one of our Lua scripts; answers the JSON summary the script prints.
 
-    Given the gunicorn ``server``, the summary also says whether the load was ``lopsided``: wrk opens all its
-    connections at once, and the first worker awake can accept every one of them while the other is still
-    being scheduled (seen in about one load in five on a 2-core machine, for esu and the bare route alike).
-    Such a load measures one worker, at about 60 % of the rate of two: the race for connections, not the app.
+    Given the gunicorn ``server``, the summary also says whether the load was ``lopsided``, a worker having
+    had fewer than half its share of the connections: wrk opens them all at once, and the first worker awake
+    can accept every one while the other is still being scheduled (in about one load in five at 8
+    connections on a 2-core machine, for esu and the 30-line handler alike). Such a load measures the race
+    for connections, not the app: one worker alone runs at about 60 % of the rate of two.
     """
     before = worker_cpu(server) if server else {}
     result = subprocess.run(

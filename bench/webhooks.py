@@ -16,9 +16,10 @@ per delivery) in turns at 8, 32 and 128 connections, ``--rounds`` turns at each 
 first alternating, each with new deliveries), and prints the median of esu's throughput over the
 handler's, for the same reason as above.
 
-A load in which one gunicorn worker accepted every connection (wrk opens them all at once, and the first
-worker awake can take them all) measures one worker, not the app: any server's such load is loaded again
-with other new deliveries, up to four times, and the run says how many were.
+A lopsided load, in which a gunicorn worker had fewer than half its share of the connections (wrk opens
+them all at once, and the first worker awake can take them all), measures the race for connections, not
+the app: any server's such load is loaded again with other new deliveries, up to four times, and the run
+says how many were.
 
 Every delivery wrk may have had in flight when it stopped is sent again afterwards, as Meta would
 retry an unacknowledged one, so "stored == sent" means nothing was lost and nothing kept twice.
@@ -216,10 +217,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         new_deliveries = NewDeliveries(scratch, args.bodies)
 
-        def load_evenly(server, at, reused: Path | None = None, app=None) -> tuple[dict, Path]:
+        def load_evenly(server, at, reused: Path | None = None) -> tuple[dict, Path]:
             """``server`` loaded with new deliveries (or, for the bare route, which keeps nothing, those of
             the file ``reused``); a lopsided load (see ``run_wrk``) is loaded again, with other new deliveries,
-            up to MAX_TRIES times. Every delivery sent to ``app`` is counted, and those wrk may have left
+            up to MAX_TRIES times. Every delivery sent to esu is counted, and those wrk may have left
             unanswered sent again."""
             for _attempt in range(MAX_TRIES):
                 bodies_file, bodies = (reused, None) if reused else new_deliveries.take()
@@ -243,7 +244,7 @@ def main() -> None:
                 if args.forwarding:
                     enable_forwarding(app.env)
                 for _round in range(args.rounds):
-                    app_stats, bodies_file = load_evenly(app, args, app=app)
+                    app_stats, bodies_file = load_evenly(app, args)
                     rounds.append((app_stats, load_evenly(bare, args, bodies_file)[0]))
                 rss = peak_rss_mb(app.process.pid)
                 if handler_connections:
@@ -252,7 +253,7 @@ def main() -> None:
                             at = argparse.Namespace(**{**vars(args), "connections": connections})
                             for turn in range(args.rounds):
                                 handler_stats = load_evenly(handler, at)[0] if turn % 2 else None
-                                app_stats = load_evenly(app, at, app=app)[0]
+                                app_stats = load_evenly(app, at)[0]
                                 handler_stats = handler_stats or load_evenly(handler, at)[0]
                                 against_handler.append((connections, app_stats, handler_stats))
                 stored, queued = stored_count(app.env)
@@ -281,8 +282,8 @@ def main() -> None:
     worst_p99 = max(app_stats["p99_us"] for app_stats, _bare_stats in rounds) / 1000
     print(f"  ratio app/bare, median of the rounds: {statistics.median(ratios):.2f} "
           f"({min(ratios):.2f}–{max(ratios):.2f})   (target >= 0.30)   worst p99 {worst_p99:.1f} ms (target <= 50 ms)")
-    print(f"  loads measured again because one gunicorn worker had accepted every connection: {tally['lopsided']} of "
-          f"{tally['loads']}")
+    print(f"  lopsided loads (a worker with under half its share of the connections), measured again: "
+          f"{tally['lopsided']} of {tally['loads']}")
     print(f"  stored {stored} / sent {sent} distinct changes ({resent} re-sent after the rounds, as Meta retries)"
           f"   {'OK' if stored == sent else 'MISMATCH'}")
     if args.forwarding:
