@@ -133,13 +133,17 @@ def run_wrk(url: str, script: str, script_args: list[str], seconds: int, connect
     return stats
 
 
+def worker_pids(master_pid: int) -> list[int]:
+    """The process ids of a gunicorn master's workers."""
+    return [int(pid) for pid in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()]
+
+
 def worker_cpu(server: subprocess.Popen) -> dict[int, int]:
     """CPU time (clock ticks) each of a gunicorn server's workers has used so far."""
-    master = server.pid
     used = {}
-    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+    for pid in worker_pids(server.pid):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        used[int(pid)] = int(fields[11]) + int(fields[12])  # utime + stime
+        used[pid] = int(fields[11]) + int(fields[12])  # utime + stime
     return used
 
 

@@ -57,6 +57,7 @@ from bench.common import (  # noqa: E402
     fresh_database,
     requests_per_second,
     run_wrk,
+    worker_pids,
 )
 
 WABAS = [str(300000000000000 + n) for n in range(20)]
@@ -127,9 +128,8 @@ def load(server, bodies_file: Path, args) -> dict:
 
 
 def peak_rss_mb(master_pid: int) -> list[float]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     peaks = []
-    for pid in children:
+    for pid in worker_pids(master_pid):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peaks.append(int(line.split()[1]) / 1024)
